@@ -1,0 +1,16 @@
+"""Fast conv algorithms, one file each, all computing the same function as ``reference``.
+
+Each algorithm module has ``NAME`` and ``forward(x, w, problem) -> y`` (see ``problem.py`` for
+what it may assume). ``REGISTRY`` maps names to modules; ``select`` chooses among them.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from convolab.algorithms import im2col
+from convolab.algorithms.problem import ConvProblem
+
+REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (im2col,)}
+
+__all__ = ["REGISTRY", "ConvProblem"]

@@ -1,0 +1,98 @@
+"""Blocked im2col + GEMM, NHWC: the general-purpose algorithm (every option, every shape).
+
+The output is computed a block of output rows at a time. For each block we gather the padded
+band of input rows it reads (padding applied through index maps, so the padded input is never
+materialised), unfold the band into a column matrix whose rows are receptive fields, and
+multiply by the kernel reshaped to a matrix::
+
+    band  (b, rows_in, Wp, C)         rows_in = (r - 1)*sh + dh*(kh - 1) + 1
+    cols  (G, b, r, Wo, kh, kw, Cg)   one receptive field per output pixel, per group
+    cols  (G, P, kh*kw*Cg) @ w (G, kh*kw*Cg, Og) -> (G, P, Og)   P = b*r*Wo pixels
+
+Blocks are sized so ``cols`` fits the workspace limit; a block is several whole images when
+images are small (fewer, larger GEMMs) or some rows of one image when they are large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from convolab.algorithms.problem import ConvProblem
+from convolab.config import get_workspace_limit
+from convolab.padding import gather_rows_cols
+
+NAME = "im2col"
+
+
+def blocks(p: ConvProblem, bytes_per_row: int) -> Iterator[tuple[int, int, int, int]]:
+    """Yield ``(n0, n1, r0, r1)``: images ``n0:n1``, output rows ``r0:r1`` per block.
+
+    ``bytes_per_row`` is the workspace one output row costs; blocks stay within the limit
+    (but always hold at least one row).
+    """
+    n, (ho, _) = p.x_shape[0], p.geom.out_hw
+    rows = max(1, get_workspace_limit() // max(bytes_per_row, 1))
+    if rows >= ho:
+        per_block = max(1, rows // ho)
+        for n0 in range(0, n, per_block):
+            yield n0, min(n, n0 + per_block), 0, ho
+    else:
+        for n0 in range(n):
+            for r0 in range(0, ho, rows):
+                yield n0, n0 + 1, r0, min(ho, r0 + rows)
+
+
+def padded_band(x: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+    """Padded input rows read by output rows ``r0:r1`` of images ``n0:n1``.
+
+    Returns shape ``(n1 - n0, (r1 - r0 - 1)*sh + dh*(kh - 1) + 1, Wp, C)``; may be a view.
+    """
+    sh, dh, kh = p.geom.stride[0], p.geom.dilation[0], p.geom.kernel_hw[0]
+    rows = p.row_map()[r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
+    return gather_rows_cols(x[n0:n1], rows, p.col_map())
+
+
+def fill_cols(band: np.ndarray, p: ConvProblem, cols: np.ndarray) -> None:
+    """Unfold ``band`` (b, rows_in, Wp, C) into ``cols`` (G, b, r, Wo, kh, kw, Cg) in place."""
+    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
+    g, b, r, wo, kh, kw, cg = cols.shape
+    for a in range(kh):
+        for c in range(kw):
+            # (b, r, Wo, C): the pixel under kernel tap (a, c) for every output pixel
+            tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
+                       c * dw : c * dw + (wo - 1) * sw + 1 : sw]
+            # (b, r, Wo, G, Cg) -> (G, b, r, Wo, Cg)
+            cols[:, :, :, :, a, c, :] = np.moveaxis(tap.reshape(b, r, wo, g, cg), 3, 0)
+
+
+def weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
+    """HWIO ``(kh, kw, Cg, O)`` -> per-group matrices ``(G, kh*kw*Cg, O // G)``."""
+    kh, kw, cg, o = w.shape
+    return np.ascontiguousarray(
+        w.reshape(kh * kw * cg, groups, o // groups).transpose(1, 0, 2)
+    )
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w``: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+    n, _, _, c = p.x_shape
+    kh, kw, cg, o = p.w_shape
+    ho, wo = p.geom.out_hw
+    g = p.groups
+    wmat = weight_matrix(w, g)
+    y = np.empty((n, ho, wo, o), p.dtype)
+    row_bytes = wo * kh * kw * c * p.dtype.itemsize
+    for n0, n1, r0, r1 in blocks(p, row_bytes):
+        b, r = n1 - n0, r1 - r0
+        cols = np.empty((g, b, r, wo, kh, kw, cg), p.dtype)
+        fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
+        # y[n0:n1, r0:r1] is contiguous (whole images, or rows of one image): a view
+        out = y[n0:n1, r0:r1].reshape(b * r * wo, g, o // g)
+        cols = cols.reshape(g, b * r * wo, kh * kw * cg)
+        if g == 1:
+            np.matmul(cols[0], wmat[0], out=out[:, 0])
+        else:
+            out[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
+    return y

@@ -1,0 +1,180 @@
+"""Validate a conv call's arguments once, at the public edge, and make them canonical.
+
+Everything below ``ops`` sees NHWC inputs, HWIO kernels, one float dtype, explicit padding and
+a canonical padding mode; this module is where user input becomes that (or a clear error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convolab.algorithms import ConvProblem
+from convolab.padding import check_padding_fits
+from convolab.shapes import conv_geometry, normalize_padding_mode
+
+_DATA_FORMATS = {"NHWC": "NHWC", "CHANNELS_LAST": "NHWC", "NCHW": "NCHW", "CHANNELS_FIRST": "NCHW"}
+_KERNEL_FORMATS = {"HWIO": "HWIO", "OIHW": "OIHW"}
+_FLOATS = (np.float16, np.float32, np.float64)
+
+
+def as_numeric(value: object, name: str) -> np.ndarray:
+    """``np.asarray(value)``, refusing complex, object, string and exotic float dtypes."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}: {exc}")
+    if a.dtype.kind in "biu" or a.dtype.type in _FLOATS:
+        return a
+    raise TypeError(
+        f"{name}: expected a real float16/32/64, int or bool array, got dtype {a.dtype}"
+    )
+
+
+def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
+    """NumPy promotion over the float inputs; int and bool count as float64."""
+    dts = [
+        a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+        for a in arrays
+        if a is not None
+    ]
+    return np.result_type(*dts)
+
+
+def compute_dtype(out: np.dtype) -> np.dtype:
+    """float16 is computed in float32 (BLAS has no half GEMM) and rounded back at the end."""
+    return np.dtype(np.float32) if out == np.float16 else out
+
+
+def normalize_data_format(data_format: object) -> str:
+    key = data_format.upper() if isinstance(data_format, str) else None
+    if key not in _DATA_FORMATS:
+        raise ValueError(
+            "data_format: expected 'NHWC' (channels_last) or 'NCHW' (channels_first), "
+            f"got {data_format!r}"
+        )
+    return _DATA_FORMATS[key]
+
+
+def normalize_kernel_format(kernel_format: object) -> str:
+    key = kernel_format.upper() if isinstance(kernel_format, str) else None
+    if key not in _KERNEL_FORMATS:
+        raise ValueError(f"kernel_format: expected 'HWIO' or 'OIHW', got {kernel_format!r}")
+    return _KERNEL_FORMATS[key]
+
+
+def check_groups(groups: object) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups: expected a positive int, received groups={groups!r}")
+    return int(groups)
+
+
+def to_nhwc(x: np.ndarray, data_format: str, name: str = "x") -> tuple[np.ndarray, bool]:
+    """``x`` as a 4-D NHWC array (a view), and whether it was a 3-D unbatched example."""
+    if x.ndim not in (3, 4):
+        layout = "(N, H, W, C)" if data_format == "NHWC" else "(N, C, H, W)"
+        raise ValueError(
+            f"{name}: expected a 4-D {layout} array or a 3-D unbatched one, "
+            f"got {x.ndim}-D with shape {x.shape}"
+        )
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    if data_format == "NCHW":
+        x = x.transpose(0, 2, 3, 1)
+    return x, unbatched
+
+
+def from_nhwc(y: np.ndarray, data_format: str, unbatched: bool) -> np.ndarray:
+    """Inverse of :func:`to_nhwc` for a result: back to the caller's layout, contiguous."""
+    if data_format == "NCHW":
+        y = y.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(y[0] if unbatched else y)
+
+
+def to_hwio(w: np.ndarray, kernel_format: str, name: str = "w") -> np.ndarray:
+    """``w`` as a 4-D HWIO array (a view)."""
+    if w.ndim != 4:
+        layout = "(kh, kw, C/groups, O)" if kernel_format == "HWIO" else "(O, C/groups, kh, kw)"
+        raise ValueError(
+            f"{name}: expected a 4-D {kernel_format} kernel {layout}, "
+            f"got {w.ndim}-D with shape {w.shape}"
+        )
+    return w.transpose(2, 3, 1, 0) if kernel_format == "OIHW" else w
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A conv call made canonical: NHWC ``x``, HWIO ``w``, resolved problem, output dtype."""
+
+    x: np.ndarray  # (N, H, W, C), C-contiguous, compute dtype
+    w: np.ndarray  # (kh, kw, C/groups, O), C-contiguous, compute dtype
+    bias: np.ndarray | None  # (O,), compute dtype
+    problem: ConvProblem
+    out_dtype: np.dtype
+    data_format: str
+    unbatched: bool
+
+
+def check_channels(c: int, w_shape: tuple[int, ...], groups: int, bias: np.ndarray | None,
+                   x_name: str = "x", w_name: str = "w") -> None:
+    """Channel counts of input, kernel, groups and bias must agree."""
+    kh, kw, cg, o = w_shape
+    if min(kh, kw, cg, o) < 1:
+        raise ValueError(f"{w_name}: every kernel dimension must be >= 1, got HWIO {w_shape}")
+    if c % groups:
+        raise ValueError(f"groups: must divide the input channels C={c}, got groups={groups}")
+    if o % groups:
+        raise ValueError(f"groups: must divide the output channels O={o}, got groups={groups}")
+    if c != cg * groups:
+        raise ValueError(
+            f"{x_name}: has C={c} channels but {w_name} expects C/groups={cg} x groups={groups} "
+            f"= {cg * groups}"
+        )
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"bias: expected shape ({o},) (one per output channel), got {bias.shape}")
+
+
+def prepare(
+    x: object,
+    w: object,
+    bias: object = None,
+    *,
+    stride: object = 1,
+    padding: object = "valid",
+    dilation: object = 1,
+    groups: object = 1,
+    data_format: object = "NHWC",
+    kernel_format: object = "HWIO",
+    padding_mode: object = "zeros",
+) -> Prepared:
+    """Validate a ``conv2d`` call and return it in canonical form (or raise a clear error)."""
+    fmt = normalize_data_format(data_format)
+    kfmt = normalize_kernel_format(kernel_format)
+    mode = normalize_padding_mode(padding_mode)
+    g = check_groups(groups)
+    xa, wa = as_numeric(x, "x"), as_numeric(w, "w")
+    ba = None if bias is None else as_numeric(bias, "bias")
+    x4, unbatched = to_nhwc(xa, fmt)
+    w4 = to_hwio(wa, kfmt)
+    if ba is not None and ba.ndim != 1:
+        raise ValueError(f"bias: expected a 1-D array of length O, got shape {ba.shape}")
+    check_channels(x4.shape[3], w4.shape, g, ba)
+    if min(x4.shape[1:3]) < 1:
+        raise ValueError(f"x: height and width must be >= 1, got {x4.shape[1:3]}")
+    geom = conv_geometry(x4.shape[1:3], w4.shape[:2], stride=stride, padding=padding,
+                         dilation=dilation)
+    check_padding_fits(geom.in_hw, geom.pads, mode)
+    out = result_dtype(xa, wa, ba)
+    dt = compute_dtype(out)
+    problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, dt)
+    return Prepared(
+        x=np.ascontiguousarray(x4, dtype=dt),
+        w=np.ascontiguousarray(w4, dtype=dt),
+        bias=None if ba is None else ba.astype(dt),
+        problem=problem,
+        out_dtype=out,
+        data_format=fmt,
+        unbatched=unbatched,
+    )

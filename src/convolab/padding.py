@@ -1,0 +1,128 @@
+"""Pad an array along its two spatial axes, and the adjoint of padding (for gradients).
+
+Every mode is described by one *index map* per axis: for each position of the padded axis, the
+index of the input pixel it copies, or -1 for a zero. Padding is a gather through the maps; its
+adjoint (needed by backward passes) is a scatter-add through the same maps, so the gradient of a
+reflected or wrapped border folds back onto exactly the pixels it copied.
+
+Modes (canonical names; aliases are resolved by :func:`convolab.shapes.normalize_padding_mode`),
+for an axis ``a b c d`` padded by 3 on each side:
+
+============  =====================  =============================  ==========================
+mode          padded axis            also called                    limit per side
+============  =====================  =============================  ==========================
+zeros         0 0 0 a b c d 0 0 0    constant                       none
+reflect       d c b a b c d c b a    mirror (scipy), REFLECT_101    < axis length (PyTorch's)
+symmetric     c b a a b c d d c b    reflect (scipy!), REFLECT      <= axis length
+replicate     a a a a b c d d d d    edge, nearest                  none
+circular      b c d a b c d a b c    wrap                           <= axis length (PyTorch's)
+============  =====================  =============================  ==========================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convolab.shapes import Pads
+
+_LIMITS = {
+    # mode: (largest allowed padding as a function of the axis length, rule in words)
+    "reflect": (lambda n: n - 1, "less than"),
+    "symmetric": (lambda n: n, "at most"),
+    "circular": (lambda n: n, "at most"),
+}
+
+
+def check_padding_fits(in_hw: tuple[int, int], pads: Pads, mode: str) -> None:
+    """Raise ValueError if ``mode`` cannot pad an ``in_hw`` input by ``pads``."""
+    if mode not in _LIMITS:
+        return
+    limit, rule = _LIMITS[mode]
+    for n, (before, after), name in zip(in_hw, pads, ("height", "width")):
+        if max(before, after) > limit(n):
+            raise ValueError(
+                f"padding: padding_mode={mode!r} needs padding {rule} the input {name} {n} "
+                f"on each side, got {(before, after)}"
+            )
+
+
+def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index (or -1 for zero) of each of the ``before + n + after`` padded positions.
+
+    >>> index_map(4, 3, 3, "reflect").tolist()
+    [3, 2, 1, 0, 1, 2, 3, 2, 1, 0]
+    >>> index_map(4, 3, 3, "symmetric").tolist()
+    [2, 1, 0, 0, 1, 2, 3, 3, 2, 1]
+    """
+    pos = np.arange(-before, n + after)
+    if mode == "zeros":
+        return np.where((pos >= 0) & (pos < n), pos, -1)
+    if mode == "replicate":
+        return np.clip(pos, 0, n - 1)
+    if mode == "circular":
+        return pos % n
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        if period == 0:  # n == 1 and no padding is allowed: nothing to reflect
+            return np.zeros_like(pos)
+        q = pos % period
+        return np.where(q < n, q, period - q)
+    if mode == "symmetric":
+        q = pos % (2 * n)
+        return np.where(q < n, q, 2 * n - 1 - q)
+    raise ValueError(f"padding_mode: unknown canonical mode {mode!r}")
+
+
+def gather_rows_cols(
+    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, axes: tuple[int, int] = (1, 2)
+) -> np.ndarray:
+    """``x`` indexed by ``rows`` and ``cols`` along ``axes``, with zeros where an index is -1.
+
+    A contiguous run of in-range indices is taken as a slice (no gather).
+    """
+    out = x
+    for axis, idx in zip(axes, (rows, cols)):
+        if len(idx) and idx[0] >= 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+            out = out[(slice(None),) * axis + (slice(idx[0], idx[0] + len(idx)),)]
+            continue
+        zero = idx < 0
+        out = np.take(out, np.where(zero, 0, idx), axis=axis)
+        if zero.any():
+            out[(slice(None),) * axis + (zero,)] = 0
+    return out
+
+
+def pad(x: np.ndarray, pads: Pads, mode: str, *, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """Pad ``x`` along ``axes`` (default: H and W of NHWC) by ``((top, bottom), (left, right))``.
+
+    >>> pad(np.arange(3.0).reshape(1, 1, 3, 1), ((0, 0), (2, 1)), "circular")[0, 0, :, 0]
+    array([1., 2., 0., 1., 2., 0.])
+    """
+    (t, b), (left, r) = pads
+    rows = index_map(x.shape[axes[0]], t, b, mode)
+    cols = index_map(x.shape[axes[1]], left, r, mode)
+    return gather_rows_cols(x, rows, cols, axes=axes)
+
+
+def pad_adjoint(
+    g: np.ndarray, pads: Pads, mode: str, in_hw: tuple[int, int], *, axes: tuple[int, int] = (1, 2)
+) -> np.ndarray:
+    """Adjoint of :func:`pad`: fold a gradient on the padded array back onto the input.
+
+    Each padded position adds its value to the input pixel it was copied from; zero padding
+    simply drops the border.
+    """
+    (t, b), (left, r) = pads
+    out = g
+    for axis, n, (before, after) in zip(axes, in_hw, ((t, b), (left, r))):
+        idx = index_map(n, before, after, mode)
+        inner = out[(slice(None),) * axis + (slice(before, before + n),)]
+        if mode == "zeros" or (before == 0 and after == 0):
+            out = inner
+            continue
+        folded = np.array(inner, copy=True)
+        border = np.r_[0:before, before + n : before + n + after]
+        moved = np.moveaxis(folded, axis, 0)
+        np.add.at(moved, idx[border], np.moveaxis(np.take(out, border, axis=axis), axis, 0))
+        out = folded
+    return np.ascontiguousarray(out)
