@@ -4,7 +4,8 @@ Written for clarity, not speed. Layout is the canonical one: ``x`` is NHWC, ``w`
 The layer operation is cross-correlation (6.2.1): output pixel ``(i, j)`` in output channel
 ``o`` of group ``g`` is::
 
-    y[n, i, j, o] = b[o] + sum_{a, c, ch} xp[n, i*sh + a*dh, j*sw + c*dw, g*Cg + ch] * w[a, c, ch, o]
+    y[n, i, j, o] = b[o]
+        + sum_{a, c, ch} xp[n, i*sh + a*dh, j*sw + c*dw, g*Cg + ch] * w[a, c, ch, o]
 
 where ``xp`` is ``x`` padded in ``padding_mode`` and ``Cg = C / groups``.
 """

@@ -24,7 +24,9 @@ def as_numeric(value: object, name: str) -> np.ndarray:
     try:
         a = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, ...
-        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}: {exc}")
+        raise TypeError(
+            f"{name}: expected a numeric array, got {type(value).__name__}: {exc}"
+        ) from None
     if a.dtype.kind in "biu" or a.dtype.type in _FLOATS:
         return a
     raise TypeError(

@@ -15,7 +15,9 @@ def _as_2d(value: object, name: str) -> np.ndarray:
     return a
 
 
-def corr2d(X: object, K: object, *, padding: object = "valid", stride: object = 1) -> np.ndarray:  # noqa: N803 (the seed's names)
+def corr2d(
+    X: object, K: object, *, padding: object = "valid", stride: object = 1  # the seed's names
+) -> np.ndarray:
     """2-D cross-correlation of a 2-D ``X`` with a 2-D kernel ``K`` (the seed's ``corr2d``).
 
     ``X`` : (h, w), ``K`` : (kh, kw); "valid" gives ``(h - kh + 1, w - kw + 1)``.
@@ -29,10 +31,14 @@ def corr2d(X: object, K: object, *, padding: object = "valid", stride: object = 
 
         return chunked_corr2d(X, K, padding=padding, stride=stride)
     x, k = _as_2d(X, "X"), _as_2d(K, "K")
-    return conv2d(x[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride)[0, :, :, 0]
+    # (h, w) -> (1, h, w, 1): one example, one channel; kernel (kh, kw) -> (kh, kw, 1, 1)
+    y = conv2d(x[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride)
+    return y[0, :, :, 0]
 
 
-def convolve2d(X: object, K: object, *, padding: object = "valid", stride: object = 1) -> np.ndarray:  # noqa: N803
+def convolve2d(
+    X: object, K: object, *, padding: object = "valid", stride: object = 1
+) -> np.ndarray:
     """True 2-D convolution (6.1.3): ``(f*g)(i, j) = sum_a sum_b f(a, b) g(i-a, j-b)``.
 
     Equals ``corr2d(X, K[::-1, ::-1])``: convolution is cross-correlation with a flipped kernel.
