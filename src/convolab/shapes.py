@@ -32,6 +32,7 @@ PADDING_MODES: dict[str, str] = {
     "zero": "zeros",
     "constant": "zeros",  # numpy, scipy.ndimage (cval=0), TensorFlow tf.pad
     "border_constant": "zeros",  # OpenCV
+    "fill": "zeros",  # scipy.signal (fillvalue=0)
     "reflect": "reflect",  # PyTorch, numpy, TensorFlow tf.pad "REFLECT"
     "mirror": "reflect",  # scipy.ndimage
     "reflect_101": "reflect",  # OpenCV BORDER_REFLECT_101
