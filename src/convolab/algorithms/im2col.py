@@ -21,7 +21,7 @@ import numpy as np
 
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
-from convolab.padding import gather_rows_cols
+from convolab.padding import gather_rows_cols, pad_adjoint
 
 NAME = "im2col"
 
@@ -96,3 +96,73 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         else:
             out[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
     return y
+
+
+# Backward. With ``cols`` and ``wmat`` as in ``forward`` (per group, P pixels, K = kh*kw*Cg),
+# the forward pass is ``y = cols @ wmat``, so for a loss with gradient ``gy = dL/dy``:
+#
+#     dL/dwmat = cols^T @ gy          (G, K, P) @ (G, P, Og) -> (G, K, Og), summed over blocks
+#     dL/dcols = gy @ wmat^T          (G, P, Og) @ (G, Og, K) -> (G, P, K)
+#
+# and ``cols`` is a gather from the padded input, so dL/dx is its adjoint: each column entry adds
+# back onto the padded pixel it was read from (col2im), and the padded pixels fold back onto the
+# input pixels they copy (``padding.pad_adjoint``: a reflected border adds to the pixel it
+# mirrors, a zero border is dropped).
+
+
+def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+    """Output gradient of one block as per-group matrices ``(G, b*r*Wo, Og)``."""
+    g, o = p.groups, p.w_shape[3]
+    return gy[n0:n1, r0:r1].reshape(-1, g, o // g).transpose(1, 0, 2)
+
+
+def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """Gradient of the loss with respect to ``x``: ``(N, Ho, Wo, O) -> (N, H, W, C)``.
+
+    ``gy`` is NHWC ``dL/dy``, ``w`` HWIO; the result is in ``p.dtype``.
+    """
+    n, h, wd, c = p.x_shape
+    kh, kw, cg, _ = p.w_shape
+    wo = p.geom.out_hw[1]
+    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
+    g = p.groups
+    # (G, Og, K): the transposed kernel matrix of each group
+    wmat_t = np.ascontiguousarray(weight_matrix(w, g).transpose(0, 2, 1))
+    # gradient on the padded input; rows/columns no window reads stay zero
+    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
+    row_bytes = wo * kh * kw * c * p.dtype.itemsize
+    for n0, n1, r0, r1 in blocks(p, row_bytes):
+        b, r = n1 - n0, r1 - r0
+        # (G, P, Og) @ (G, Og, K) -> (G, P, K) -> (G, b, r, Wo, kh, kw, Cg)
+        dcols = np.matmul(_gy_block(gy, p, n0, n1, r0, r1), wmat_t)
+        dcols = dcols.reshape(g, b, r, wo, kh, kw, cg)
+        # the padded band these output rows read, as in ``padded_band``
+        band = gxp[n0:n1, r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
+        for a in range(kh):
+            for cc in range(kw):
+                tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
+                           cc * dw : cc * dw + (wo - 1) * sw + 1 : sw]
+                # (G, b, r, Wo, Cg) -> (b, r, Wo, G*Cg): scatter tap (a, cc) back (col2im)
+                tap += np.moveaxis(dcols[:, :, :, :, a, cc, :], 0, 3).reshape(b, r, wo, c)
+    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """Gradient of the loss with respect to ``w``: ``(N, Ho, Wo, O) -> (kh, kw, C/G, O)``.
+
+    ``gy`` is NHWC ``dL/dy``, ``x`` NHWC; the result is HWIO in ``p.dtype``.
+    """
+    kh, kw, cg, o = p.w_shape
+    _, wo = p.geom.out_hw
+    g, c = p.groups, p.x_shape[3]
+    gw = np.zeros((g, kh * kw * cg, o // g), p.dtype)  # (G, K, Og), as ``weight_matrix``
+    row_bytes = wo * kh * kw * c * p.dtype.itemsize
+    for n0, n1, r0, r1 in blocks(p, row_bytes):
+        b, r = n1 - n0, r1 - r0
+        cols = np.empty((g, b, r, wo, kh, kw, cg), p.dtype)
+        fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
+        cols = cols.reshape(g, b * r * wo, kh * kw * cg)
+        # (G, K, P) @ (G, P, Og) -> (G, K, Og)
+        gw += np.matmul(cols.transpose(0, 2, 1), _gy_block(gy, p, n0, n1, r0, r1))
+    # inverse of ``weight_matrix``: (G, K, Og) -> (K, G, Og) -> (kh, kw, Cg, O)
+    return np.ascontiguousarray(gw.transpose(1, 0, 2).reshape(kh, kw, cg, o))

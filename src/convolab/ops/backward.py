@@ -1,0 +1,132 @@
+"""``conv2d_backward``: gradients of ``conv2d`` with respect to its input, kernel and bias.
+
+For ``y = conv2d(x, w) + b`` and an upstream gradient ``grad_y = dL/dy`` (same shape as ``y``):
+
+- ``grad_x = dL/dx`` is the adjoint of the conv applied to ``grad_y``: ``conv_transpose2d``,
+  i.e. ``grad_y`` correlated with the flipped kernel, stride turned into dilation of ``grad_y``,
+  with the gradient of a reflected/replicated/wrapped border folded back onto the pixels it
+  copied;
+- ``grad_w = dL/dw`` correlates the padded input with ``grad_y`` (stride becomes the dilation of
+  ``grad_y`` over the input);
+- ``grad_b = dL/db`` sums ``grad_y`` over the batch and every output pixel.
+
+Both are GEMMs over im2col blocks (``algorithms/im2col.py``), with bounded workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from convolab.algorithms import REGISTRY, ConvProblem, im2col
+from convolab.ops.arguments import (
+    Prepared,
+    as_numeric,
+    compute_dtype,
+    from_nhwc,
+    normalize_kernel_format,
+    prepare,
+    result_dtype,
+    to_nhwc,
+)
+from convolab.select import choose
+
+
+def caller_shape(nhwc: tuple[int, ...], data_format: str, unbatched: bool) -> tuple[int, ...]:
+    """An NHWC shape as the caller sees it: NCHW if asked, without N if unbatched."""
+    n, h, w, c = nhwc
+    shape = (n, c, h, w) if data_format == "NCHW" else (n, h, w, c)
+    return shape[1:] if unbatched else shape
+
+
+def check_grad_y(grad_y: object, prep: Prepared, name: str = "grad_y") -> np.ndarray:
+    """``grad_y`` as NHWC, after checking it has exactly the forward output's shape."""
+    gy = as_numeric(grad_y, name)
+    want = caller_shape(prep.problem.y_shape, prep.data_format, prep.unbatched)
+    if gy.shape != want:
+        raise ValueError(
+            f"{name}: must have the shape of conv2d's output, {want} here, got {gy.shape}"
+        )
+    return to_nhwc(gy, prep.data_format, name)[0]
+
+
+def gradients(
+    gy: np.ndarray, x: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str = "auto",
+    *, need_x: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(grad_x, grad_w)`` in NHWC/HWIO for canonical arrays of dtype ``p.dtype``.
+
+    The chosen algorithm's ``backward_input``/``backward_weight`` run when it has them,
+    im2col's otherwise. ``grad_x`` is None when ``need_x`` is False.
+    """
+    module = REGISTRY[choose(p, algorithm)]
+    if p.x_shape[0] == 0:  # empty batch: nothing flows back
+        gx = np.zeros(p.x_shape, p.dtype) if need_x else None
+        return gx, np.zeros(p.w_shape, p.dtype)
+    gy = np.ascontiguousarray(gy, dtype=p.dtype)
+    gx = getattr(module, "backward_input", im2col.backward_input)(gy, w, p) if need_x else None
+    gw = getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
+    return gx, gw
+
+
+def conv2d_backward(
+    grad_y: object,
+    x: object,
+    w: object,
+    *,
+    stride: object = 1,
+    padding: object = "valid",
+    dilation: object = 1,
+    groups: object = 1,
+    data_format: str = "NHWC",
+    kernel_format: str = "HWIO",
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+    bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of ``conv2d(x, w, b, ...)`` given ``grad_y = dL/dy``.
+
+    Takes the keywords of :func:`convolab.conv2d`, with the same meanings; ``bias`` says whether
+    the forward call had a bias (its value does not enter the gradients).
+
+    Parameters
+    ----------
+    grad_y : array, the shape of ``conv2d(x, w, ...)``: (N, Ho, Wo, O) or (N, O, Ho, Wo)
+    x : array, shape (N, H, W, C) or (N, C, H, W); 3-D is one example
+    w : array, shape (kh, kw, C // groups, O) or (O, C // groups, kh, kw)
+
+    Returns
+    -------
+    grad_x : ndarray, the shape and layout of ``x``
+    grad_w : ndarray, the shape and layout of ``w``
+    grad_b : ndarray, shape (O,), or None when ``bias`` is False
+
+    Examples
+    --------
+    The gradient of ``sum(y)`` for a 1x2 kernel on a 1x3 row: each weight sees the pixels it
+    multiplies, each pixel the weights that touch it.
+
+    >>> x = np.array([[1.0, 2.0, 3.0]])[None, :, :, None]
+    >>> w = np.array([[1.0, -1.0]])[:, :, None, None]
+    >>> gx, gw, gb = conv2d_backward(np.ones((1, 1, 2, 1)), x, w)
+    >>> gx[0, :, :, 0], gw[:, :, 0, 0], gb
+    (array([[ 1.,  0., -1.]]), array([[3., 5.]]), array([2.]))
+    """
+    prep = prepare(
+        x, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
+    )
+    gy4 = check_grad_y(grad_y, prep)
+    out = np.result_type(prep.out_dtype, result_dtype(gy4))
+    p = dataclasses.replace(prep.problem, dtype=compute_dtype(out))
+    xc, wc = (np.asarray(a, p.dtype) for a in (prep.x, prep.w))
+    gx, gw = gradients(gy4, xc, wc, p, algorithm)
+    gb = gy4.sum(axis=(0, 1, 2), dtype=p.dtype).astype(out) if bias else None
+    if normalize_kernel_format(kernel_format) == "OIHW":
+        gw = gw.transpose(3, 2, 0, 1)
+    return (
+        from_nhwc(gx, prep.data_format, prep.unbatched).astype(out, copy=False),
+        np.ascontiguousarray(gw, dtype=out),
+        gb,
+    )
