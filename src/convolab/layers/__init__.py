@@ -1,0 +1,8 @@
+"""Layers and the little that training needs: ``Conv2D``, initializers, SGD, squared loss."""
+
+from convolab.layers.conv2d import Conv2D, comp_conv2d
+from convolab.layers.losses import mse_loss, mse_loss_grad
+from convolab.layers.optimizers import SGD
+from convolab.layers.training import fit
+
+__all__ = ["SGD", "Conv2D", "comp_conv2d", "fit", "mse_loss", "mse_loss_grad"]
