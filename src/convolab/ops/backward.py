@@ -51,23 +51,29 @@ def check_grad_y(grad_y: object, prep: Prepared, name: str = "grad_y") -> np.nda
     return to_nhwc(gy, prep.data_format, name)[0]
 
 
-def gradients(
-    gy: np.ndarray, x: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str = "auto",
-    *, need_x: bool = True,
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """``(grad_x, grad_w)`` in NHWC/HWIO for canonical arrays of dtype ``p.dtype``.
+def input_gradient(
+    gy: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str = "auto"
+) -> np.ndarray:
+    """``grad_x`` (NHWC) from NHWC ``gy`` and HWIO ``w``, canonical arrays of ``p.dtype``.
 
-    The chosen algorithm's ``backward_input``/``backward_weight`` run when it has them,
-    im2col's otherwise. ``grad_x`` is None when ``need_x`` is False.
+    Runs the chosen algorithm's ``backward_input`` when it has one, im2col's otherwise.
     """
-    module = REGISTRY[choose(p, algorithm)]
     if p.x_shape[0] == 0:  # empty batch: nothing flows back
-        gx = np.zeros(p.x_shape, p.dtype) if need_x else None
-        return gx, np.zeros(p.w_shape, p.dtype)
+        return np.zeros(p.x_shape, p.dtype)
+    module = REGISTRY[choose(p, algorithm)]
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
-    gx = getattr(module, "backward_input", im2col.backward_input)(gy, w, p) if need_x else None
-    gw = getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
-    return gx, gw
+    return getattr(module, "backward_input", im2col.backward_input)(gy, w, p)
+
+
+def weight_gradient(
+    gy: np.ndarray, x: np.ndarray, p: ConvProblem, algorithm: str = "auto"
+) -> np.ndarray:
+    """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``."""
+    if p.x_shape[0] == 0:
+        return np.zeros(p.w_shape, p.dtype)
+    module = REGISTRY[choose(p, algorithm)]
+    gy = np.ascontiguousarray(gy, dtype=p.dtype)
+    return getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
 
 
 def conv2d_backward(
@@ -121,7 +127,8 @@ def conv2d_backward(
     out = np.result_type(prep.out_dtype, result_dtype(gy4))
     p = dataclasses.replace(prep.problem, dtype=compute_dtype(out))
     xc, wc = (np.asarray(a, p.dtype) for a in (prep.x, prep.w))
-    gx, gw = gradients(gy4, xc, wc, p, algorithm)
+    gx = input_gradient(gy4, wc, p, algorithm)
+    gw = weight_gradient(gy4, xc, p, algorithm)
     gb = gy4.sum(axis=(0, 1, 2), dtype=p.dtype).astype(out) if bias else None
     if normalize_kernel_format(kernel_format) == "OIHW":
         gw = gw.transpose(3, 2, 0, 1)

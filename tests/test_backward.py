@@ -1,0 +1,201 @@
+"""conv2d_backward: against the chain-rule loops, finite differences and torch autograd."""
+
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import configs
+
+from convolab import conv2d, reference
+from convolab.algorithms import REGISTRY, im2col
+from convolab.config import workspace_limit
+from convolab.ops.backward import conv2d_backward
+from convolab.shapes import conv_geometry
+
+seeds = st.integers(0, 2**31 - 1)
+TORCH_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+              "circular": "circular"}
+
+
+def grad_y_for(cfg, seed, dtype=np.float64):
+    geom = conv_geometry((cfg.h, cfg.w), (cfg.kh, cfg.kw), stride=cfg.stride,
+                         padding=cfg.padding, dilation=cfg.dilation)
+    rng = np.random.default_rng(seed + 1)
+    return rng.standard_normal((cfg.n, *geom.out_hw, cfg.o)).astype(dtype)
+
+
+@given(configs(), seeds)
+def test_gradients_match_reference_loops(cfg, seed):
+    x, w, _ = cfg.arrays(seed)
+    gy = grad_y_for(cfg, seed)
+    gx, gw, gb = conv2d_backward(gy, x, w, **cfg.kwargs())
+    rx, rw, rb = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
+    np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, rw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=25)
+@given(configs(max_hw=5), seeds)
+def test_gradients_match_central_finite_differences(cfg, seed):
+    """d/dt L(x + t dx, w + t dw, b + t db) at t=0, for L = <conv2d(...), gy>."""
+    x, w, b = cfg.arrays(seed)
+    gy = grad_y_for(cfg, seed)
+    rng = np.random.default_rng(seed + 2)
+    dx, dw, db = (rng.standard_normal(a.shape) for a in (x, w, b))
+    gx, gw, gb = conv2d_backward(gy, x, w, **cfg.kwargs())
+
+    def loss(t):
+        return np.sum(conv2d(x + t * dx, w + t * dw, b + t * db, **cfg.kwargs()) * gy)
+
+    eps = 1e-4
+    numeric = (loss(eps) - loss(-eps)) / (2 * eps)
+    analytic = np.sum(gx * dx) + np.sum(gw * dw) + np.sum(gb * db)
+    assert abs(numeric - analytic) <= 1e-7 * max(1.0, abs(analytic))
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "symmetric"])
+def test_every_input_pixel_gradient_matches_finite_differences(mode):
+    """Entry by entry, so a border pixel that gets its reflected copy's gradient is checked."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 4, 5, 2)), rng.standard_normal((3, 2, 2, 3))
+    kw = dict(stride=(2, 1), padding=((2, 1), (1, 2)), dilation=(1, 2), padding_mode=mode)
+    gy = rng.standard_normal(conv2d(x, w, **kw).shape)
+    gx, gw, _ = conv2d_backward(gy, x, w, **kw)
+    eps = 1e-5
+    for arr, grad in ((x, gx), (w, gw)):
+        numeric = np.zeros(arr.shape)
+        for idx in np.ndindex(arr.shape):
+            step = np.zeros(arr.shape)
+            step[idx] = eps
+            args = (x + step, w) if arr is x else (x, w + step)
+            args_m = (x - step, w) if arr is x else (x, w - step)
+            numeric[idx] = np.sum((conv2d(*args, **kw) - conv2d(*args_m, **kw)) * gy) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-8)
+
+
+@given(configs().filter(lambda c: c.padding_mode != "symmetric"), seeds,
+       st.sampled_from([np.float32, np.float64]))
+def test_gradients_match_torch_autograd(cfg, seed, dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w, b = cfg.arrays(seed, dtype)
+    x_nchw, w_oihw = x.transpose(0, 3, 1, 2).copy(), w.transpose(3, 2, 0, 1).copy()
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x_nchw, w_oihw, b))
+    geom = conv_geometry((cfg.h, cfg.w), (cfg.kh, cfg.kw), stride=cfg.stride,
+                         padding=cfg.padding, dilation=cfg.dilation)
+    (top, bottom), (left, right) = geom.pads
+    xp = F.pad(xt, (left, right, top, bottom), mode=TORCH_MODE[cfg.padding_mode])
+    yt = F.conv2d(xp, wt, bt, stride=cfg.stride, dilation=cfg.dilation, groups=cfg.groups)
+    gy = grad_y_for(cfg, seed, dtype).transpose(0, 3, 1, 2).copy()
+    yt.backward(torch.from_numpy(gy))
+    gx, gw, gb = conv2d_backward(gy, x_nchw, w_oihw, data_format="NCHW", kernel_format="OIHW",
+                                 **cfg.kwargs())
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for ours, theirs in ((gx, xt.grad), (gw, wt.grad), (gb, bt.grad)):
+        assert ours.dtype == dtype
+        expected = theirs.numpy()
+        np.testing.assert_allclose(ours, expected, rtol=tol,
+                                   atol=tol * max(1.0, np.abs(expected).max()))
+
+
+@given(configs(), seeds)
+def test_layouts_give_the_same_gradients_transposed(cfg, seed):
+    x, w, _ = cfg.arrays(seed)
+    gy = grad_y_for(cfg, seed)
+    gx, gw, gb = conv2d_backward(gy, x, w, **cfg.kwargs())
+    gx2, gw2, gb2 = conv2d_backward(gy.transpose(0, 3, 1, 2), x.transpose(0, 3, 1, 2),
+                                    w.transpose(3, 2, 0, 1), data_format="NCHW",
+                                    kernel_format="OIHW", **cfg.kwargs())
+    np.testing.assert_allclose(gx2, gx.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw2, gw.transpose(3, 2, 0, 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb2, gb, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+def test_small_workspace_blocks_give_the_same_gradients(mode):
+    """Row blocks of one image (and image blocks) accumulate to the unblocked result."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((3, 40, 50, 4)), rng.standard_normal((3, 3, 2, 6))
+    kw = dict(stride=2, padding="same", dilation=(2, 1), groups=2, padding_mode=mode)
+    gy = rng.standard_normal(conv2d(x, w, **kw).shape)
+    gx, gw, gb = conv2d_backward(gy, x, w, **kw)
+    with workspace_limit(64 << 10):  # a row costs 25*3*3*4*8 B: 9 of 20 rows per block
+        gx2, gw2, gb2 = conv2d_backward(gy, x, w, **kw)
+    np.testing.assert_allclose(gx2, gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw2, gw, rtol=1e-12, atol=1e-11)
+    np.testing.assert_array_equal(gb2, gb)
+
+
+def test_unbatched_input_gives_unbatched_grad_x():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((5, 6, 2)), rng.standard_normal((3, 3, 2, 4))
+    gy = rng.standard_normal((3, 4, 4))
+    gx, gw, _ = conv2d_backward(gy, x, w)
+    gx4, gw4, _ = conv2d_backward(gy[None], x[None], w)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gx, gx4[0])
+    np.testing.assert_array_equal(gw, gw4)
+
+
+def test_dtypes_follow_promotion_and_bias_false_gives_none():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 4, 4, 1)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 1, 1)).astype(np.float32)
+    gy = np.ones((1, 3, 3, 1), np.float32)
+    gx, gw, gb = conv2d_backward(gy, x, w, bias=False)
+    assert (gx.dtype, gw.dtype, gb) == (np.float32, np.float32, None)
+    gx, gw, gb = conv2d_backward(gy.astype(np.float64), x, w)
+    assert gx.dtype == gw.dtype == gb.dtype == np.float64
+
+
+def test_empty_batch_has_zero_weight_gradient():
+    x, w = np.zeros((0, 5, 5, 2)), np.ones((3, 3, 2, 4))
+    gx, gw, gb = conv2d_backward(np.zeros((0, 3, 3, 4)), x, w)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gw, np.zeros(w.shape))
+    np.testing.assert_array_equal(gb, np.zeros(4))
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(0)
+    x, w, gy = (rng.standard_normal(s) for s in ((1, 5, 5, 2), (3, 3, 2, 2), (1, 5, 5, 2)))
+    copies = [a.copy() for a in (x, w, gy)]
+    conv2d_backward(gy, x, w, padding="same", padding_mode="reflect")
+    for a, c in zip((x, w, gy), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_algorithm_without_backward_falls_back_to_im2col(monkeypatch):
+    fake = types.SimpleNamespace(NAME="forward_only", forward=im2col.forward)
+    monkeypatch.setitem(REGISTRY, "forward_only", fake)
+    rng = np.random.default_rng(0)
+    x, w, gy = (rng.standard_normal(s) for s in ((2, 5, 5, 2), (3, 3, 2, 2), (2, 3, 3, 2)))
+    ours = conv2d_backward(gy, x, w, algorithm="forward_only")
+    expected = conv2d_backward(gy, x, w, algorithm="im2col")
+    for a, b in zip(ours, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "shape, fmt, pattern",
+    [
+        ((1, 3, 4, 2), "NHWC", r"grad_y: must have the shape of conv2d's output, \(1, 3, 3, 2\)"),
+        ((3, 3, 2), "NHWC", r"grad_y.*\(1, 3, 3, 2\).*got \(3, 3, 2\)"),
+        ((1, 3, 3, 2), "NCHW", r"grad_y.*\(1, 2, 3, 3\)"),
+    ],
+)
+def test_grad_y_of_the_wrong_shape_is_an_error(shape, fmt, pattern):
+    x = np.zeros((1, 5, 5, 2)) if fmt == "NHWC" else np.zeros((1, 2, 5, 5))
+    with pytest.raises(ValueError, match=pattern):
+        conv2d_backward(np.zeros(shape), x, np.zeros((3, 3, 2, 2)), data_format=fmt)
+
+
+def test_backward_validates_like_conv2d():
+    with pytest.raises(ValueError, match="padding"):
+        conv2d_backward(np.zeros((1, 3, 3, 1)), np.zeros((1, 5, 5, 1)), np.zeros((3, 3, 1, 1)),
+                        padding="sam")
+    with pytest.raises(TypeError, match="grad_y"):
+        conv2d_backward("a", np.zeros((1, 5, 5, 1)), np.zeros((3, 3, 1, 1)))
