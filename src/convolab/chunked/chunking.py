@@ -1,0 +1,154 @@
+"""How a lazy conv's output is cut into blocks: follow the input, hit a byte target, or as told.
+
+Output chunks are chosen in the canonical layout, ``(N, Ho, Wo, O)``; the output-channel axis
+is always one chunk (every block computes all ``O`` channels of its pixels). Each spec:
+
+- ``None``: follow the input. Batch chunks are the input's; an output row (column) block
+  boundary is put at the first output row whose window is centred at or below the input's chunk
+  boundary, so each output block reads mostly its "own" input chunk plus a halo.
+- ``"auto"``, an int or a byte string (``"16MiB"``): a byte target for the larger of an output
+  block and the input window it reads (``DEFAULT_TARGET_BYTES`` for ``"auto"``); regular blocks,
+  as square as the image allows, whole images (several per block) when images are small.
+- explicit chunks in the output's own layout, anything ``dask.array`` accepts
+  (``(1, 256, 256, -1)``, a dict, or the full tuple of tuples).
+
+>>> import dask.array as da
+>>> from convolab.shapes import conv_geometry
+>>> geom = conv_geometry((10, 10), (3, 3), padding="same")
+>>> x = da.zeros((1, 10, 10, 1), chunks=(1, 4, 5, 1))
+>>> output_chunks(None, x.chunks, geom, 1, out_itemsize=8)
+((1,), (4, 4, 2), (5, 5), (1,))
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from dask.array.core import normalize_chunks
+from dask.utils import parse_bytes
+
+from convolab.shapes import ConvGeometry
+
+Chunks = tuple[tuple[int, ...], ...]
+
+DEFAULT_TARGET_BYTES = 64 << 20  # per block: input window + output + im2col workspace ~ 3x this
+MAX_BLOCKS = 200_000  # past this the task graph alone costs more than the conv
+
+
+def _follow_axis(in_chunks: tuple[int, ...], before: int, span: int, s: int, out_n: int
+                 ) -> tuple[int, ...]:
+    """Output chunks along one spatial axis, cut where the input's chunks are cut.
+
+    Output row ``r`` reads padded rows ``r*s .. r*s + span - 1``, centred on input row
+    ``r*s - before + (span - 1)/2``; a boundary at input row ``b`` becomes the first ``r`` whose
+    centre is ``>= b``: ``ceil((2*(b + before) - (span - 1)) / (2*s))``.
+    """
+    bounds = np.cumsum(in_chunks)[:-1]
+    out_bounds = -((-(2 * (bounds + before) - (span - 1))) // (2 * s))
+    cuts = np.unique(np.clip(np.r_[0, out_bounds, out_n], 0, out_n))
+    return tuple(int(c) for c in np.diff(cuts))
+
+
+def _for_target(target: int, shape: tuple[int, int, int, int], geom: ConvGeometry, c: int,
+                in_itemsize: int, out_itemsize: int) -> tuple[int, int, int, int]:
+    """Block shape ``(b, rows, cols, O)`` whose output and input window stay near ``target``."""
+    n, ho, wo, o = shape
+    (sh, sw) = geom.stride
+    # bytes one output pixel costs: its O outputs, or the sh*sw*C input pixels it consumes
+    per_pixel = max(o * out_itemsize, sh * sw * c * in_itemsize, 1)
+    pixels = max(1, target // per_pixel)
+    if pixels >= ho * wo:  # whole images, several per block
+        return (max(1, min(n, pixels // (ho * wo))), ho, wo, o)
+    rows = min(ho, max(1, math.isqrt(pixels)))
+    cols = min(wo, max(1, pixels // rows))
+    rows = min(ho, max(rows, pixels // cols))  # a narrow image gets taller blocks
+    return (1, rows, cols, o)
+
+
+def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *,
+                  out_itemsize: int, in_itemsize: int = 8,
+                  user_axes: tuple[int, ...] = (0, 1, 2, 3)) -> Chunks:
+    """Chunks of the NHWC output ``(N, Ho, Wo, O)`` for a chunk ``spec`` (see module docstring).
+
+    Parameters
+    ----------
+    spec : None, "auto", int bytes, byte string, or explicit chunks in the output's layout
+    in_chunks : chunks of the NHWC input ``(N, H, W, C)``
+    geom : the conv's resolved geometry
+    o : output channels
+    user_axes : for explicit chunks, the NHWC axis of each axis of the output as the caller
+        sees it (NCHW: ``(0, 3, 1, 2)``; unbatched NHWC: ``(1, 2, 3)``)
+
+    Raises
+    ------
+    ValueError
+        if the input's chunk sizes are unknown, explicit chunks do not fit the output, the
+        output channels are split, or the blocks would be too many for a task graph.
+    """
+    if any(math.isnan(c) for axis in in_chunks for c in axis):
+        raise ValueError(
+            "x: has unknown (nan) chunk sizes, so the halo of each block cannot be located; "
+            "call x.compute_chunk_sizes() first"
+        )
+    n, c = sum(in_chunks[0]), sum(in_chunks[3])
+    shape = (n, *geom.out_hw, o)
+    if spec is None:
+        (t, _), (left, _) = geom.pads
+        chunks: Chunks = (
+            tuple(in_chunks[0]),
+            _follow_axis(in_chunks[1], t, geom.span_hw[0], geom.stride[0], shape[1]),
+            _follow_axis(in_chunks[2], left, geom.span_hw[1], geom.stride[1], shape[2]),
+            (o,),
+        )
+    elif isinstance(spec, (int, str)) and not isinstance(spec, bool):
+        target = _target_bytes(spec)
+        block = _for_target(target, shape, geom, c, in_itemsize, out_itemsize)
+        chunks = normalize_chunks(block, shape=shape)
+    else:
+        chunks = _explicit(spec, shape, user_axes)
+    count = math.prod(len(axis) for axis in chunks)
+    if count > MAX_BLOCKS:
+        raise ValueError(
+            f"chunks: {spec!r} cuts the {shape} output into {count} blocks, more than "
+            f"{MAX_BLOCKS} (the task graph would cost more than the conv); use larger chunks "
+            "or a larger byte target"
+        )
+    return chunks
+
+
+def _target_bytes(spec: int | str) -> int:
+    if spec == "auto":
+        return DEFAULT_TARGET_BYTES
+    try:
+        target = spec if isinstance(spec, int) else parse_bytes(spec)
+    except ValueError:
+        target = 0
+    if target < 1:
+        raise ValueError(
+            "chunks: expected None, 'auto', a positive number of bytes (int or '64MiB') or "
+            f"explicit chunks, got {spec!r}"
+        )
+    return target
+
+
+def _explicit(spec: object, shape: tuple[int, ...], user_axes: tuple[int, ...]) -> Chunks:
+    """Explicit chunks given in the caller's output layout, returned for the NHWC output."""
+    user_shape = tuple(shape[a] for a in user_axes)
+    try:
+        user = normalize_chunks(spec, shape=user_shape)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"chunks: do not fit the output of shape {user_shape}: {exc}"
+        ) from None
+    chunks = [(n,) for n in shape]  # the batch axis of an unbatched call is one chunk
+    for axis, c in zip(user_axes, user):
+        chunks[axis] = tuple(c)
+    if any(0 in c for c, n in zip(chunks, shape) if n):
+        raise ValueError(f"chunks: every block must be non-empty, got {tuple(chunks)}")
+    if len(chunks[3]) > 1:
+        raise ValueError(
+            f"chunks: the output-channel axis must be one chunk (each block computes all "
+            f"{shape[3]} channels), got {chunks[3]}"
+        )
+    return tuple(chunks)
