@@ -19,11 +19,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from convolab.algorithms import scheduler
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import gather_rows_cols, pad_adjoint
 
 NAME = "im2col"
+BLOCK_BYTES = 4 << 20  # bytes of columns per block: cache-sized, few enough blocks for Python
 
 
 def blocks(p: ConvProblem, bytes_per_row: int) -> Iterator[tuple[int, int, int, int]]:
@@ -84,9 +86,22 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     wmat = weight_matrix(w, g)
     y = np.empty((n, ho, wo, o), p.dtype)
     row_bytes = wo * kh * kw * c * p.dtype.itemsize
-    for n0, n1, r0, r1 in blocks(p, row_bytes):
+    # Blocks run on one worker per core (``scheduler``), each with its own workspace, so a
+    # block gets the limit's share of one worker, and at most BLOCK_BYTES: a block that fits
+    # in L2 is still there when its GEMM reads it back.
+    n_workers = scheduler.workers()
+    limit = get_workspace_limit()
+    budget = min(limit // n_workers, BLOCK_BYTES)
+    todo = list(blocks(p, -(-row_bytes * limit // budget)))  # rows per block ~ budget // row_bytes
+    spaces: list[np.ndarray | None] = [None] * n_workers
+
+    def work(block: tuple[int, int, int, int], i: int) -> None:
+        n0, n1, r0, r1 = block
         b, r = n1 - n0, r1 - r0
-        cols = np.empty((g, b, r, wo, kh, kw, cg), p.dtype)
+        size = g * b * r * wo * kh * kw * cg
+        if spaces[i] is None or spaces[i].size < size:
+            spaces[i] = np.empty(size, p.dtype)
+        cols = spaces[i][:size].reshape(g, b, r, wo, kh, kw, cg)
         fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
         # y[n0:n1, r0:r1] is contiguous (whole images, or rows of one image): a view
         out = y[n0:n1, r0:r1].reshape(b * r * wo, g, o // g)
@@ -95,6 +110,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             np.matmul(cols[0], wmat[0], out=out[:, 0])
         else:
             out[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
+
+    scheduler.run(todo, work, n_workers)
     return y
 
 
@@ -108,12 +125,22 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 # back onto the padded pixel it was read from (col2im), and the padded pixels fold back onto the
 # input pixels they copy (``padding.pad_adjoint``: a reflected border adds to the pixel it
 # mirrors, a zero border is dropped).
+#
+# Each function allocates its block workspace once, for the largest block, and reuses it: a
+# fresh large array per block costs page faults that can take longer than the GEMM.
 
 
 def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
-    """Output gradient of one block as per-group matrices ``(G, b*r*Wo, Og)``."""
+    """Output gradient of one block as per-group matrices ``(G, b*r*Wo, Og)`` (a view)."""
     g, o = p.groups, p.w_shape[3]
     return gy[n0:n1, r0:r1].reshape(-1, g, o // g).transpose(1, 0, 2)
+
+
+def _workspace(p: ConvProblem, todo: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Flat scratch for the columns of the largest block in ``todo``."""
+    kh, kw, _, _ = p.w_shape
+    most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in todo)
+    return np.empty(most * p.geom.out_hw[1] * kh * kw * p.x_shape[3], p.dtype)
 
 
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
@@ -130,20 +157,23 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     wmat_t = np.ascontiguousarray(weight_matrix(w, g).transpose(0, 2, 1))
     # gradient on the padded input; rows/columns no window reads stay zero
     gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
-    row_bytes = wo * kh * kw * c * p.dtype.itemsize
-    for n0, n1, r0, r1 in blocks(p, row_bytes):
+    todo = list(blocks(p, wo * kh * kw * c * p.dtype.itemsize))
+    space = _workspace(p, todo)
+    for n0, n1, r0, r1 in todo:
         b, r = n1 - n0, r1 - r0
-        # (G, P, Og) @ (G, Og, K) -> (G, P, K) -> (G, b, r, Wo, kh, kw, Cg)
-        dcols = np.matmul(_gy_block(gy, p, n0, n1, r0, r1), wmat_t)
+        # (G, P, Og) @ (G, Og, K) -> (G, P, K), viewed as (G, b, r, Wo, kh, kw, Cg)
+        dcols = space[: g * b * r * wo * kh * kw * cg].reshape(g, b * r * wo, kh * kw * cg)
+        np.matmul(_gy_block(gy, p, n0, n1, r0, r1), wmat_t, out=dcols)
         dcols = dcols.reshape(g, b, r, wo, kh, kw, cg)
         # the padded band these output rows read, as in ``padded_band``
         band = gxp[n0:n1, r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
         for a in range(kh):
             for cc in range(kw):
+                # (b, r, Wo, C) pixels under tap (a, cc), split as (b, r, Wo, G, Cg): a view
                 tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
-                           cc * dw : cc * dw + (wo - 1) * sw + 1 : sw]
-                # (G, b, r, Wo, Cg) -> (b, r, Wo, G*Cg): scatter tap (a, cc) back (col2im)
-                tap += np.moveaxis(dcols[:, :, :, :, a, cc, :], 0, 3).reshape(b, r, wo, c)
+                           cc * dw : cc * dw + (wo - 1) * sw + 1 : sw].reshape(b, r, wo, g, cg)
+                # scatter tap (a, cc) back (col2im): (G, b, r, Wo, Cg) -> (b, r, Wo, G, Cg)
+                tap += np.moveaxis(dcols[:, :, :, :, a, cc, :], 0, 3)
     return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
 
 
@@ -153,13 +183,14 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     ``gy`` is NHWC ``dL/dy``, ``x`` NHWC; the result is HWIO in ``p.dtype``.
     """
     kh, kw, cg, o = p.w_shape
-    _, wo = p.geom.out_hw
+    wo = p.geom.out_hw[1]
     g, c = p.groups, p.x_shape[3]
     gw = np.zeros((g, kh * kw * cg, o // g), p.dtype)  # (G, K, Og), as ``weight_matrix``
-    row_bytes = wo * kh * kw * c * p.dtype.itemsize
-    for n0, n1, r0, r1 in blocks(p, row_bytes):
+    todo = list(blocks(p, wo * kh * kw * c * p.dtype.itemsize))
+    space = _workspace(p, todo)
+    for n0, n1, r0, r1 in todo:
         b, r = n1 - n0, r1 - r0
-        cols = np.empty((g, b, r, wo, kh, kw, cg), p.dtype)
+        cols = space[: g * b * r * wo * kh * kw * cg].reshape(g, b, r, wo, kh, kw, cg)
         fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
         cols = cols.reshape(g, b * r * wo, kh * kw * cg)
         # (G, K, P) @ (G, P, Og) -> (G, K, Og)

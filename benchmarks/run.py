@@ -1,0 +1,330 @@
+#!/usr/bin/env python
+"""Run the speed suite against every installed peer: one process, one run, same thread count.
+
+    python benchmarks/run.py                    # full suite, 2 threads, prints the tables
+    python benchmarks/run.py --update-md        # ... and rewrites the table in BENCHMARKS.md
+    python benchmarks/run.py --quick --cases res3x3a,pw1x1 --no-backward
+
+Every rate is counted with the direct method's FLOPs (so Winograd can pass 100% of sgemm).
+Times are the best of several repeats of a loop of calls (``timeit``'s convention: the minimum
+is the run least disturbed by the rest of the machine). Before timing, each peer's result is
+checked against convolab's with the padding that peer used.
+
+Thread counts and OpenBLAS's kernel choice are fixed by environment variables, which only take
+effect before NumPy is imported: the script re-executes itself once with ``OPENBLAS_CORETYPE``
+and ``OPENBLAS_L2_SIZE`` removed and ``*_NUM_THREADS`` set to ``--threads`` (its own process only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_CLEARED_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2, help="threads for every peer (default 2)")
+    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    ap.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
+    ap.add_argument("--no-backward", action="store_true", help="skip the backward cases")
+    ap.add_argument("--update-md", action="store_true",
+                    help="write the tables and plot into BENCHMARKS.md")
+    return ap.parse_args(argv)
+
+
+def _reexec_with_clean_env(threads: int) -> None:
+    """Re-run this script with the thread/BLAS environment set, before NumPy loads."""
+    env = dict(os.environ)
+    for var in _CLEARED_VARS:
+        env.pop(var, None)
+    env.update({var: str(threads) for var in _THREAD_VARS})
+    if env != dict(os.environ):
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+if __name__ == "__main__":
+    _reexec_with_clean_env(_parse(sys.argv[1:]).threads)
+
+import json  # noqa: E402  (after the re-exec: NumPy must see the final environment)
+import platform  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from peers import backward_runners, forward_runners  # noqa: E402
+from suite import BACKWARD, FORWARD, GEMM_BOUND, Case  # noqa: E402
+
+import convolab as cl  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MD_BEGIN, MD_END = "<!-- BEGIN benchmarks/run.py -->", "<!-- END benchmarks/run.py -->"
+
+
+def best_time(call: Callable[[], object], *, repeats: int, min_time: float) -> float:
+    """Seconds per call: the best of ``repeats`` loops, each at least ``min_time`` long."""
+    call()  # warm up: caches, BLAS buffers, lazy imports
+    t0 = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - t0, 1e-7)
+    loops = max(1, int(min_time / once))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            call()
+        best = min(best, (time.perf_counter() - t0) / loops)
+    return best
+
+
+def sgemm_rate(repeats: int) -> float:
+    """GFLOP/s of NumPy's float32 2048^3 matrix product (the machine's BLAS peak)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 2048), dtype=np.float32)
+    b = rng.standard_normal((2048, 2048), dtype=np.float32)
+    return 2 * 2048**3 / best_time(lambda: a @ b, repeats=repeats, min_time=0.3) / 1e9
+
+
+def peak_memory(call: Callable[[], object]) -> int:
+    """Bytes: tracemalloc's peak of NumPy allocations during one call (output included)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    call()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def chosen_algorithm(x: np.ndarray, w: np.ndarray, case: Case) -> str:
+    """What convolab's ``algorithm="auto"`` runs for this case, and why."""
+    from convolab.plan import plan
+
+    p = plan(x, w, **case.kwargs())
+    return p.algorithm
+
+
+def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
+    """Max error relative to the largest value of ``want``."""
+    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
+
+
+def case_rows(case: Case, direction: str, repeats: int, min_time: float,
+              sgemm: float) -> list[dict]:
+    """Check, then time, every peer on one case; convolab's forward also gets its peak memory."""
+    x, w, b = case.arrays()
+    kw = dict(stride=case.stride, groups=case.groups)
+    if direction == "forward":
+        runners = forward_runners(case, x, w, b)
+        expect = lambda p: cl.conv2d(x, w, b, padding=p, **kw)  # noqa: E731
+    else:
+        gy = np.random.default_rng(1).standard_normal(
+            (case.n, case.out_hw, case.out_hw, case.o), dtype=np.float32)
+        runners = backward_runners(case, x, w, b, gy)
+        expect = lambda p: _ref_grad_x(gy, x, w, p, kw)  # noqa: E731
+    rows = []
+    for peer, call, to_nhwc, padding in runners:
+        err = _rel_err(to_nhwc(call()), expect(padding))
+        if err > 1e-3:
+            print(f"  !! {case.name} {direction} {peer}: relative error {err:.1e}; skipped")
+            continue
+        t = best_time(call, repeats=repeats, min_time=min_time)
+        row = dict(case=case.name, direction=direction, peer=peer, seconds=t,
+                   gflops=case.flops * (1 if direction == "forward" else 2) / t / 1e9,
+                   rel_err=err)
+        row["pct_sgemm"] = 100 * row["gflops"] / sgemm
+        if peer == "convolab" and direction == "forward":
+            row["peak_mib"] = peak_memory(call) / 2**20
+            row["budget_mib"] = (x.nbytes + 4 * case.n * case.out_hw**2 * case.o) / 2**20 + 64
+            row["algorithm"] = chosen_algorithm(x, w, case)
+        rows.append(row)
+        print(f"  {case.name:9s} {direction:8s} {peer:18s} {t * 1e3:9.3f} ms "
+              f"{row['gflops']:7.1f} GFLOP/s  err {err:.1e}", flush=True)
+    torch_t = [r["seconds"] for r in rows if r["peer"].startswith("torch")]
+    for row in rows:  # ratio to PyTorch's best layout for the same case
+        row["vs_torch"] = row["seconds"] / min(torch_t) if torch_t else None
+    return rows
+
+
+def run_direction(cases: list[Case], direction: str, args: argparse.Namespace,
+                  sgemm: float) -> list[dict]:
+    repeats, min_time = (3, 0.05) if args.quick else (7, 0.25)
+    return [row for case in cases
+            for row in case_rows(case, direction, repeats, min_time, sgemm)]
+
+
+def _ref_grad_x(gy, x, w, padding, kw):
+    backward = getattr(cl, "conv2d_backward", None)
+    if backward is None:
+        from convolab.ops.backward import conv2d_backward as backward
+    return backward(gy, x, w, padding=padding, **kw)[0]
+
+
+def geomean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+
+
+def verdicts(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
+    """The issue's bars, each as (what, passed or None if not measured, the numbers)."""
+    fwd = {(r["case"], r["peer"]): r for r in rows if r["direction"] == "forward"}
+    ours = {c: r for (c, p), r in fwd.items() if p == "convolab"}
+    cnn = [c.name for c in FORWARD if c.kind == "cnn" and c.name in ours
+           and ours[c.name]["vs_torch"]]
+    out = []
+    ratios = [ours[c]["vs_torch"] for c in cnn]
+    if ratios:
+        g, worst = geomean(ratios), max(ratios)
+        out.append(("CNN layers: geomean time(convolab)/time(PyTorch) <= 1.25, none > 3.0",
+                    g <= 1.25 and worst <= 3.0, f"geomean {g:.2f}, worst {worst:.2f}"))
+    gemm = [(c, ours[c]["pct_sgemm"]) for c in GEMM_BOUND if c in ours]
+    if gemm:
+        out.append(("GEMM-bound layers >= 80% of sgemm", all(p >= 80 for _, p in gemm),
+                    ", ".join(f"{c} {p:.0f}%" for c, p in gemm)))
+    if "img3x3" in ours:
+        t = ours["img3x3"]["seconds"]
+        peers = {p: r["seconds"] for (c, p), r in fwd.items() if c == "img3x3"}
+        torch_t = min(v for k, v in peers.items() if k.startswith("torch"))
+        ok = t * 10 <= torch_t and t * 10 <= peers.get("scipy-correlate2d", np.inf)
+        ok = ok and t <= 3 * peers.get("opencv-filter2D", np.inf)
+        out.append(("img3x3: >= 10x PyTorch and scipy correlate2d, within 3x of OpenCV", ok,
+                    ", ".join(f"{p} {v / t:.1f}x our time" for p, v in peers.items()
+                              if p != "convolab")))
+    if "img31" in ours:
+        r = ours["img31"]
+        ff = fwd.get(("img31", "scipy-fftconvolve"))
+        ok = r["algorithm"] == "fft" and (ff is None or r["seconds"] <= ff["seconds"])
+        out.append(("img31: picks FFT, at least as fast as scipy fftconvolve", ok,
+                    f"algorithm {r['algorithm']}, "
+                    + (f"fftconvolve/ours {ff['seconds'] / r['seconds']:.2f}" if ff else "")))
+    bwd = [r["vs_torch"] for r in rows
+           if r["direction"] == "backward" and r["peer"] == "convolab" and r["vs_torch"]]
+    if bwd:
+        out.append(("backward: geomean time ratio to PyTorch <= 1.5", geomean(bwd) <= 1.5,
+                    f"geomean {geomean(bwd):.2f}"))
+    mem = [(c, r["peak_mib"], r["budget_mib"]) for c, r in ours.items()]
+    out.append(("peak memory per forward <= input + output + 64 MiB",
+                all(p <= b for _, p, b in mem),
+                ", ".join(f"{c} {p:.0f}/{b:.0f} MiB" for c, p, b in mem)))
+    return out
+
+
+def markdown(rows: list[dict], env: dict) -> str:
+    lines = [f"Measured {env['date']} on {env['machine']}; {env['threads']} threads for every "
+             f"peer; BLAS: {env['blas']}; PyTorch {env['torch']}.",
+             f"NumPy sgemm 2048³: **{env['sgemm']:.0f} GFLOP/s** (measured in the same run; "
+             f"{env['sgemm_runs']}).", ""]
+    for direction in ("forward", "backward"):
+        sub = [r for r in rows if r["direction"] == direction]
+        if not sub:
+            continue
+        peers = list(dict.fromkeys(r["peer"] for r in sub))
+        lines += [f"### {direction.capitalize()}" + (" (grad_x, grad_w, grad_b)"
+                                                     if direction == "backward" else ""), "",
+                  "| case | convolab ms | algorithm | GFLOP/s | % sgemm | vs PyTorch | "
+                  + " | ".join(f"{p} ms" for p in peers if p != "convolab") + " |",
+                  "|---" * (5 + len(peers)) + "|"]
+        for case in dict.fromkeys(r["case"] for r in sub):
+            by = {r["peer"]: r for r in sub if r["case"] == case}
+            o = by.get("convolab")
+            if o is None:
+                continue
+            vs = f"{o['vs_torch']:.2f}" if o["vs_torch"] else "–"
+            cells = [f"{by[p]['seconds'] * 1e3:.2f}" if p in by else "–"
+                     for p in peers if p != "convolab"]
+            lines.append(f"| {case} | {o['seconds'] * 1e3:.2f} | {o.get('algorithm', '')} | "
+                         f"{o['gflops']:.0f} | {o['pct_sgemm']:.0f}% | {vs} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["### The bars of issue 4", ""]
+    for what, ok, detail in verdicts(rows):
+        mark = {True: "met", False: "**not met**", None: "not measured"}[ok]
+        lines.append(f"- {what}: {mark} ({detail})")
+    lines += ["", "![time relative to PyTorch](benchmarks/latest.png)", ""]
+    return "\n".join(lines)
+
+
+def environment(args: argparse.Namespace, sgemm_runs: list[float]) -> dict:
+    from threadpoolctl import threadpool_info
+
+    # NumPy's own BLAS (scipy, OpenCV and torch may load others; those are theirs)
+    blas = [f"{i['internal_api']} {i['version']} ({i.get('architecture', '?')} kernels, "
+            f"{i['threading_layer']}, {i['num_threads']} threads)"
+            for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    try:
+        import torch
+
+        torch_v = torch.__version__
+    except ImportError:
+        torch_v = "not installed"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                machine=f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                        f"NumPy {np.__version__}",
+                threads=args.threads, blas="; ".join(blas), torch=torch_v,
+                sgemm=max(sgemm_runs),
+                sgemm_runs="start " + ", end ".join(f"{s:.0f}" for s in sgemm_runs))
+
+
+def set_threads(n: int) -> None:
+    """Every peer gets ``n`` threads (NumPy's BLAS already has it from the environment)."""
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(n)
+    except ImportError:
+        pass
+
+
+def update_markdown(text: str) -> None:
+    path = HERE.parent / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else f"# Benchmarks\n\n{MD_BEGIN}\n{MD_END}\n"
+    head, rest = old.split(MD_BEGIN, 1)
+    tail = rest.split(MD_END, 1)[1]
+    path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{tail}")
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    set_threads(args.threads)
+    wanted = set(filter(None, args.cases.split(",")))
+    pick = lambda cs: [c for c in cs if not wanted or c.name in wanted]  # noqa: E731
+    repeats = 3 if args.quick else 5
+    sgemm_runs = [sgemm_rate(repeats)]
+    print(f"sgemm 2048^3: {sgemm_runs[0]:.0f} GFLOP/s", flush=True)
+    rows = run_direction(pick(FORWARD), "forward", args, sgemm_runs[0])
+    if not args.no_backward:
+        rows += run_direction(pick(BACKWARD), "backward", args, sgemm_runs[0])
+    sgemm_runs.append(sgemm_rate(repeats))
+    env = environment(args, sgemm_runs)
+    for r in rows:  # rates relative to the best sgemm of the run
+        r["pct_sgemm"] = 100 * r["gflops"] / env["sgemm"]
+    text = markdown(rows, env)
+    print(text)
+    (HERE / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
+    from plot import plot_ratios
+
+    plot_ratios(rows, HERE / "latest.png")
+    if args.update_md:
+        update_markdown(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,153 @@
+"""FFT convolution for large kernels, tiled (overlap-save) so large images stay in bounded memory.
+
+Cross-correlation is a product in the frequency domain: for an input band ``xb`` and kernel
+``w`` zero-padded to one FFT size ``(Lh, Lw)`` at least the band's size,
+
+    irfft2(rfft2(xb) * conj(rfft2(w)))[i, j] = sum_{a, b} xb[i + a, j + b] * w[a, b]
+
+for every ``(i, j)`` whose window lies inside the band: the circular wrap never reaches them.
+The output is computed in tiles of ``th x tw`` stride-1 ("dense") pixels; each tile reads the
+padded input band it needs (padding through the index maps, as im2col does), so neither the
+padded image nor its full transform is ever materialised. Channels mix in the frequency domain::
+
+    Xf (b, Lh, Lw//2+1, C) , Wf (Lh, Lw//2+1, C, O)  ->  Yf (b, Lh, Lw//2+1, O)
+
+Dilation is a kernel with zeros inserted; a stride keeps every ``s``-th dense pixel (wasteful,
+which the cost model knows). Work per output pixel is ``O(log L)`` instead of ``kh*kw``: this
+pays for kernels of roughly 9x9 and up. ``scipy.fft`` is used when installed (2.4x faster than
+``numpy.fft`` for a 1080x1080 float32 transform here, and multithreaded), ``numpy.fft`` if not.
+Inputs holding NaN or Inf go to im2col, which propagates them as IEEE arithmetic says.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from convolab.algorithms import im2col, scheduler
+from convolab.algorithms.cost import Cost
+from convolab.algorithms.problem import ConvProblem
+from convolab.config import get_workspace_limit
+from convolab.padding import gather_rows_cols
+
+try:
+    import scipy.fft as _fft
+
+    _WORKERS = True
+except ImportError:  # scipy is optional: numpy.fft computes the same, more slowly
+    _fft = np.fft
+    _WORKERS = False
+
+NAME = "fft"
+REQUIRES = "groups=1"
+
+
+def supports(p: ConvProblem) -> bool:
+    return p.groups == 1
+
+
+def fast_len(n: int) -> int:
+    """Smallest ``m >= n`` whose prime factors are 2, 3 and 5 (FFTs of it are fast).
+
+    >>> fast_len(1054), fast_len(31)
+    (1080, 32)
+    """
+    m = n
+    while True:
+        r = m
+        for f in (2, 3, 5):
+            while r % f == 0:
+                r //= f
+        if r == 1:
+            return m
+        m += 1
+
+
+def _tile_axis(dense: int, span: int, stride: int, bytes_per_len: int, budget: int
+               ) -> tuple[int, int]:
+    """``(tile, L)`` along one axis: dense outputs per tile (a multiple of ``stride``), FFT size.
+
+    The largest FFT size, up to the whole axis, whose buffers (``bytes_per_len * L``) fit
+    ``budget``: fewer, larger tiles re-read less overlap and make fewer calls (one 1080x1080
+    transform beats 49 of 192x192 by 2.5x here). Tiles halve until they fit, but the FFT
+    stays at least ``2*span`` long so the overlap is at most half of it.
+    """
+    tile = dense
+    length = fast_len(tile + span - 1)
+    while bytes_per_len * length > budget and tile > span + 8:
+        tile = max(span + 8, tile // 2)
+        length = fast_len(tile + span - 1)
+    tile = min(dense, length - span + 1) // stride * stride or stride
+    return tile, length
+
+
+def tiles(p: ConvProblem) -> tuple[int, int, int, int]:
+    """``(th, tw, Lh, Lw)``: dense output tile and FFT size, buffers within the workspace."""
+    c, o = p.x_shape[3], p.w_shape[3]
+    span_h, span_w = p.geom.span_hw
+    dense_h, dense_w = (pd - s + 1 for pd, s in zip(p.geom.padded_hw, p.geom.span_hw))
+    sh, sw = p.geom.stride
+    budget = get_workspace_limit()
+    # complex transforms of C input channels, O outputs and the C*O kernel, per (Lh x Lw/2)
+    per_px = 8 * (c + o + c * o) // 2 + 2 * p.dtype.itemsize * c
+    tw, lw = _tile_axis(dense_w, span_w, sw, per_px * min(dense_h + span_h, 2048), budget)
+    th, lh = _tile_axis(dense_h, span_h, sh, per_px * lw, budget)
+    return th, tw, lh, lw
+
+
+def cost(p: ConvProblem) -> Cost:
+    n, c, o = p.x_shape[0], p.x_shape[3], p.w_shape[3]
+    th, tw, lh, lw = tiles(p)
+    dense_h, dense_w = ((q - 1) * s + 1 for q, s in zip(p.geom.out_hw, p.geom.stride))
+    n_tiles = n * -(-dense_h // th) * -(-dense_w // tw)
+    size = lh * lw
+    fft_flops = int(2.5 * size * math.log2(size))  # a real 2-D FFT of lh x lw
+    flops = n_tiles * ((c + o) * fft_flops + 4 * size * c * o) + c * o * fft_flops
+    buffers = 8 * (lh * (lw // 2 + 1)) * (c + o + c * o)
+    return Cost(
+        flops=flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
+        # an FFT passes over its buffer about log2(L)/2 times at NumPy's element-wise speed
+        bytes_moved=flops * 2,
+        workspace=buffers,
+        calls=12 + 8 * n_tiles,  # the kernel's transform, then per tile: gather, FFTs, product
+        summary=f"fft: {n_tiles} tile(s) of {th}x{tw} outputs, {lh}x{lw} transforms"
+                + ("" if _WORKERS else " (numpy.fft)"),
+    )
+
+
+def _options() -> dict:
+    return {"workers": scheduler.workers()} if _WORKERS else {}
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+    if not (np.isfinite(x).all() and np.isfinite(w).all()):
+        # a transform mixes every pixel of a tile into every output: one NaN or Inf would
+        # poison the whole tile, where the definition poisons only the windows that read it
+        return im2col.forward(x, w, p)
+    c, o = p.x_shape[3], p.w_shape[3]
+    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
+    span_h, span_w = p.geom.span_hw
+    ho, wo = p.geom.out_hw
+    th, tw, lh, lw = tiles(p)
+    opts = _options()
+    wd = np.zeros((span_h, span_w, c, o), p.dtype)  # the dilated kernel
+    wd[::dh, ::dw] = w
+    # (Lh, Lw//2+1, C, O): conjugated, so the product below correlates instead of convolving
+    wf = np.conj(_fft.rfft2(wd, s=(lh, lw), axes=(0, 1), **opts))
+    rows, cols = p.row_map(), p.col_map()
+    y = np.empty(p.y_shape, p.dtype)
+    for i0 in range(0, (ho - 1) * sh + 1, th):
+        i1 = min(i0 + th, (ho - 1) * sh + 1)
+        for j0 in range(0, (wo - 1) * sw + 1, tw):
+            j1 = min(j0 + tw, (wo - 1) * sw + 1)
+            # (N, i1 - i0 + span_h - 1, j1 - j0 + span_w - 1, C): the padded band of this tile
+            band = gather_rows_cols(x, rows[i0 : i1 + span_h - 1], cols[j0 : j1 + span_w - 1])
+            xf = _fft.rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
+            # (N, Lh, Lw//2+1, O): sum over C of Xf * conj(Wf), per frequency
+            yf = np.einsum("nhwc,hwco->nhwo", xf, wf) if c > 1 else xf * wf[:, :, 0, :]
+            dense = _fft.irfft2(yf, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw, O)
+            y[:, i0 // sh : -(-i1 // sh), j0 // sw : -(-j1 // sw)] = \
+                dense[:, : i1 - i0 : sh, : j1 - j0 : sw]
+    return y

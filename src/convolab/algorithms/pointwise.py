@@ -1,0 +1,67 @@
+"""1x1 convolution as one plain GEMM: ``(N*H*W, C) @ (C, O)``, no copy of the input.
+
+With a 1x1 kernel every output pixel is its input pixel times a ``(C, O)`` matrix, and NHWC
+already stores the input as the ``(N*H*W, C)`` matrix: the conv is a single BLAS call writing
+straight into the output. A stride keeps every ``s``-th row and column: a strided slice, the
+only copy (of ``1/(sh*sw)`` of the input). Padding adds border pixels, so only unpadded
+problems come here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convolab.algorithms.cost import Cost
+from convolab.algorithms.problem import ConvProblem
+
+NAME = "pointwise"
+REQUIRES = "a 1x1 kernel, no padding and groups=1"
+
+
+def supports(p: ConvProblem) -> bool:
+    return p.w_shape[:2] == (1, 1) and p.groups == 1 and p.geom.pads == ((0, 0), (0, 0))
+
+
+def cost(p: ConvProblem) -> Cost:
+    n, ho, wo, o = p.y_shape
+    c = p.x_shape[3]
+    strided = p.geom.stride != (1, 1)
+    item = p.dtype.itemsize
+    return Cost(
+        flops=p.flops, gemm_flops=p.flops, gemm_mkn=(n * ho * wo, c, o),
+        bytes_moved=2 * n * ho * wo * c * item if strided else 0,
+        workspace=n * ho * wo * c * item if strided else 0,
+        calls=2,
+        summary=f"pointwise: one GEMM ({n * ho * wo} x {c}) @ ({c} x {o})"
+                + (", after a strided slice" if strided else ", no copy"),
+    )
+
+
+def _pixels(x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """The input pixels the output reads, as a ``(N*Ho*Wo, C)`` matrix (a view at stride 1)."""
+    sh, sw = p.geom.stride
+    return np.ascontiguousarray(x[:, ::sh, ::sw]).reshape(-1, p.x_shape[3])
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO -> ``(N, Ho, Wo, O)``."""
+    y = np.empty(p.y_shape, p.dtype)
+    np.matmul(_pixels(x, p), w[0, 0], out=y.reshape(-1, p.w_shape[3]))
+    return y
+
+
+def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``grad_x = gy @ w^T`` on the pixels the forward read; zero on the ones a stride skipped."""
+    c = p.x_shape[3]
+    gx_pixels = gy.reshape(-1, p.w_shape[3]) @ w[0, 0].T  # (N*Ho*Wo, O) @ (O, C)
+    if p.geom.stride == (1, 1):
+        return gx_pixels.reshape(p.x_shape)
+    sh, sw = p.geom.stride
+    gx = np.zeros(p.x_shape, p.dtype)
+    gx[:, ::sh, ::sw] = gx_pixels.reshape(*p.y_shape[:3], c)
+    return gx
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``grad_w = pixels^T @ gy``: ``(C, N*Ho*Wo) @ (N*Ho*Wo, O)`` -> ``(1, 1, C, O)``."""
+    return (_pixels(x, p).T @ gy.reshape(-1, p.w_shape[3]))[None, None]

@@ -1,0 +1,125 @@
+"""``plan``: which algorithm ``conv2d`` would run, why, and what it would cost — without running it.
+
+>>> import numpy as np
+>>> p = plan((16, 28, 28, 256), (1, 1, 256, 64))
+>>> p.algorithm
+'pointwise'
+>>> print(p)  # doctest: +ELLIPSIS
+conv x (16, 28, 28, 256) * w (1, 1, 256, 64) -> y (16, 28, 28, 64), float32: pointwise ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convolab.algorithms import ConvProblem
+from convolab.ops.arguments import (
+    check_channels,
+    check_groups,
+    compute_dtype,
+    normalize_data_format,
+    normalize_kernel_format,
+    result_dtype,
+    to_hwio,
+    to_nhwc,
+)
+from convolab.padding import check_padding_fits
+from convolab.select import Estimate, check_name, choose, estimate, estimates
+from convolab.shapes import conv_geometry, normalize_padding_mode
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The algorithm chosen for one conv, why, and its estimated cost.
+
+    ``flops`` is the arithmetic the chosen algorithm does (``direct_flops`` is the textbook
+    count, 2 per multiply-add); ``workspace`` is its peak scratch in bytes; ``alternatives``
+    are the other algorithms that could run the problem, cheapest first.
+    """
+
+    problem: ConvProblem
+    algorithm: str
+    reason: str
+    seconds: float
+    flops: int
+    direct_flops: int
+    workspace: int
+    alternatives: tuple[Estimate, ...]
+
+    def __str__(self) -> str:
+        p = self.problem
+        lines = [
+            f"conv x {p.x_shape} * w {p.w_shape} -> y {p.y_shape}, {p.dtype}: "
+            f"{self.algorithm} (est. {self.seconds * 1e3:.3g} ms, "
+            f"{self.flops / 1e9:.3g} GFLOP of {self.direct_flops / 1e9:.3g} direct, "
+            f"workspace {self.workspace / 2**20:.3g} MiB)",
+            f"  why: {self.reason}",
+        ]
+        lines += [f"  {e.algorithm}: est. {e.seconds * 1e3:.3g} ms; {e.cost.summary}"
+                  for e in self.alternatives]
+        return "\n".join(lines)
+
+
+def _stand_in(value: object, name: str) -> np.ndarray:
+    """An array to validate: ``value`` itself, or a zero-byte float32 view for a shape tuple."""
+    if isinstance(value, tuple) and all(isinstance(d, int) for d in value):
+        return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), value, (0,) * len(value))
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a numeric array or a shape tuple, got dtype {a.dtype}")
+    return a
+
+
+def problem_of(x: object, w: object, *, stride: object = 1, padding: object = "valid",
+               dilation: object = 1, groups: object = 1, data_format: str = "NHWC",
+               kernel_format: str = "HWIO", padding_mode: str = "zeros") -> ConvProblem:
+    """The resolved problem of a ``conv2d`` call; ``x`` and ``w`` may be arrays or shapes."""
+    fmt, kfmt = normalize_data_format(data_format), normalize_kernel_format(kernel_format)
+    mode, g = normalize_padding_mode(padding_mode), check_groups(groups)
+    xa, wa = _stand_in(x, "x"), _stand_in(w, "w")
+    x4, _ = to_nhwc(xa, fmt)
+    w4 = to_hwio(wa, kfmt)
+    check_channels(x4.shape[3], w4.shape, g, None)
+    geom = conv_geometry(x4.shape[1:3], w4.shape[:2], stride=stride, padding=padding,
+                         dilation=dilation)
+    check_padding_fits(geom.in_hw, geom.pads, mode)
+    return ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(result_dtype(xa, wa)))
+
+
+def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
+         dilation: object = 1, groups: object = 1, data_format: str = "NHWC",
+         kernel_format: str = "HWIO", padding_mode: str = "zeros",
+         algorithm: str = "auto") -> Plan:
+    """Which algorithm ``conv2d`` runs for these arguments, why, and at what estimated cost.
+
+    Parameters
+    ----------
+    x, w : arrays as for :func:`convolab.conv2d`, or their shapes as tuples (float32 assumed)
+    stride, padding, dilation, groups, data_format, kernel_format, padding_mode, algorithm :
+        as for :func:`convolab.conv2d`; an unknown or unsuitable ``algorithm`` raises ValueError
+
+    Returns
+    -------
+    Plan
+        ``.algorithm``, ``.reason``, ``.seconds`` (model estimate), ``.flops``,
+        ``.workspace`` (bytes) and ``.alternatives``; ``print()`` it for a summary.
+    """
+    check_name(algorithm)
+    p = problem_of(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                   data_format=data_format, kernel_format=kernel_format,
+                   padding_mode=padding_mode)
+    name = choose(p, algorithm)
+    chosen = estimate(name, p)
+    others = tuple(e for e in estimates(p) if e.algorithm != name)
+    if algorithm != "auto":
+        reason = f"forced by algorithm={algorithm!r}; {chosen.cost.summary}"
+    elif others:
+        nxt = others[0]
+        reason = (f"cheapest by the cost model: {chosen.cost.summary}; next best "
+                  f"{nxt.algorithm} at {nxt.seconds / chosen.seconds:.2g}x the estimate")
+    else:
+        reason = f"the only algorithm that supports this conv: {chosen.cost.summary}"
+    return Plan(p, name, reason, chosen.seconds, chosen.cost.flops, p.flops,
+                chosen.cost.workspace, others)

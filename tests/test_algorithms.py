@@ -1,0 +1,137 @@
+"""Every fast algorithm computes the reference's function, on the problems it supports.
+
+Each algorithm is forced (``algorithm=NAME``) on random problems reshaped to what it supports
+and compared with the float64 loops of ``reference``; float32 results must stay within each
+algorithm's stated error bound. Problems it does not support raise a ValueError naming it.
+"""
+
+import dataclasses
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from strategies import Config, configs
+
+import convolab as cl
+from convolab import reference
+from convolab.algorithms import REGISTRY
+from convolab.padding import check_padding_fits
+from convolab.plan import problem_of
+from convolab.select import supports
+
+seeds = st.integers(0, 2**31 - 1)
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+# What each algorithm needs, imposed on an arbitrary random problem.
+SHAPE_TO = {
+    "im2col": lambda c: c,
+    "pointwise": lambda c: dataclasses.replace(c, kh=1, kw=1, groups=1, padding="valid"),
+    "fft": lambda c: dataclasses.replace(c, groups=1),
+}
+# float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
+F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5}
+
+
+def test_every_registered_algorithm_is_tested_here():
+    assert set(REGISTRY) == set(SHAPE_TO) == set(F32_BOUND)
+
+
+def supported(name: str, cfg: Config) -> Config:
+    cfg = SHAPE_TO[name](cfg)
+    try:
+        p = problem_of(np.zeros((cfg.n, cfg.h, cfg.w, cfg.c)), np.zeros((cfg.kh, cfg.kw, cfg.cg,
+                       cfg.o)), **cfg.kwargs())
+        check_padding_fits(p.geom.in_hw, p.geom.pads, cfg.padding_mode)
+    except ValueError:
+        assume(False)
+    assume(supports(name, p))
+    return cfg
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_TO))
+@settings(max_examples=40)
+@given(cfg=configs(max_hw=8), seed=seeds)
+def test_algorithm_matches_reference_float64(name, cfg, seed):
+    cfg = supported(name, cfg)
+    x, w, b = cfg.arrays(seed)
+    y = cl.conv2d(x, w, b, algorithm=name, **cfg.kwargs())
+    np.testing.assert_allclose(y, reference.conv2d(x, w, b, **cfg.kwargs()),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPE_TO))
+@settings(max_examples=25)
+@given(cfg=configs(max_hw=8), seed=seeds)
+def test_algorithm_float32_within_its_error_bound(name, cfg, seed):
+    cfg = supported(name, cfg)
+    x, w, b = cfg.arrays(seed, np.float32)
+    y = cl.conv2d(x, w, b, algorithm=name, **cfg.kwargs())
+    assert y.dtype == np.float32
+    assert rel_err(y, reference.conv2d(x, w, b, **cfg.kwargs())) < F32_BOUND[name]
+
+
+# A problem no specialised algorithm supports: 3x3, stride 2, dilated, grouped.
+UNSUPPORTED = dict(stride=2, dilation=2, groups=2, padding="same")
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"im2col"}))
+def test_forcing_an_algorithm_on_a_problem_it_cannot_run_names_it(name):
+    x, w = np.ones((1, 9, 9, 4)), np.ones((3, 3, 2, 4))
+    with pytest.raises(ValueError, match=f"algorithm: '{name}' cannot run"):
+        cl.conv2d(x, w, algorithm=name, **UNSUPPORTED)
+
+
+def test_unknown_algorithm_is_a_value_error_with_a_suggestion():
+    with pytest.raises(ValueError, match="did you mean 'im2col'"):
+        cl.conv2d(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), algorithm="im2cool")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_algorithm_matches_pytorch(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    # a problem every algorithm supports: 3x3 (1x1 for pointwise), stride 1, "valid"
+    k = 1 if name == "pointwise" else 3
+    x = rng.standard_normal((2, 10, 12, 4)).astype(np.float32)
+    w = rng.standard_normal((k, k, 4, 5)).astype(np.float32)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                                      torch.from_numpy(w.transpose(3, 2, 0, 1).copy()))
+    y = cl.conv2d(x, w, algorithm=name)
+    assert rel_err(y, want.numpy().transpose(0, 2, 3, 1)) < F32_BOUND[name]
+
+
+def peak_bytes(call) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    call()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(("name", "k", "c"), [("im2col", 5, 8), ("pointwise", 1, 64),
+                                             ("fft", 15, 1)])
+def test_workspace_limit_bounds_peak_memory(name, k, c):
+    # a k*k-fold copy of this input would be 25x 4 MiB for im2col: far above the limit
+    x = np.random.default_rng(0).standard_normal((2, 128, 128, c), dtype=np.float32)
+    if c == 1:
+        x = np.random.default_rng(0).standard_normal((1, 600, 600, 1), dtype=np.float32)
+    w = np.ones((k, k, c, c), np.float32)
+    limit = 1 << 20
+    with cl.workspace_limit(limit):
+        peak = peak_bytes(lambda: cl.conv2d(x, w, padding="same", algorithm=name))
+    out = x.nbytes  # "same", O == C: the output is the input's size
+    assert peak <= out + x.nbytes + 2 * limit + (256 << 10)
+
+
+def test_fft_keeps_nan_and_inf_in_the_windows_that_read_them():
+    x = np.zeros((1, 40, 40, 1))
+    x[0, 0, 0, 0], x[0, 39, 39, 0] = np.nan, np.inf
+    y = cl.conv2d(x, np.ones((15, 15, 1, 1)), algorithm="fft")[0, :, :, 0]
+    assert np.isnan(y[0, 0]) and np.isposinf(y[-1, -1]) and y[0, -1] == 0
