@@ -13,6 +13,7 @@ import threading
 import time
 
 import dask.array as da
+import dask.bag as db
 import numpy as np
 import pytest
 import zarr
@@ -214,6 +215,12 @@ def test_bad_arguments_fail_at_call_time_with_the_in_memory_message(kwargs, matc
     x = da.ones((1, 9, 9, 3), chunks=3)
     with pytest.raises(ValueError, match=match):
         conv2d(x, np.ones((3, 3, 3, 4)), **kwargs)
+
+
+def test_other_dask_collections_are_refused():
+    bag = db.from_sequence([1, 2, 3])
+    with pytest.raises(TypeError, match="x: expected a dask.array.Array"):
+        conv2d(bag, np.ones((1, 1, 1, 1)))
 
 
 def test_chunks_too_small_for_a_task_graph_are_refused():
