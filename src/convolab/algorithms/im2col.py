@@ -19,11 +19,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from convolab.algorithms import scheduler
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import gather_rows_cols, pad_adjoint
 
 NAME = "im2col"
+BLOCK_BYTES = 4 << 20  # bytes of columns per block: cache-sized, few enough blocks for Python
 
 
 def blocks(p: ConvProblem, bytes_per_row: int) -> Iterator[tuple[int, int, int, int]]:
@@ -84,9 +86,22 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     wmat = weight_matrix(w, g)
     y = np.empty((n, ho, wo, o), p.dtype)
     row_bytes = wo * kh * kw * c * p.dtype.itemsize
-    for n0, n1, r0, r1 in blocks(p, row_bytes):
+    # Blocks run on one worker per core (``scheduler``), each with its own workspace, so a
+    # block gets the limit's share of one worker, and at most BLOCK_BYTES: a block that fits
+    # in L2 is still there when its GEMM reads it back.
+    n_workers = scheduler.workers()
+    limit = get_workspace_limit()
+    budget = min(limit // n_workers, BLOCK_BYTES)
+    todo = list(blocks(p, -(-row_bytes * limit // budget)))  # rows per block ~ budget // row_bytes
+    spaces: list[np.ndarray | None] = [None] * n_workers
+
+    def work(block: tuple[int, int, int, int], i: int) -> None:
+        n0, n1, r0, r1 = block
         b, r = n1 - n0, r1 - r0
-        cols = np.empty((g, b, r, wo, kh, kw, cg), p.dtype)
+        size = g * b * r * wo * kh * kw * cg
+        if spaces[i] is None or spaces[i].size < size:
+            spaces[i] = np.empty(size, p.dtype)
+        cols = spaces[i][:size].reshape(g, b, r, wo, kh, kw, cg)
         fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
         # y[n0:n1, r0:r1] is contiguous (whole images, or rows of one image): a view
         out = y[n0:n1, r0:r1].reshape(b * r * wo, g, o // g)
@@ -95,6 +110,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             np.matmul(cols[0], wmat[0], out=out[:, 0])
         else:
             out[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
+
+    scheduler.run(todo, work, n_workers)
     return y
 
 
