@@ -127,7 +127,7 @@ def main() -> None:
         worst, identical = 0.0, True
         for r0, r1, c0, c1 in spot_tiles(n, args.chunk, min(512, n)):
             expected, got = in_memory_tile(src, k, r0, r1, c0, c1), dst[r0:r1, c0:c1]
-            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)  # float32 rounding
             worst = max(worst, float(np.max(np.abs(got - expected))))
             identical &= bool(np.array_equal(got, expected))
 

@@ -9,6 +9,7 @@ cases differ in the last bit). Cheap cases use the synchronous scheduler; a modu
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -147,8 +148,10 @@ def test_output_dtype_follows_the_in_memory_rules(dtypes, out):
     assert y.dtype == out
     got = y.compute(scheduler="sync")
     assert got.dtype == out
-    tol = 1e-2 if out == "float16" else 1e-5 if out == "float32" else 1e-12
-    np.testing.assert_allclose(got, cl.conv2d(x, w, padding="same"), rtol=tol, atol=tol)
+    # blocks may round differently from the whole call (another algorithm, other GEMM sizes):
+    # allow a few units in the last place of the output dtype (values here are ~20)
+    rtol, atol = {"float16": (2e-3, 2e-2), "float32": (1e-5, 1e-4), "float64": (1e-12, 1e-12)}[out]
+    np.testing.assert_allclose(got, cl.conv2d(x, w, padding="same"), rtol=rtol, atol=atol)
 
 
 def test_public_functions_dispatch_dask_arrays_here():
@@ -268,7 +271,7 @@ def test_filter_store_equals_in_memory_per_channel(tmp_path, shape, capsys):
                    stride=(2, 1), padding_mode="reflect")[0, :, :, 0]
          for c in range(channels.shape[2])], axis=-1)
     np.testing.assert_allclose(got, expected[..., 0] if img.ndim == 2 else expected,
-                               rtol=1e-5, atol=1e-5)
+                               rtol=1e-5, atol=1e-4)
     assert "chunk" in capsys.readouterr().err  # the progress bar
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr", "out.zarr"]
 
@@ -353,4 +356,7 @@ def test_a_cluster_going_away_surfaces_dask_error_and_writes_nothing(tmp_path):
         worker.join(60)
     assert not worker.is_alive()
     assert failure and isinstance(failure[0], CancelledError)
+    assert "cancelled" in str(failure[0])
+    if sys.version_info >= (3, 11):
+        assert "nothing was written" in failure[0].__notes__[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]

@@ -96,7 +96,7 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
     if spec is None:
         (t, _), (left, _) = geom.pads
         chunks: Chunks = (
-            tuple(in_chunks[0]),
+            tuple(b for b in in_chunks[0] if b) or (0,),  # dask allows empty chunks: drop
             _follow_axis(in_chunks[1], t, geom.span_hw[0], geom.stride[0], shape[1]),
             _follow_axis(in_chunks[2], left, geom.span_hw[1], geom.stride[1], shape[2]),
             (o,),

@@ -109,7 +109,6 @@ def conv2d(
     )
     xc, unbatched = to_nhwc(x, prep.data_format)  # lazy: (N, H, W, C)
     problem = dataclasses.replace(prep.problem, x_shape=xc.shape)
-    choose(problem, algorithm)  # an unknown name fails now, not inside a task
     # the caller's w and bias, in their own dtypes: each block's in-memory call then promotes
     # exactly as the whole in-memory call would
     w_hwio = to_hwio(as_numeric(w, "w"), normalize_kernel_format(kernel_format))
@@ -118,6 +117,8 @@ def conv2d(
         chunks, xc.chunks, problem.geom, problem.w_shape[3], out_itemsize=prep.out_dtype.itemsize,
         in_itemsize=xc.dtype.itemsize, user_axes=user_axes[1:] if unbatched else user_axes,
     )
+    # an unknown name fails now, not inside a task (the choice itself is made per block)
+    choose(dataclasses.replace(problem, x_shape=(1, *xc.shape[1:])), algorithm)
     y = _lazy_conv(xc, w_hwio, None if bias is None else as_numeric(bias, "bias"), problem,
                    out_chunks, algorithm, prep.out_dtype)
     if prep.data_format == "NCHW":

@@ -105,8 +105,10 @@ def filter_store(
     try:
         target = zarr.create_array(tmp, shape=y.shape, dtype=y.dtype, chunks=blockshape)
         _write(y, target, progress)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if hasattr(exc, "add_note"):  # Python >= 3.11
+            exc.add_note(f"filter_store: nothing was written to {str(dst)!r}")
         raise
     _move_into_place(tmp, dst)
     return dst
