@@ -1,5 +1,6 @@
 """conv2d_backward: against the chain-rule loops, finite differences and torch autograd."""
 
+import tracemalloc
 import types
 
 import numpy as np
@@ -199,3 +200,20 @@ def test_backward_validates_like_conv2d():
                         padding="sam")
     with pytest.raises(TypeError, match="grad_y"):
         conv2d_backward("a", np.zeros((1, 5, 5, 1)), np.zeros((3, 3, 1, 1)))
+
+
+def test_backward_workspace_is_bounded_by_the_limit():
+    """Peak memory is a few copies of x (gradient, folded border) plus blocks of the limit's
+    size, far below the 4.7 MB that the whole column matrix would take."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 64, 64, 8)), rng.standard_normal((3, 3, 8, 8))
+    kw = dict(padding="same", padding_mode="reflect")
+    gy = rng.standard_normal(conv2d(x, w, **kw).shape)
+    limit = 64 << 10
+    with workspace_limit(limit):
+        tracemalloc.start()
+        conv2d_backward(gy, x, w, **kw)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    cols_bytes = x.size * 9 * 8  # one receptive field (3*3*8 values) per output pixel
+    assert peak < 4 * x.nbytes + 4 * limit < cols_bytes
