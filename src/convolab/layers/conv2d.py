@@ -198,9 +198,10 @@ class Conv2D:
     def parameters(self) -> dict[str, np.ndarray]:
         """The live weight arrays by name ("kernel", "bias"), which optimizers update in place."""
         self._require_built("parameters")
-        return {"kernel": self.kernel, "bias": self.bias} if self.use_bias else {
-            "kernel": self.kernel
-        }
+        params = {"kernel": self.kernel}
+        if self.use_bias:
+            params["bias"] = self.bias
+        return params
 
     # -- Keras's weight API -------------------------------------------------------------------
 

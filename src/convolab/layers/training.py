@@ -24,7 +24,8 @@ def fit(
 
     Each epoch is one step on the whole batch, as the book's loop (6.2.4): the loss
     ``sum((layer(x) - y)**2)`` (or its mean) is recorded before the step. ``callback(epoch, loss,
-    layer)`` is called after each step, ``epoch`` counting from 1.
+    layer)`` is called after each step, ``epoch`` counting from 1. Each call starts a fresh
+    :class:`~convolab.layers.optimizers.SGD` (zero momentum state).
 
     Parameters
     ----------
