@@ -9,6 +9,7 @@ cases differ in the last bit). Cheap cases use the synchronous scheduler; a modu
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -37,6 +38,16 @@ def _cuts(n: int, draw) -> tuple[int, ...]:
     """Uneven chunk sizes summing to ``n``, often 1 (smaller than any halo)."""
     cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=n - 1))) if n > 1 else []
     return tuple(int(c) for c in np.diff([0, *cuts, n]))
+
+
+def _small_cuts(n: int, start: int) -> tuple[int, ...]:
+    """Chunk sizes 1, 2, 3, 1, 2, ... (from ``start``) summing to ``n``."""
+    sizes: list[int] = []
+    for j in itertools.count(start):
+        if sum(sizes) == n:
+            return tuple(sizes)
+        sizes.append(min(j % 3 + 1, n - sum(sizes)))
+    raise AssertionError  # unreachable: count() is endless
 
 
 @st.composite
@@ -319,6 +330,35 @@ def test_random_configs_on_a_local_cluster_equal_in_memory(client, case):
     _, xs, w, chunks, spec, kwargs = case
     lazy = conv2d(da.from_array(xs, chunks=chunks), w, chunks=spec, **kwargs)
     np.testing.assert_allclose(client.compute(lazy).result(), cl.conv2d(xs, w, **kwargs), **TOL)
+
+
+def test_every_padding_form_and_mode_on_a_local_cluster(client):
+    # stride, dilation and groups on; spatial input chunks of 1 to 3 pixels, smaller than the
+    # halo of a 3x3 kernel dilated by 2 (4 columns); NCHW and unbatched cases among them.
+    # Every form and every mode appears (cycled together; hypothesis above mixes them freely).
+    rng = np.random.default_rng(6)
+    forms = ["valid", "same", "same_lower", "full", 2, (1, 3), ((2, 0), (1, 3))]
+    modes = ["zeros", "reflect", "replicate", "circular", "symmetric"]
+    cases = []
+    for i in range(10):
+        padding, mode = forms[i % len(forms)], modes[i % len(modes)]
+        fmt = "NCHW" if i % 2 else "NHWC"
+        x = rng.standard_normal((2, 4, 9, 8) if fmt == "NCHW" else (2, 9, 8, 4))
+        x = x[0] if i % 4 == 3 else x
+        kw = dict(stride=(2, 1), dilation=(1, 2), groups=2, padding=padding, padding_mode=mode,
+                  data_format=fmt)
+        w, b = rng.standard_normal((3, 3, 2, 6)), rng.standard_normal(6)
+        spatial = (2, 3) if fmt == "NCHW" else (1, 2)
+        spatial = tuple(a - 1 for a in spatial) if x.ndim == 3 else spatial
+        chunks = tuple(_small_cuts(n, i) if a in spatial else -1 for a, n in enumerate(x.shape))
+        # output blocks of 3 rows/columns (same axes as the input's H, W): few tasks, each
+        # reading many tiny chunks
+        spec = dict.fromkeys(spatial, 3)
+        cases.append((x, w, b, kw, conv2d(da.from_array(x, chunks=chunks), w, b, chunks=spec,
+                                          **kw)))
+    lazy = [y for *_, y in cases]
+    for (x, w, b, kw, _), got in zip(cases, client.gather(client.compute(lazy))):
+        np.testing.assert_allclose(got, cl.conv2d(x, w, b, **kw), **TOL)
 
 
 def test_filter_store_on_a_local_cluster(client, tmp_path):
