@@ -1,0 +1,59 @@
+"""The ``convolab`` command: argument parsing and the one error path.
+
+Every subcommand module has ``register(subparsers, parent)`` and ``run(args) -> int``. A
+ValueError, TypeError or OSError anywhere becomes one line, ``convolab: error: ...``, on stderr
+and exit status 2: a user never sees a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from convolab.cli import filter as filter_cmd
+from convolab.cli import learn, match, shape, tour
+from convolab.cli.common import ArgumentParser
+
+COMMANDS = (tour, filter_cmd, shape, learn, match)
+
+
+def build_parser() -> ArgumentParser:
+    from convolab import __version__
+
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser = ArgumentParser(
+        prog="convolab",
+        description="2-D convolution from Dive into Deep Learning 6.1-6.3: the chapter tour, "
+                    "image filtering, shape arithmetic, kernel learning and template matching.",
+        epilog="'convolab COMMAND --help' describes each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"convolab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       parser_class=ArgumentParser)
+    subparsers.required = True
+    for command in COMMANDS:
+        command.register(subparsers, parent)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the message looked like
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"convolab: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("convolab: interrupted", file=sys.stderr)
+        return 130
