@@ -27,6 +27,7 @@ from strategies import configs
 import convolab as cl
 from convolab import reference
 from convolab.chunked import DEFAULT_TARGET_BYTES, conv2d, filter_store, output_chunks
+from convolab.chunked import corr2d as chunked_corr2d
 from convolab.chunked.halo import axis_window
 from convolab.padding import index_map
 from convolab.shapes import conv_geometry
@@ -180,6 +181,12 @@ def test_public_functions_dispatch_dask_arrays_here():
     np.testing.assert_allclose(y.compute(scheduler="sync"),
                                cl.conv2d(img[None, :, :, None], k[:, :, None, None],
                                          padding="full"), **TOL)
+
+
+def test_corr2d_takes_explicit_chunks_of_its_2d_output():
+    X = da.ones((10, 12), chunks=3)
+    assert chunked_corr2d(X, np.ones((3, 3)), chunks=(4, 5)).chunks == ((4, 4), (5, 5))
+    assert chunked_corr2d(X, np.ones((3, 3)), chunks={-1: 2}).chunks == ((8,), (2,) * 5)
 
 
 def test_empty_batch_gives_an_empty_batch():

@@ -130,7 +130,8 @@ def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object 
            chunks: object = None) -> da.Array:
     """:func:`convolab.corr2d` of a 2-D Dask array ``X`` (h, w) with a 2-D kernel ``K``: lazy.
 
-    ``chunks`` as for :func:`conv2d`; explicit chunks are ``(rows, cols)`` of the output.
+    ``chunks`` as for :func:`conv2d`; explicit chunks are ``(rows, cols)`` of the output (or
+    a dict ``{0: rows, 1: cols}``).
 
     >>> import dask.array as da
     >>> X = da.from_array(np.arange(9.0).reshape(3, 3), chunks=2)
@@ -142,6 +143,8 @@ def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object 
     k = _as_2d(K, "K")
     if isinstance(chunks, (tuple, list)) and len(chunks) == 2:
         chunks = (-1, *chunks, -1)  # (N, Ho, Wo, O) around the caller's (Ho, Wo)
+    elif isinstance(chunks, dict):
+        chunks = {axis % 2 + 1: c for axis, c in chunks.items()}
     y = conv2d(X[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride,
                chunks=chunks)
     return y[0, :, :, 0]
