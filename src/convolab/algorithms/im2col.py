@@ -126,8 +126,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 # input pixels they copy (``padding.pad_adjoint``: a reflected border adds to the pixel it
 # mirrors, a zero border is dropped).
 #
-# Each function allocates its block workspace once, for the largest block, and reuses it: a
-# fresh large array per block costs page faults that can take longer than the GEMM.
+# Each function allocates its block workspace once, for the largest block, and reuses it
+# rather than allocating (and page-faulting in) a fresh array per block.
 
 
 def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
