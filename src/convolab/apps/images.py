@@ -1,7 +1,7 @@
 """Built-in images, generated (deterministically) by code: nothing is downloaded or shipped.
 
 - :func:`edge_image`: the book's 6x8 black-and-white "image" (6.2.3).
-- :func:`test_image`: a photo-like scene (sky gradient, sun, hills, a house, textured grass)
+- :func:`sample_image`: a photo-like scene (sky gradient, sun, hills, a house, textured grass)
   for trying filters on.
 - :func:`waldo_scene`: a cluttered scene with one planted "Waldo" and look-alike distractors
   for template matching ("Where's Waldo", 6.1.4).
@@ -37,10 +37,10 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return (t - t.min()) / (t.max() - t.min())
 
 
-def test_image(size: int = 256, *, rgb: bool = False) -> np.ndarray:
+def sample_image(size: int = 256, *, rgb: bool = False) -> np.ndarray:
     """A deterministic photo-like test scene, ``(size, size)`` gray or ``(size, size, 3)`` RGB.
 
-    >>> img = test_image(64, rgb=True)
+    >>> img = sample_image(64, rgb=True)
     >>> img.shape, img.dtype, bool(img.min() >= 0 and img.max() <= 1)
     ((64, 64, 3), dtype('float64'), True)
     """

@@ -17,7 +17,7 @@ import numpy as np
 
 from convolab.apps import animation, plots
 from convolab.apps.files import atomic_write, check_output
-from convolab.apps.images import edge_image, test_image, to_gray, waldo_scene
+from convolab.apps.images import edge_image, sample_image, to_gray, waldo_scene
 from convolab.apps.kernels import get_kernel
 from convolab.apps.matching import find_template, match_template
 from convolab.apps.theory import (
@@ -187,7 +187,7 @@ def step_learning(w: _Writer) -> Step:
 
 
 def step_channels(w: _Writer) -> Step:
-    rgb = test_image(96, rgb=True)  # (96, 96, 3)
+    rgb = sample_image(96, rgb=True)  # (96, 96, 3)
     luma = np.array([0.299, 0.587, 0.114])
     # (3, 3, C=3, O=2) HWIO: each output channel sums a kernel over all three input channels.
     kernel = np.stack([get_kernel("sobel_x"), get_kernel("sobel_y")], -1)[:, :, None, :]

@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
         check_suffix(out, "--output")
         check_output(out, force=args.force, inputs=() if args.image is None else (args.image,))
     if args.image is None:
-        from convolab.apps.images import test_image
+        from convolab.apps.images import sample_image
 
-        x, is_image, inputs = test_image(256, rgb=True), True, ()
+        x, is_image, inputs = sample_image(256, rgb=True), True, ()
         print("input: built-in test image 256x256x3")
     else:
         x, is_image = read_input(args.image, "IMAGE")
