@@ -1,0 +1,212 @@
+"""The ``convolab`` command, run as a user runs it: in a subprocess, checking files and exits."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convolab import conv2d, corr2d
+from convolab.apps.images import sample_image, waldo_scene
+
+
+def convolab(*args, cwd):
+    """Run ``python -m convolab ARGS`` in ``cwd``; return the completed process."""
+    return subprocess.run([sys.executable, "-m", "convolab", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("convolab")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("command", ["tour", "filter", "shape", "learn", "match"])
+def test_every_subcommand_has_help(tmp_path, command):
+    proc = convolab(command, "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"usage: convolab {command}")
+
+
+def test_console_script_is_installed_next_to_python():
+    script = Path(sys.executable).parent / "convolab"
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("convolab ")
+
+
+def test_shape_prints_the_books_arithmetic(tmp_path):
+    proc = convolab("shape", "--input", "8x8", "--kernel", "5x3", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "-> output 4x6" in proc.stdout
+    assert "floor((8 + 0 + 0 - 1*(5-1) - 1) / 1) + 1 = 4" in proc.stdout
+    proc = convolab("shape", "--input", "8", "--kernel", "3", "--padding", "same",
+                    "--stride", "2", cwd=tmp_path)
+    assert "-> output 4x4" in proc.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--input", "8x8", "--kernel", "9x3"], "kernel_size"),
+    (["--input", "8x8", "--kernel", "3", "--padding", "sam"], "padding"),
+    (["--input", "8y8", "--kernel", "3"], "--input"),
+    (["--input", "8x8", "--kernel", "3", "--stride", "0"], "stride"),
+])
+def test_shape_impossible_or_malformed_gives_one_line(tmp_path, args, fragment):
+    assert_one_line_error(convolab("shape", *args, cwd=tmp_path), fragment)
+
+
+def test_filter_npy_input_gives_the_librarys_numbers_and_leaves_the_input_alone(tmp_path):
+    x = np.random.default_rng(0).random((12, 10))
+    np.save(tmp_path / "x.npy", x)
+    before = digest(tmp_path / "x.npy")
+    proc = convolab("filter", "x.npy", "--kernel", "[[1, -1]]", "--padding", "valid",
+                    "--stride", "1x2", "-o", "y.npy", "-o", "y.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
+                               corr2d(x, [[1.0, -1.0]], stride=(1, 2)), atol=1e-12)
+    with Image.open(tmp_path / "y.png") as im:
+        assert im.size == (5, 12)
+    assert digest(tmp_path / "x.npy") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy", "y.png"]
+
+
+def test_filter_rgb_png_is_filtered_per_channel(tmp_path):
+    rgb = np.round(sample_image(32, rgb=True) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    proc = convolab("filter", "in.png", "--kernel", "gaussian", "--size", "3", "--sigma", "1",
+                    "--padding-mode", "reflect", "-o", "out.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    from convolab.apps.kernels import get_kernel
+
+    k = get_kernel("gaussian", size=3, sigma=1.0)
+    y = np.load(tmp_path / "out.npy")
+    for c in range(3):
+        expected = conv2d(rgb[None, :, :, c : c + 1] / 255.0, k[:, :, None, None],
+                          padding="same", padding_mode="reflect")[0, :, :, 0]
+        np.testing.assert_allclose(y[:, :, c], expected, atol=1e-12)
+
+
+def test_filter_without_image_uses_the_built_in_picture(tmp_path):
+    proc = convolab("filter", "--kernel", "sobel_x", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / "filtered.png") as im:
+        assert im.size == (256, 256) and im.mode == "RGB"
+        pixels = np.asarray(im)
+    assert pixels.std() > 1  # edges, not a blank picture
+
+
+def test_filter_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    proc = convolab("filter", "--kernel", "box", "-o", "out.png", cwd=tmp_path)
+    assert_one_line_error(proc, "already exists", "--force")
+    assert out.read_bytes() == b"keep me"
+    proc = convolab("filter", "--kernel", "box", "-o", "out.png", "--force", cwd=tmp_path)
+    assert proc.returncode == 0
+    with Image.open(out) as im:
+        assert im.size == (256, 256)
+
+
+def test_filter_never_writes_over_its_input_even_with_force(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((5, 5)))
+    before = digest(tmp_path / "x.npy")
+    proc = convolab("filter", "x.npy", "--kernel", "box", "-o", "x.npy", "--force",
+                    cwd=tmp_path)
+    assert_one_line_error(proc, "also an input")
+    assert digest(tmp_path / "x.npy") == before
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["missing.png", "--kernel", "box"], "no such file"),
+    (["notimage.png", "--kernel", "box"], "not an image"),
+    (["--kernel", "[[1, -1]"], "kernel: expected a 2-D list"),
+    (["--kernel", "sobelx"], "did you mean 'sobel_x'"),
+    (["--kernel", "sobel_x", "--sigma", "2"], "takes no parameters"),
+    (["small.npy", "--kernel", "box", "--size", "5", "--padding", "valid"], "kernel_size"),
+    (["--kernel", "box", "-o", "out.txt"], "--output"),
+    (["--kernel", "box", "--padding", "1,2,3"], "--padding"),
+    (["--kernel", "box", "--padding-mode", "mirrr"], "padding_mode"),
+    (["--kernel", "box", "--kernel-file", "k.npy"], "not allowed with"),
+    ([], "--kernel"),
+])
+def test_filter_bad_arguments_give_one_line_and_no_output(tmp_path, args, fragment):
+    (tmp_path / "notimage.png").write_text("this is text")
+    np.save(tmp_path / "small.npy", np.ones((3, 3)))
+    before = set(tmp_path.iterdir())
+    assert_one_line_error(convolab("filter", *args, cwd=tmp_path), fragment)
+    assert set(tmp_path.iterdir()) == before  # nothing written, no temporary left behind
+
+
+def test_filter_kernel_file(tmp_path):
+    np.save(tmp_path / "k.npy", np.array([[0.0, 1.0], [2.0, 3.0]]))
+    np.save(tmp_path / "x.npy", np.arange(9.0).reshape(3, 3))
+    proc = convolab("filter", "x.npy", "--kernel-file", "k.npy", "--padding", "valid",
+                    "-o", "y.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), [[19, 25], [37, 43]])
+
+
+def test_filter_zarr_store_goes_through_dask(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    x = np.random.default_rng(1).random((20, 18))
+    zarr.create_array(tmp_path / "in.zarr", data=x, chunks=(8, 8))
+    proc = convolab("filter", "in.zarr", "--kernel", "laplacian", "-o", "out.zarr", "--quiet",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(zarr.open_array(tmp_path / "out.zarr")[:],
+                               corr2d(x, [[0, 1, 0], [1, -4, 1], [0, 1, 0]], padding="same"),
+                               atol=1e-12)
+
+
+def test_learn_recovers_the_books_edge_kernel_and_plots(tmp_path):
+    proc = convolab("learn", "--epochs", "20", "--plot", "learn.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1, loss" in proc.stdout and "epoch 20, loss" in proc.stdout
+    error = float(proc.stdout.split("max |learned - true| = ")[1].split()[0])
+    assert error < 0.02
+    assert (tmp_path / "learn.png").stat().st_size > 0
+
+
+def test_learn_other_kernel_by_name(tmp_path):
+    proc = convolab("learn", "--kernel", "sobel_y", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split("max |learned - true| = ")[1].split()[0]) < 1e-3
+
+
+def test_match_built_in_scene_finds_waldo(tmp_path):
+    proc = convolab("match", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    r, c = waldo_scene().location
+    assert f"match 1: top-left (row {r}, col {c})" in proc.stdout
+    with Image.open(tmp_path / "match.png") as im:
+        boxed = np.asarray(im.convert("RGB"))
+    assert (boxed[r - 1, c + 2] == [255, 0, 0]).all()  # the red box's top edge
+
+
+def test_match_files_and_k(tmp_path):
+    rng = np.random.default_rng(2)
+    scene, template = rng.random((40, 50)), rng.random((5, 4))
+    scene[30:35, 7:11] = template
+    np.save(tmp_path / "scene.npy", scene)
+    Image.fromarray(np.round(template * 255).astype(np.uint8)).save(tmp_path / "t.png")
+    proc = convolab("match", "scene.npy", "t.png", "-k", "2", "-o", "boxes.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "match 1: top-left (row 30, col 7)" in proc.stdout
+    assert "match 2:" in proc.stdout
+    assert (tmp_path / "boxes.png").exists()
+
+
+def test_match_needs_both_or_neither(tmp_path):
+    np.save(tmp_path / "scene.npy", np.zeros((5, 5)))
+    assert_one_line_error(convolab("match", "scene.npy", cwd=tmp_path), "both")
