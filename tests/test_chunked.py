@@ -250,6 +250,12 @@ def test_chunks_too_small_for_a_task_graph_are_refused():
         conv2d(x, np.ones((3, 3, 1, 1)), chunks=1)
 
 
+def test_following_tiny_input_chunks_of_a_big_image_points_to_auto():
+    geom = conv_geometry((1000, 1000), (3, 3), padding="same")
+    with pytest.raises(ValueError, match="chunks='auto'"):
+        output_chunks(None, ((1,), (2,) * 500, (2,) * 500, (1,)), geom, 1, out_itemsize=8)
+
+
 def test_unknown_chunk_sizes_are_refused():
     x = da.ones((1, 8, 8, 1), chunks=4)
     x = x[x[:, :, :, 0].sum(axis=(1, 2)) > 0]  # boolean mask: batch chunk sizes become nan

@@ -111,8 +111,8 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
     if count > MAX_BLOCKS:
         raise ValueError(
             f"chunks: {spec!r} cuts the {shape} output into {count} blocks, more than "
-            f"{MAX_BLOCKS} (the task graph would cost more than the conv); use larger chunks "
-            "or a larger byte target"
+            f"{MAX_BLOCKS} (the task graph would cost more than the conv); pass chunks='auto' "
+            "or a larger byte target (None follows the input's chunks: rechunk it, or override)"
         )
     return chunks
 
