@@ -258,9 +258,11 @@ def test_following_tiny_input_chunks_of_a_big_image_points_to_auto():
 
 def test_unknown_chunk_sizes_are_refused():
     x = da.ones((1, 8, 8, 1), chunks=4)
-    x = x[x[:, :, :, 0].sum(axis=(1, 2)) > 0]  # boolean mask: batch chunk sizes become nan
-    with pytest.raises(ValueError, match="compute_chunk_sizes"):
-        conv2d(x, np.ones((3, 3, 1, 1)))
+    batch = x[x[:, :, :, 0].sum(axis=(1, 2)) > 0]  # boolean mask: batch sizes become nan
+    rows = x[:, x[0, :, 0, 0] > 0]  # height becomes nan
+    for masked in (batch, rows):
+        with pytest.raises(ValueError, match="compute_chunk_sizes"):
+            conv2d(masked, np.ones((3, 3, 1, 1)))
 
 
 def test_same_errors_as_in_memory_for_a_kernel_larger_than_the_input():

@@ -66,6 +66,15 @@ def _for_target(target: int, shape: tuple[int, int, int, int], geom: ConvGeometr
     return (1, rows, cols, o)
 
 
+def check_known_chunks(chunks: Chunks) -> None:
+    """Raise if some chunk sizes are unknown (nan, as after boolean indexing)."""
+    if any(math.isnan(c) for axis in chunks for c in axis):
+        raise ValueError(
+            "x: has unknown (nan) chunk sizes, so the halo of each block cannot be located; "
+            "call x.compute_chunk_sizes() first"
+        )
+
+
 def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *,
                   out_itemsize: int, in_itemsize: int = 8,
                   user_axes: tuple[int, ...] = (0, 1, 2, 3)) -> Chunks:
@@ -74,7 +83,7 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
     Parameters
     ----------
     spec : None, "auto", int bytes, byte string, or explicit chunks in the output's layout
-    in_chunks : chunks of the NHWC input ``(N, H, W, C)``
+    in_chunks : chunks of the NHWC input ``(N, H, W, C)``, all sizes known
     geom : the conv's resolved geometry
     o : output channels
     user_axes : for explicit chunks, the NHWC axis of each axis of the output as the caller
@@ -83,14 +92,9 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
     Raises
     ------
     ValueError
-        if the input's chunk sizes are unknown, explicit chunks do not fit the output, the
+        if explicit chunks do not fit the output, the
         output channels are split, or the blocks would be too many for a task graph.
     """
-    if any(math.isnan(c) for axis in in_chunks for c in axis):
-        raise ValueError(
-            "x: has unknown (nan) chunk sizes, so the halo of each block cannot be located; "
-            "call x.compute_chunk_sizes() first"
-        )
     n, c = sum(in_chunks[0]), sum(in_chunks[3])
     shape = (n, *geom.out_hw, o)
     if spec is None:

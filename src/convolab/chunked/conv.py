@@ -27,7 +27,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from convolab.algorithms import ConvProblem
-from convolab.chunked.chunking import Chunks, output_chunks
+from convolab.chunked.chunking import Chunks, check_known_chunks, output_chunks
 from convolab.chunked.halo import block_windows
 from convolab.ops.arguments import (
     as_numeric,
@@ -102,6 +102,7 @@ def conv2d(
     """
     if not isinstance(x, da.Array):
         raise TypeError(f"x: expected a dask.array.Array or a NumPy array, got {type(x).__name__}")
+    check_known_chunks(x.chunks)
     prep = prepare(
         _stand_in(x), w, bias, stride=stride, padding=padding, dilation=dilation,
         groups=groups, data_format=data_format, kernel_format=kernel_format,
