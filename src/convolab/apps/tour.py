@@ -168,6 +168,7 @@ def learn_kernel(true_kernel: np.ndarray, x: np.ndarray, *, epochs: int, learnin
     x4 = x[..., None]  # (N, H, W) -> (N, H, W, 1)
     y4 = conv2d(x4, true_kernel[:, :, None, None])  # (N, Ho, Wo, 1)
     layer = Conv2D(1, kernel_size=true_kernel.shape, use_bias=False, seed=seed)
+    layer.build(x4.shape)  # weights exist even for epochs=0
     report = None if callback is None else lambda e, loss, _layer: callback(e, loss)
     losses = fit(layer, x4, y4, epochs=epochs, learning_rate=learning_rate, momentum=momentum,
                  reduction=reduction, callback=report)
