@@ -123,14 +123,21 @@ def test_output_chunks_follow_input_chunks_for_same_padding():
     assert got == ((2,), (8, 8, 4), (10, 10, 10), (4,))
 
 
-def test_output_chunks_for_a_byte_target_stay_under_it_and_are_regular():
+@pytest.mark.parametrize("in_rows", [(1000,), (100,) * 10, (64,) * 15 + (40,)])
+def test_output_chunks_for_a_byte_target_stay_under_it_and_follow_input_cuts(in_rows):
     geom = conv_geometry((1000, 1000), (3, 3), padding="same")
     target = 1 << 20
-    got = output_chunks(target, ((1,), (1000,), (1000,), (4,)), geom, 8, out_itemsize=4,
+    got = output_chunks(target, ((1,), in_rows, in_rows, (4,)), geom, 8, out_itemsize=4,
                         in_itemsize=4)
     rows, cols = got[1][0], got[2][0]
-    assert rows * cols * 8 * 4 <= target < 2 * rows * cols * 8 * 4
-    assert all(len(set(axis[:-1])) <= 1 and axis[-1] <= axis[0] for axis in got)
+    assert target / 4 < rows * cols * 8 * 4 <= target
+    assert all(len(set(axis[:-1])) <= 1 and axis[-1] <= axis[0] for axis in got)  # regular
+    unit = in_rows[0]
+    if rows >= unit:  # whole input chunks per block
+        assert rows % unit == 0
+    else:  # one input chunk split evenly: k blocks overshoot it by less than k rows
+        k = -(-unit // rows)
+        assert 0 <= k * rows - unit < k
     assert output_chunks("auto", ((1,), (1000,), (1000,), (4,)), geom, 8,
                          out_itemsize=4) == ((1,), (1000,), (1000,), (8,))
     assert DEFAULT_TARGET_BYTES == 64 << 20

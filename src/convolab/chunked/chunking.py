@@ -8,7 +8,9 @@ is always one chunk (every block computes all ``O`` channels of its pixels). Eac
   boundary, so each output block reads mostly its "own" input chunk plus a halo.
 - ``"auto"``, an int or a byte string (``"16MiB"``): a byte target for the larger of an output
   block and the input window it reads (``DEFAULT_TARGET_BYTES`` for ``"auto"``); regular blocks,
-  as square as the image allows, whole images (several per block) when images are small.
+  as square as the image allows, cut at the input's chunk boundaries where they can be (a
+  block holds whole input chunks, or splits one evenly), whole images (several per block)
+  when images are small.
 - explicit chunks in the output's own layout, anything ``dask.array`` accepts
   (``(1, 256, 256, -1)``, a dict, or the full tuple of tuples).
 
@@ -50,19 +52,35 @@ def _follow_axis(in_chunks: tuple[int, ...], before: int, span: int, s: int, out
     return tuple(int(c) for c in np.diff(cuts))
 
 
-def _for_target(target: int, shape: tuple[int, int, int, int], geom: ConvGeometry, c: int,
-                in_itemsize: int, out_itemsize: int) -> tuple[int, int, int, int]:
-    """Block shape ``(b, rows, cols, O)`` whose output and input window stay near ``target``."""
+def _align(n: int, unit: int, total: int) -> int:
+    """A block size ``<= n`` that cuts at (or near) the input's chunk boundaries.
+
+    ``unit`` is an input chunk measured in output rows: a block of several chunks is a multiple
+    of it, a block smaller than a chunk splits it evenly.
+    """
+    if n >= total:
+        return total
+    if n >= unit:
+        return n // unit * unit
+    return -(-unit // -(-unit // n))  # unit / ceil(unit / n), rounded up: still <= n
+
+
+def _for_target(target: int, shape: tuple[int, int, int, int], geom: ConvGeometry,
+                in_chunks: Chunks, in_itemsize: int, out_itemsize: int
+                ) -> tuple[int, int, int, int]:
+    """Block shape ``(b, rows, cols, O)`` whose output and input window stay under ``target``,
+    cut along the input's chunk boundaries where it can."""
     n, ho, wo, o = shape
-    (sh, sw) = geom.stride
+    (sh, sw), c = geom.stride, sum(in_chunks[3])
     # bytes one output pixel costs: its O outputs, or the sh*sw*C input pixels it consumes
     per_pixel = max(o * out_itemsize, sh * sw * c * in_itemsize, 1)
     pixels = max(1, target // per_pixel)
     if pixels >= ho * wo:  # whole images, several per block
         return (max(1, min(n, pixels // (ho * wo))), ho, wo, o)
-    rows = min(ho, max(1, math.isqrt(pixels)))
-    cols = min(wo, max(1, pixels // rows))
-    rows = min(ho, max(rows, pixels // cols))  # a narrow image gets taller blocks
+    unit_r, unit_c = (-(-max(ch) // s) for ch, s in zip(in_chunks[1:3], geom.stride))
+    rows = _align(min(ho, max(1, math.isqrt(pixels))), unit_r, ho)
+    cols = _align(min(wo, max(1, pixels // rows)), unit_c, wo)
+    rows = _align(min(ho, max(rows, pixels // cols)), unit_r, ho)  # narrow image: taller blocks
     return (1, rows, cols, o)
 
 
@@ -95,8 +113,7 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
         if explicit chunks do not fit the output, the
         output channels are split, or the blocks would be too many for a task graph.
     """
-    n, c = sum(in_chunks[0]), sum(in_chunks[3])
-    shape = (n, *geom.out_hw, o)
+    shape = (sum(in_chunks[0]), *geom.out_hw, o)
     if spec is None:
         (t, _), (left, _) = geom.pads
         chunks: Chunks = (
@@ -107,7 +124,7 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
         )
     elif isinstance(spec, (int, str)) and not isinstance(spec, bool):
         target = _target_bytes(spec)
-        block = _for_target(target, shape, geom, c, in_itemsize, out_itemsize)
+        block = _for_target(target, shape, geom, in_chunks, in_itemsize, out_itemsize)
         chunks = normalize_chunks(block, shape=shape)
     else:
         chunks = _explicit(spec, shape, user_axes)
