@@ -10,6 +10,7 @@ cases differ in the last bit). Cheap cases use the synchronous scheduler; a modu
 from __future__ import annotations
 
 import itertools
+import subprocess
 import sys
 import threading
 import time
@@ -194,6 +195,17 @@ def test_corr2d_takes_explicit_chunks_of_its_2d_output():
     X = da.ones((10, 12), chunks=3)
     assert chunked_corr2d(X, np.ones((3, 3)), chunks=(4, 5)).chunks == ((4, 4), (5, 5))
     assert chunked_corr2d(X, np.ones((3, 3)), chunks={-1: 2}).chunks == ((8,), (2,) * 5)
+
+
+def test_the_core_never_imports_dask_or_zarr():
+    code = (
+        "import sys, numpy as np, convolab as cl\n"
+        "cl.conv2d(np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 1)), padding='same')\n"
+        "cl.convolve2d(np.ones((4, 4)), np.ones((2, 2)))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed', 'zarr'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_empty_batch_gives_an_empty_batch():
