@@ -119,7 +119,8 @@ def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     if a == b or a in b.parents or b in a.parents:
         raise ValueError(f"dst: {str(dst)!r} would overwrite the input src={str(src)!r}")
     if dst.exists() and not overwrite:
-        raise ValueError(f"dst: {str(dst)!r} already exists; pass overwrite=True to replace it")
+        raise ValueError(f"dst: {str(dst)!r} already exists; to replace it pass overwrite=True "
+                         "(--force on the command line)")
     if not dst.parent.is_dir():
         raise ValueError(f"dst: the directory {str(dst.parent)!r} does not exist")
 
