@@ -15,6 +15,7 @@ images are small (fewer, larger GEMMs) or some rows of one image when they are l
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -126,8 +127,21 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 # input pixels they copy (``padding.pad_adjoint``: a reflected border adds to the pixel it
 # mirrors, a zero border is dropped).
 #
-# Each function allocates its block workspace once, for the largest block, and reuses it
-# rather than allocating (and page-faulting in) a fresh array per block.
+# Blocks run on the ``scheduler``'s workers, as in ``forward``; each worker allocates its
+# workspace once and reuses it. Results are combined in block order, never in the order the
+# workers finish, so gradients are the same from run to run.
+
+Block = tuple[int, int, int, int]
+
+
+def _worker_blocks(p: ConvProblem) -> tuple[list[Block], int]:
+    """Blocks sized as ``forward`` sizes them for its workers, and the number of workers."""
+    kh, kw, _, _ = p.w_shape
+    row_bytes = p.geom.out_hw[1] * kh * kw * p.x_shape[3] * p.dtype.itemsize
+    n_workers = scheduler.workers()
+    limit = get_workspace_limit()
+    budget = min(limit // n_workers, BLOCK_BYTES)
+    return list(blocks(p, -(-row_bytes * limit // budget))), n_workers
 
 
 def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
@@ -136,44 +150,80 @@ def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int
     return gy[n0:n1, r0:r1].reshape(-1, g, o // g).transpose(1, 0, 2)
 
 
-def _workspace(p: ConvProblem, todo: list[tuple[int, int, int, int]]) -> np.ndarray:
+def _cols_space(p: ConvProblem, todo: list[Block]) -> np.ndarray:
     """Flat scratch for the columns of the largest block in ``todo``."""
     kh, kw, _, _ = p.w_shape
     most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in todo)
     return np.empty(most * p.geom.out_hw[1] * kh * kw * p.x_shape[3], p.dtype)
 
 
+def _col2im(dcols: np.ndarray, p: ConvProblem, band: np.ndarray) -> None:
+    """Add ``dcols`` (G, b, r, Wo, kh, kw, Cg) onto the padded ``band`` (b, rows_in, Wp, C).
+
+    The adjoint of :func:`fill_cols`: each column entry goes back to the pixel it was read from.
+    """
+    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
+    g, b, r, wo, kh, kw, cg = dcols.shape
+    for a in range(kh):
+        for c in range(kw):
+            # (b, r, Wo, C) pixels under tap (a, c), split as (b, r, Wo, G, Cg): a view
+            tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
+                       c * dw : c * dw + (wo - 1) * sw + 1 : sw].reshape(b, r, wo, g, cg)
+            # (G, b, r, Wo, Cg) -> (b, r, Wo, G, Cg)
+            tap += np.moveaxis(dcols[:, :, :, :, a, c, :], 0, 3)
+
+
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """Gradient of the loss with respect to ``x``: ``(N, Ho, Wo, O) -> (N, H, W, C)``.
 
-    ``gy`` is NHWC ``dL/dy``, ``w`` HWIO; the result is in ``p.dtype``.
+    ``gy`` is NHWC ``dL/dy``, ``w`` HWIO; the result is in ``p.dtype``. Blocks compute their
+    columns' gradient and scatter it into their own band (the padded rows they read) in
+    parallel; bands of consecutive row blocks of an image overlap by ``span - stride`` rows, so
+    the bands are added into the padded gradient one at a time, in block order (workers take
+    blocks in order, so a block waits at most for the ones still running before it).
     """
     n, h, wd, c = p.x_shape
     kh, kw, cg, _ = p.w_shape
     wo = p.geom.out_hw[1]
-    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
-    g = p.groups
+    sh, span, g = p.geom.stride[0], p.geom.span_hw[0], p.groups
+    wp = p.geom.padded_hw[1]
     # (G, Og, K): the transposed kernel matrix of each group
     wmat_t = np.ascontiguousarray(weight_matrix(w, g).transpose(0, 2, 1))
     # gradient on the padded input; rows/columns no window reads stay zero
     gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
-    todo = list(blocks(p, wo * kh * kw * c * p.dtype.itemsize))
-    space = _workspace(p, todo)
-    for n0, n1, r0, r1 in todo:
+    todo, n_workers = _worker_blocks(p)
+    band_size = max((n1 - n0) * ((r1 - r0 - 1) * sh + span) for n0, n1, r0, r1 in todo) * wp * c
+    spaces: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_workers
+    turn = threading.Condition()
+    state = {"merged": 0, "failed": False}  # blocks added into gxp so far; a block raised
+
+    def work(k: int, i: int) -> None:
+        n0, n1, r0, r1 = todo[k]
         b, r = n1 - n0, r1 - r0
-        # (G, P, Og) @ (G, Og, K) -> (G, P, K), viewed as (G, b, r, Wo, kh, kw, Cg)
-        dcols = space[: g * b * r * wo * kh * kw * cg].reshape(g, b * r * wo, kh * kw * cg)
-        np.matmul(_gy_block(gy, p, n0, n1, r0, r1), wmat_t, out=dcols)
-        dcols = dcols.reshape(g, b, r, wo, kh, kw, cg)
-        # the padded band these output rows read, as in ``padded_band``
-        band = gxp[n0:n1, r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
-        for a in range(kh):
-            for cc in range(kw):
-                # (b, r, Wo, C) pixels under tap (a, cc), split as (b, r, Wo, G, Cg): a view
-                tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
-                           cc * dw : cc * dw + (wo - 1) * sw + 1 : sw].reshape(b, r, wo, g, cg)
-                # scatter tap (a, cc) back (col2im): (G, b, r, Wo, Cg) -> (b, r, Wo, G, Cg)
-                tap += np.moveaxis(dcols[:, :, :, :, a, cc, :], 0, 3)
+        rows = (r - 1) * sh + span  # padded rows this block reads
+        try:
+            if spaces[i] is None:
+                spaces[i] = (_cols_space(p, todo), np.empty(band_size, p.dtype))
+            cols_space, band_space = spaces[i]
+            # (G, P, Og) @ (G, Og, K) -> (G, P, K)
+            dcols = cols_space[: g * b * r * wo * kh * kw * cg].reshape(g, b * r * wo, -1)
+            np.matmul(_gy_block(gy, p, n0, n1, r0, r1), wmat_t, out=dcols)
+            band = band_space[: b * rows * wp * c].reshape(b, rows, wp, c)
+            band[...] = 0
+            _col2im(dcols.reshape(g, b, r, wo, kh, kw, cg), p, band)
+        except BaseException:
+            with turn:  # release the blocks waiting for this one; run() re-raises the error
+                state["failed"] = True
+                turn.notify_all()
+            raise
+        with turn:
+            turn.wait_for(lambda: state["merged"] == k or state["failed"])
+            if not state["failed"]:
+                gxp[n0:n1, r0 * sh : r0 * sh + rows] += band
+                state["merged"] += 1
+            turn.notify_all()
+
+    scheduler.run(range(len(todo)), work, n_workers)
     return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
 
 
@@ -184,16 +234,25 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     """
     kh, kw, cg, o = p.w_shape
     wo = p.geom.out_hw[1]
-    g, c = p.groups, p.x_shape[3]
-    gw = np.zeros((g, kh * kw * cg, o // g), p.dtype)  # (G, K, Og), as ``weight_matrix``
-    todo = list(blocks(p, wo * kh * kw * c * p.dtype.itemsize))
-    space = _workspace(p, todo)
-    for n0, n1, r0, r1 in todo:
+    g = p.groups
+    todo, n_workers = _worker_blocks(p)
+    spaces: list[np.ndarray | None] = [None] * n_workers
+    parts: list[np.ndarray | None] = [None] * len(todo)  # (G, K, Og) per block
+
+    def work(k: int, i: int) -> None:
+        n0, n1, r0, r1 = todo[k]
         b, r = n1 - n0, r1 - r0
-        cols = space[: g * b * r * wo * kh * kw * cg].reshape(g, b, r, wo, kh, kw, cg)
+        if spaces[i] is None:
+            spaces[i] = _cols_space(p, todo)
+        cols = spaces[i][: g * b * r * wo * kh * kw * cg].reshape(g, b, r, wo, kh, kw, cg)
         fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
         cols = cols.reshape(g, b * r * wo, kh * kw * cg)
         # (G, K, P) @ (G, P, Og) -> (G, K, Og)
-        gw += np.matmul(cols.transpose(0, 2, 1), _gy_block(gy, p, n0, n1, r0, r1))
+        parts[k] = np.matmul(cols.transpose(0, 2, 1), _gy_block(gy, p, n0, n1, r0, r1))
+
+    scheduler.run(range(len(todo)), work, n_workers)
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
     # inverse of ``weight_matrix``: (G, K, Og) -> (K, G, Og) -> (kh, kw, Cg, O)
     return np.ascontiguousarray(gw.transpose(1, 0, 2).reshape(kh, kw, cg, o))
