@@ -217,3 +217,32 @@ def test_backward_workspace_is_bounded_by_the_limit():
         tracemalloc.stop()
     cols_bytes = x.size * 9 * 8  # one receptive field (3*3*8 values) per output pixel
     assert peak < 4 * x.nbytes + 4 * limit < cols_bytes
+
+
+def test_gradients_are_bitwise_reproducible_across_parallel_blocks():
+    """Blocks run on two workers; their results are combined in block order, not finish order."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 40, 30, 4)), rng.standard_normal((3, 3, 4, 4))
+    gy = rng.standard_normal((2, 38, 28, 4))
+    with workspace_limit(64 << 10):  # dozens of row blocks, overlapping bands
+        runs = [conv2d_backward(gy, x, w) for _ in range(4)]
+    for gx, gw, _ in runs[1:]:
+        np.testing.assert_array_equal(gx, runs[0][0])
+        np.testing.assert_array_equal(gw, runs[0][1])
+
+
+def test_an_error_in_one_block_is_raised_not_deadlocked(monkeypatch):
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("block 3 ran out of memory")
+        return col2im(*args)
+
+    col2im = im2col._col2im
+    monkeypatch.setattr(im2col, "_col2im", failing)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 40, 30, 4)), rng.standard_normal((3, 3, 4, 4))
+    with workspace_limit(64 << 10), pytest.raises(MemoryError, match="block 3"):
+        conv2d_backward(rng.standard_normal((2, 38, 28, 4)), x, w)
