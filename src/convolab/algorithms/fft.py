@@ -120,9 +120,25 @@ def _options() -> dict:
     return {"workers": scheduler.workers()} if _WORKERS else {}
 
 
+def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``x`` gathered through index maps (``-1`` = zero), cut to their bounding box first.
+
+    ``gather_rows_cols`` copies whole rows before it picks columns; a tall, narrow tile would
+    copy most of the image. Cutting ``x`` to the pixels the maps touch keeps the copy tile-sized.
+    """
+    box = []
+    for idx in (rows, cols):
+        valid = idx[idx >= 0]
+        lo = int(valid.min()) if valid.size else 0
+        box.append((lo, int(valid.max()) + 1 if valid.size else 1))
+    (r0, r1), (c0, c1) = box
+    return gather_rows_cols(x[:, r0:r1, c0:c1], np.where(rows >= 0, rows - r0, -1),
+                            np.where(cols >= 0, cols - c0, -1))
+
+
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
-    if not (np.isfinite(x).all() and np.isfinite(w).all()):
+    if not (np.isfinite(x.sum()) and np.isfinite(w.sum())):  # (a huge sum errs on the safe side)
         # a transform mixes every pixel of a tile into every output: one NaN or Inf would
         # poison the whole tile, where the definition poisons only the windows that read it
         return im2col.forward(x, w, p)
@@ -143,7 +159,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         for j0 in range(0, (wo - 1) * sw + 1, tw):
             j1 = min(j0 + tw, (wo - 1) * sw + 1)
             # (N, i1 - i0 + span_h - 1, j1 - j0 + span_w - 1, C): the padded band of this tile
-            band = gather_rows_cols(x, rows[i0 : i1 + span_h - 1], cols[j0 : j1 + span_w - 1])
+            band = _band(x, rows[i0 : i1 + span_h - 1], cols[j0 : j1 + span_w - 1])
             xf = _fft.rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
             # (N, Lh, Lw//2+1, O): sum over C of Xf * conj(Wf), per frequency
             yf = np.einsum("nhwc,hwco->nhwo", xf, wf) if c > 1 else xf * wf[:, :, 0, :]

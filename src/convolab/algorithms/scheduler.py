@@ -14,11 +14,14 @@ serially with BLAS as it is. Without ``threadpoolctl`` installed, blocks run ser
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
+
+import numpy as np
 
 T = TypeVar("T")
 
@@ -78,6 +81,30 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
                 f.result()  # re-raises a worker's exception here
     finally:
         _region.release()
+
+
+class Scratch:
+    """Per-worker scratch arrays, reused from block to block within one conv call.
+
+    Fresh arrays of a few hundred KiB cost page faults on every block (they come from ``mmap``);
+    a worker asking again for a buffer of the same name gets the same memory back.
+
+    >>> s = Scratch(2)
+    >>> a = s.get(0, "v", (4, 3), np.float32)
+    >>> s.get(0, "v", (2, 3), np.float32).base is a.base
+    True
+    """
+
+    def __init__(self, n_workers: int) -> None:
+        self._buffers: list[dict[str, np.ndarray]] = [{} for _ in range(n_workers)]
+
+    def get(self, worker: int, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype``, owned by ``worker``."""
+        size = math.prod(shape)
+        buf = self._buffers[worker].get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._buffers[worker][name] = np.empty(size, dtype)
+        return buf[:size].reshape(shape)
 
 
 def _worker(queue: Iterator[T], lock: threading.Lock, work: Callable[[T, int], None],

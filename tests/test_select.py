@@ -1,0 +1,110 @@
+"""The cost model behind ``algorithm="auto"`` and ``cl.plan``: choices, reasons, errors."""
+
+import numpy as np
+import pytest
+
+import convolab as cl
+from convolab.algorithms import REGISTRY
+from convolab.plan import Plan, plan, problem_of
+from convolab.select import choose, estimates, gemm_efficiency, supports
+
+# (x shape NHWC, w shape HWIO, keywords) of layers whose best algorithm is not in doubt
+CLEAR_CHOICES = [
+    ("pointwise", (16, 28, 28, 256), (1, 1, 256, 64), {}),
+    ("depthwise", (16, 56, 56, 128), (3, 3, 1, 128), {"groups": 128, "padding": "same"}),
+    ("fft", (1, 1024, 1024, 1), (31, 31, 1, 1), {"padding": "same"}),
+    ("im2col", (4, 224, 224, 3), (7, 7, 3, 64), {"stride": 2, "padding": "same"}),
+]
+
+
+@pytest.mark.parametrize(("expected", "x_shape", "w_shape", "kw"), CLEAR_CHOICES)
+def test_auto_picks_the_algorithm_made_for_the_layer(expected, x_shape, w_shape, kw):
+    assert plan(x_shape, w_shape, **kw).algorithm == expected
+
+
+def test_large_kernel_on_a_large_image_picks_fft_by_itself():
+    p = plan((1, 1024, 1024, 1), (31, 31, 1, 1), padding="same")
+    assert p.algorithm == "fft"
+    assert p.flops < p.direct_flops / 5  # FFT does a fraction of the direct arithmetic
+
+
+def test_a_3x3_layer_with_many_channels_goes_to_winograd_or_im2col():
+    p = plan((16, 28, 28, 128), (3, 3, 128, 128), padding="same")
+    assert p.algorithm in ("winograd", "im2col")
+    assert {e.algorithm for e in p.alternatives} >= {"winograd", "im2col"} - {p.algorithm}
+
+
+def test_plan_of_arrays_equals_plan_of_their_shapes():
+    x, w = np.zeros((2, 9, 9, 4), np.float32), np.zeros((3, 3, 4, 8), np.float32)
+    a, b = plan(x, w, padding="same"), plan(x.shape, w.shape, padding="same")
+    assert a.algorithm == b.algorithm and a.problem == b.problem
+
+
+def test_plan_is_what_conv2d_runs(monkeypatch):
+    ran = []
+    x, w = np.ones((1, 40, 40, 1), np.float32), np.ones((15, 15, 1, 1), np.float32)
+    for name, module in REGISTRY.items():
+        def spy(x, w, p, _f=module.forward, _n=name):
+            ran.append(_n)
+            return _f(x, w, p)
+        monkeypatch.setattr(module, "forward", spy)
+    cl.conv2d(x, w, padding="same")
+    assert ran == [plan(x, w, padding="same").algorithm]
+
+
+def test_plan_reads_nchw_and_oihw_like_conv2d():
+    nhwc = plan((2, 10, 12, 3), (5, 5, 3, 4))
+    nchw = plan((2, 3, 10, 12), (4, 3, 5, 5), data_format="NCHW", kernel_format="OIHW")
+    assert nhwc.problem == nchw.problem
+
+
+def test_plan_says_what_why_how_much():
+    p = plan((16, 56, 56, 64), (3, 3, 64, 64), padding="same")
+    assert isinstance(p, Plan)
+    assert p.flops > 0 and p.workspace > 0 and p.seconds > 0
+    assert p.direct_flops == 2 * 16 * 56 * 56 * 64 * 9 * 64
+    text = str(p)
+    assert p.algorithm in text and "why:" in text and "MiB" in text
+    assert all(e.algorithm in text for e in p.alternatives)
+
+
+def test_forced_algorithm_is_reported_as_forced():
+    p = plan((1, 16, 16, 2), (3, 3, 2, 2), algorithm="im2col")
+    assert p.algorithm == "im2col" and p.reason.startswith("forced")
+
+
+def test_plan_rejects_an_unknown_algorithm():
+    with pytest.raises(ValueError, match="algorithm: expected one of"):
+        plan((1, 8, 8, 1), (3, 3, 1, 1), algorithm="fastest")
+
+
+def test_plan_rejects_an_algorithm_that_cannot_run_the_conv():
+    with pytest.raises(ValueError, match="'winograd' cannot run .* needs a 3x3 kernel"):
+        plan((1, 8, 8, 1), (5, 5, 1, 1), algorithm="winograd")
+
+
+def test_plan_validates_like_conv2d():
+    with pytest.raises(ValueError, match="groups"):
+        plan((1, 8, 8, 3), (3, 3, 1, 4), groups=3)
+    with pytest.raises(ValueError, match="padding"):
+        plan((1, 8, 8, 1), (3, 3, 1, 1), padding="sam")
+
+
+def test_estimates_are_sorted_and_only_supporting_algorithms():
+    p = problem_of((1, 20, 20, 4), (3, 3, 4, 4), padding="same")
+    est = estimates(p)
+    assert [e.seconds for e in est] == sorted(e.seconds for e in est)
+    assert {e.algorithm for e in est} == {n for n in REGISTRY if supports(n, p)}
+    assert choose(p) == est[0].algorithm
+
+
+def test_every_estimate_stays_within_the_workspace_limit():
+    p = problem_of((8, 64, 64, 32), (3, 3, 32, 32), padding="same")
+    for e in estimates(p):
+        assert e.cost.workspace <= cl.get_workspace_limit() + (1 << 20), e.algorithm
+
+
+def test_thin_matrices_rate_below_square_ones():
+    square = gemm_efficiency(2048, 2048, 2048)
+    assert gemm_efficiency(2048, 2048, 1) < gemm_efficiency(2048, 2048, 64) < square <= 1
+    assert gemm_efficiency(2048, 9, 64) < gemm_efficiency(2048, 576, 64)
