@@ -321,6 +321,17 @@ def test_filter_store_equals_in_memory_per_channel(tmp_path, shape, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr", "out.zarr"]
 
 
+def test_filter_store_reads_a_huge_source_chunk_in_pieces(tmp_path, monkeypatch):
+    monkeypatch.setattr("convolab.chunked.store.DEFAULT_TARGET_BYTES", 8 * 16 * 16)
+    img = np.random.default_rng(7).standard_normal((64, 48))
+    src = _make_store(tmp_path / "in.zarr", img, (64, 48))  # one chunk of 24 KiB: too big
+    out = zarr.open_array(filter_store(src, tmp_path / "out.zarr", np.ones((3, 3)),
+                                       progress=False))
+    assert out.chunks[0] * out.chunks[1] <= 16 * 16
+    expected = cl.corr2d(img, np.ones((3, 3)), padding="same")
+    np.testing.assert_allclose(out[:], expected, **TOL)
+
+
 def test_filter_store_refuses_to_overwrite_its_input_or_an_existing_output(tmp_path):
     src = _make_store(tmp_path / "in.zarr", np.ones((8, 8)), (4, 4))
     with pytest.raises(ValueError, match="overwrite the input"):

@@ -13,6 +13,7 @@ file system).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import uuid
@@ -22,8 +23,10 @@ import dask
 import dask.array as da
 import numpy as np
 import zarr
+from dask.array.core import normalize_chunks
 from dask.callbacks import Callback
 
+from convolab.chunked.chunking import DEFAULT_TARGET_BYTES
 from convolab.chunked.conv import conv2d
 from convolab.ops.primitives import _as_2d
 from convolab.shapes import normalize_pair
@@ -51,7 +54,8 @@ def filter_store(
         (nor inside it), and must not exist unless ``overwrite``
     kernel : array, shape (kh, kw)
     padding, stride, dilation, padding_mode : as for :func:`convolab.conv2d`
-    chunks : output chunks: None follows ``src``'s chunks (divided by the stride); "auto", a
+    chunks : output chunks: None follows ``src``'s chunks (divided by the stride; chunks over
+        ``DEFAULT_TARGET_BYTES`` are read in pieces that divide them); "auto", a
         byte target or explicit ``(rows, cols)`` as for :func:`convolab.chunked.conv2d`.
         Output chunks are made regular (Zarr's), so each Zarr chunk is written by one task.
     progress : show a progress bar (tqdm), one step per written chunk
@@ -85,12 +89,12 @@ def filter_store(
             f"src: expected a 2-D (H, W) or 3-D (H, W, C) array, got shape {source.shape}"
         )
     k = _as_2d(kernel, "kernel")
-    x = da.from_zarr(source)
+    x = da.from_zarr(source, chunks=_read_chunks(source))
     x3 = x[:, :, None] if x.ndim == 2 else x  # (H, W, C)
     c = x3.shape[2]
     if chunks is None:  # each output chunk reads (about) one source chunk plus halo
         s = normalize_pair(stride, "stride")
-        chunks = tuple(-(-n // si) for n, si in zip(source.chunks[:2], s))
+        chunks = tuple(-(-n // si) for n, si in zip(x.chunksize[:2], s))
     if isinstance(chunks, (tuple, list)) and len(chunks) == 2:
         chunks = (*chunks, -1)
     # every channel alike: depthwise (groups = C) with the kernel repeated, (kh, kw, 1, C)
@@ -112,6 +116,18 @@ def filter_store(
         raise
     _move_into_place(tmp, dst)
     return dst
+
+
+def _read_chunks(source: zarr.Array) -> tuple[int, ...] | tuple[tuple[int, ...], ...]:
+    """Dask chunks to read ``source`` by: its own, or sub-chunks if a chunk is too big.
+
+    A store written as one huge chunk is still read (and filtered) in pieces of about
+    ``DEFAULT_TARGET_BYTES``, cut to divide its chunks.
+    """
+    if math.prod(source.chunks) * source.dtype.itemsize <= DEFAULT_TARGET_BYTES:
+        return source.chunks
+    return normalize_chunks("auto", shape=source.shape, dtype=source.dtype,
+                            limit=DEFAULT_TARGET_BYTES, previous_chunks=source.chunks)
 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
