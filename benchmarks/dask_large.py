@@ -7,7 +7,9 @@ What it does, in order:
 2. setup (not in the throughput): writes a deterministic random image, generated lazily by
    ``dask.array.random`` chunk by chunk, to ``src.zarr`` in a scratch directory;
 3. the measured run: ``convolab.chunked.filter_store(src.zarr, dst.zarr, 5x5, padding="same")``
-   on the cluster, sampling every worker's RSS every 0.25 s;
+   on the cluster, sampling every worker's RSS every 0.25 s; then the same conv through
+   ``convolab.corr2d`` on the Dask array, reduced to a sum instead of written (the conv's rate
+   without the Zarr write);
 4. spot-checks tiles of ``dst.zarr`` (corners, the centre, across chunk boundaries) against the
    in-memory ``convolab.corr2d`` of the same input window;
 5. times the in-memory call on one ``--tile``-sized tile (1 BLAS thread, as each worker has,
@@ -123,6 +125,13 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             restarted = workers != set(client.scheduler_info()["workers"])
 
+            # the same conv without the Zarr write (read, filter, reduce): the conv's own rate
+            t0 = time.perf_counter()
+            with PeakMemory(client) as memory_nowrite:
+                lazy = cl.corr2d(da.from_zarr(str(scratch / "src.zarr")), k, padding="same")
+                lazy.sum(dtype=np.float64).compute()
+            seconds_nowrite = time.perf_counter() - t0
+
         src, dst = zarr.open_array(scratch / "src.zarr"), zarr.open_array(scratch / "dst.zarr")
         worst, identical = 0.0, True
         for r0, r1, c0, c1 in spot_tiles(n, args.chunk, min(512, n)):
@@ -150,6 +159,9 @@ def main() -> None:
     print(f"| chunks | {args.chunk}x{args.chunk} source and output Zarr chunks |")
     print(f"| setup (write lazily generated source to Zarr) | {setup:.1f} s |")
     print(f"| filter_store, Zarr -> Zarr | {seconds:.1f} s, {n * n / seconds / 1e6:.1f} Mpixel/s |")
+    print(f"| same conv, read + filter + sum, no write | {seconds_nowrite:.1f} s, "
+          f"{n * n / seconds_nowrite / 1e6:.1f} Mpixel/s; peak RSS "
+          f"{', '.join(format_bytes(v) for v in memory_nowrite.peak.values())} |")
     print(f"| peak worker RSS | {', '.join(format_bytes(v) for v in memory.peak.values())} "
           f"(limit {format_bytes(limit)}); workers restarted: {restarted} |")
     print(f"| output on disk | {format_bytes(disk)} |")
