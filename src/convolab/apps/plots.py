@@ -140,7 +140,12 @@ def arrays_figure(panels: Sequence[tuple[str, object]], *, numbers: bool | None 
         if diverging:
             ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim)
         else:
-            ax.imshow(np.clip(a, 0, 1) if a.ndim == 3 else a, cmap="gray", vmin=0, vmax=lim)
+            # Pictures (mostly in [0, 1], like a sharpened image) are clipped to [0, 1] as a
+            # display would; other data (e.g. 0..43) are stretched to their own range.
+            low, high = np.percentile(a, [5, 95])
+            picture = low >= 0.0 and high <= 1.0
+            lim = 1.0 if picture else float(a.max()) or 1.0
+            ax.imshow(np.clip(a, 0, lim), cmap="gray", vmin=0, vmax=lim)
         if small and a.ndim == 2:
             for (r, c), v in np.ndenumerate(a):
                 # Dark cells (gray near 0, or strongly signed) get white text.
