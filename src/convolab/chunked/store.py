@@ -62,7 +62,8 @@ def filter_store(
 
     Returns
     -------
-    Path of the written store; float32 in gives float32 out, integers give float64.
+    Path of the written store. Its dtype follows the in-memory rules: float32 image and kernel
+    give float32, a float64 kernel gives float64, integers count as float64.
 
     Examples
     --------
