@@ -14,8 +14,10 @@ def image_and_template(draw):
     h, w = draw(st.integers(1, 24)), draw(st.integers(1, 24))
     th, tw = draw(st.integers(1, h)), draw(st.integers(1, w))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    offset, scale = draw(st.sampled_from([(0.0, 1.0), (100.0, 1.0), (-3.0, 1e-3)]))
-    return offset + scale * rng.random((h, w)), rng.random((th, tw))
+    # scikit-image's sum(x^2) - sum(x)^2/n cancels for large offsets (it is then the less
+    # accurate one); invariance to offset and scale is tested separately below.
+    offset = draw(st.sampled_from([0.0, 10.0]))
+    return offset + rng.random((h, w)), rng.random((th, tw))
 
 
 @settings(max_examples=60, deadline=None)
@@ -44,8 +46,9 @@ def test_window_sums_equal_a_direct_sum_over_each_window():
 def test_score_is_invariant_to_brightness_and_contrast_of_the_image():
     rng = np.random.default_rng(3)
     image, template = rng.random((30, 30)), rng.random((5, 6))
-    np.testing.assert_allclose(match_template(7.0 + 0.25 * image, template),
-                               match_template(image, template), atol=1e-9)
+    for offset, scale in [(7.0, 0.25), (-3.0, 1e-3), (1e4, 10.0)]:
+        np.testing.assert_allclose(match_template(offset + scale * image, template),
+                                   match_template(image, template), atol=1e-9)
 
 
 def test_constant_window_scores_zero_like_skimage():
