@@ -57,19 +57,6 @@ def padded_band(x: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: in
     return gather_rows_cols(x[n0:n1], rows, p.col_map())
 
 
-def fill_cols(band: np.ndarray, p: ConvProblem, cols: np.ndarray) -> None:
-    """Unfold ``band`` (b, rows_in, Wp, C) into ``cols`` (G, b, r, Wo, kh, kw, Cg) in place."""
-    (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
-    g, b, r, wo, kh, kw, cg = cols.shape
-    for a in range(kh):
-        for c in range(kw):
-            # (b, r, Wo, C): the pixel under kernel tap (a, c) for every output pixel
-            tap = band[:, a * dh : a * dh + (r - 1) * sh + 1 : sh,
-                       c * dw : c * dw + (wo - 1) * sw + 1 : sw]
-            # (b, r, Wo, G, Cg) -> (G, b, r, Wo, Cg)
-            cols[:, :, :, :, a, c, :] = np.moveaxis(tap.reshape(b, r, wo, g, cg), 3, 0)
-
-
 def weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
     """HWIO ``(kh, kw, Cg, O)`` -> per-group matrices ``(G, kh*kw*Cg, O // G)``."""
     kh, kw, cg, o = w.shape
@@ -161,7 +148,8 @@ def _cols_space(p: ConvProblem, todo: list[Block]) -> np.ndarray:
 def _col2im(dcols: np.ndarray, p: ConvProblem, band: np.ndarray) -> None:
     """Add ``dcols`` (G, b, r, Wo, kh, kw, Cg) onto the padded ``band`` (b, rows_in, Wp, C).
 
-    The adjoint of :func:`fill_cols`: each column entry goes back to the pixel it was read from.
+    The adjoint of the unfold (``unfold.windows``): each column entry goes back to the pixel it
+    was read from.
     """
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
     g, b, r, wo, kh, kw, cg = dcols.shape
@@ -246,7 +234,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
         if spaces[i] is None:
             spaces[i] = _cols_space(p, todo)
         cols = spaces[i][: g * b * r * wo * kh * kw * cg].reshape(g, b, r, wo, kh, kw, cg)
-        fill_cols(padded_band(x, p, n0, n1, r0, r1), p, cols)
+        np.copyto(cols, unfold.windows(padded_band(x, p, n0, n1, r0, r1), p, r))
         cols = cols.reshape(g, b * r * wo, kh * kw * cg)
         # (G, K, P) @ (G, P, Og) -> (G, K, Og)
         parts[k] = np.matmul(cols.transpose(0, 2, 1), _gy_block(gy, p, n0, n1, r0, r1))
