@@ -12,7 +12,9 @@ from strategies import configs
 from convolab import conv2d, reference
 from convolab.algorithms import REGISTRY, im2col
 from convolab.config import workspace_limit
+from convolab.ops.arguments import prepare
 from convolab.ops.backward import conv2d_backward
+from convolab.select import supports
 from convolab.shapes import conv_geometry
 
 seeds = st.integers(0, 2**31 - 1)
@@ -246,3 +248,30 @@ def test_an_error_in_one_block_is_raised_not_deadlocked(monkeypatch):
     x, w = rng.standard_normal((2, 40, 30, 4)), rng.standard_normal((3, 3, 4, 4))
     with workspace_limit(64 << 10), pytest.raises(MemoryError, match="block 3"):
         conv2d_backward(rng.standard_normal((2, 38, 28, 4)), x, w)
+
+
+BACKWARD_CASES = [  # shapes chosen so that every registered algorithm supports some of them
+    dict(x=(2, 7, 8, 4), w=(3, 3, 4, 6), kw=dict(padding="same")),
+    dict(x=(2, 7, 8, 4), w=(1, 1, 4, 6), kw=dict()),
+    dict(x=(2, 7, 8, 4), w=(3, 3, 1, 8), kw=dict(groups=4, padding=1, padding_mode="reflect")),
+    dict(x=(1, 12, 11, 2), w=(5, 4, 2, 3), kw=dict(stride=2, dilation=(1, 2))),
+]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_algorithm_gives_the_reference_gradients(name):
+    """Forcing an algorithm forces its backward functions (or im2col's if it has none)."""
+    ran = 0
+    for case in BACKWARD_CASES:
+        rng = np.random.default_rng(0)
+        x, w = rng.standard_normal(case["x"]), rng.standard_normal(case["w"])
+        if not supports(name, prepare(x, w, **case["kw"]).problem):
+            continue
+        gy = rng.standard_normal(conv2d(x, w, **case["kw"]).shape)
+        gx, gw, gb = conv2d_backward(gy, x, w, algorithm=name, **case["kw"])
+        rx, rw, rb = reference.conv2d_backward(gy, x, w, **case["kw"])
+        np.testing.assert_allclose(gx, rx, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gw, rw, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-10)
+        ran += 1
+    assert ran, f"no case in BACKWARD_CASES is supported by {name!r}: add one"
