@@ -59,8 +59,9 @@ def supports(name: str, p: ConvProblem) -> bool:
 def estimate(name: str, p: ConvProblem) -> Estimate:
     """Price algorithm ``name`` on ``p`` (which it must support)."""
     c = _cost(name, p)
+    blas = c.gemm_flops / (GEMM_PEAK * gemm_efficiency(*c.gemm_mkn)) if c.gemm_flops else 0.0
     seconds = (
-        c.gemm_flops / (GEMM_PEAK * gemm_efficiency(*c.gemm_mkn))
+        blas
         + c.bytes_moved / COPY_BANDWIDTH
         + c.calls * CALL_OVERHEAD
     )

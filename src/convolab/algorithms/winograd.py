@@ -78,7 +78,7 @@ def cost(p: ConvProblem) -> Cost:
     n, c, o = p.x_shape[0], p.x_shape[3], p.w_shape[3]
     th, tw = _tile_grid(p)
     t = n * th * tw
-    n_blocks = sum(1 for _ in blocks(p))
+    n_blocks = max(1, sum(1 for _ in blocks(p)))  # (an empty batch has none)
     item = p.dtype.itemsize
     gemm = 2 * 16 * t * c * o
     # element-wise passes (read two, write one): input rows 4 x (T, 4, C)-ish, columns 16 x
