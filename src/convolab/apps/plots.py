@@ -160,18 +160,21 @@ def arrays_figure(panels: Sequence[tuple[str, object]], *, numbers: bool | None 
     return fig
 
 
-def loss_figure(losses: Sequence[float], *, title: str = "training loss") -> Figure:
-    """Loss per epoch, log scale."""
-    fig = new_figure(5.0, 3.2)
-    ax = fig.subplots()
-    epochs = np.arange(1, len(losses) + 1)
-    ax.plot(epochs, losses, "o-", color=WINDOW)
-    if min(losses) > 0:
+def plot_losses(ax: Axes, losses: Sequence[float], *, title: str = "loss per epoch") -> None:
+    """Loss per epoch on ``ax``, log scale when every loss is positive."""
+    ax.plot(np.arange(1, len(losses) + 1), losses, "o-", color=WINDOW)
+    if len(losses) and min(losses) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=11)
+
+
+def loss_figure(losses: Sequence[float], *, title: str = "training loss") -> Figure:
+    """Loss per epoch, log scale."""
+    fig = new_figure(5.0, 3.2)
+    plot_losses(fig.subplots(), losses, title=title)
     return fig
 
 
@@ -182,13 +185,7 @@ def learned_kernel_figure(learned: object, true: object, losses: Sequence[float]
     axes = fig.subplots(1, 3, width_ratios=[la.shape[1], ta.shape[1], 4])
     draw_grid(axes[0], la, title="learned kernel", highlight=np.ndindex(la.shape))
     draw_grid(axes[1], ta, title="true kernel", highlight=np.ndindex(ta.shape), color="#9ad29a")
-    ax = axes[2]
-    ax.plot(np.arange(1, len(losses) + 1), losses, "o-", color=WINDOW)
-    if min(losses) > 0:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_title("loss per epoch", fontsize=11)
-    ax.grid(alpha=0.3)
+    plot_losses(axes[2], losses)
     return fig
 
 
