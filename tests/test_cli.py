@@ -138,11 +138,13 @@ def test_filter_never_writes_over_its_input_even_with_force(tmp_path):
     (["--kernel", "box", "--padding", "1,2,3"], "--padding"),
     (["--kernel", "box", "--padding-mode", "mirrr"], "padding_mode"),
     (["--kernel", "box", "--kernel-file", "k.npy"], "not allowed with"),
+    (["two.npy", "--kernel", "box", "-o", "two.png"], "1, 3 or 4 channels"),
     ([], "--kernel"),
 ])
 def test_filter_bad_arguments_give_one_line_and_no_output(tmp_path, args, fragment):
     (tmp_path / "notimage.png").write_text("this is text")
     np.save(tmp_path / "small.npy", np.ones((3, 3)))
+    np.save(tmp_path / "two.npy", np.ones((6, 6, 2)))
     before = set(tmp_path.iterdir())
     assert_one_line_error(convolab("filter", *args, cwd=tmp_path), fragment)
     assert set(tmp_path.iterdir()) == before  # nothing written, no temporary left behind

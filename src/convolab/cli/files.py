@@ -60,8 +60,14 @@ def write_output(path: str | os.PathLike, raw: np.ndarray, display: np.ndarray, 
     Atomic; never over an input; over an existing file only with ``force``.
     """
     p = Path(path)
+    is_npy = p.suffix.lower() == ".npy"
+    if display.ndim == 3 and display.shape[2] == 1:
+        display = display[:, :, 0]  # (H, W, 1) -> (H, W): one channel is a gray picture
+    if not is_npy and display.ndim == 3 and display.shape[2] not in (3, 4):
+        raise ValueError(f"--output: a picture shows 1, 3 or 4 channels, the result has "
+                         f"{display.shape[2]}; write it to a .npy file instead")
     with atomic_write(p, force=force, inputs=inputs) as tmp:
-        if p.suffix.lower() == ".npy":
+        if is_npy:
             with open(tmp, "wb") as f:
                 np.save(f, raw)
         else:
