@@ -143,3 +143,26 @@ def test_fft_keeps_nan_and_inf_in_the_windows_that_read_them():
     x[0, 0, 0, 0], x[0, 39, 39, 0] = np.nan, np.inf
     y = cl.conv2d(x, np.ones((15, 15, 1, 1)), algorithm="fft")[0, :, :, 0]
     assert np.isnan(y[0, 0]) and np.isposinf(y[-1, -1]) and y[0, -1] == 0
+
+
+WITH_BACKWARD = sorted(n for n, m in REGISTRY.items()
+                       if n != "im2col" and hasattr(m, "backward_input"))
+
+
+def test_the_algorithms_with_their_own_backward_are_the_expected_ones():
+    assert WITH_BACKWARD == ["depthwise", "pointwise", "winograd"]
+
+
+@pytest.mark.parametrize("name", WITH_BACKWARD)
+@settings(max_examples=30)
+@given(cfg=configs(max_hw=7), seed=seeds)
+def test_algorithm_backward_matches_reference(name, cfg, seed):
+    cfg = supported(name, cfg)
+    x, w, _ = cfg.arrays(seed)
+    p = problem_of(x, w, **cfg.kwargs())
+    gy = np.random.default_rng(seed + 1).standard_normal(p.y_shape)
+    gx_ref, gw_ref, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
+    module = REGISTRY[name]
+    np.testing.assert_allclose(module.backward_input(gy, w, p), gx_ref, rtol=1e-10, atol=1e-10)
+    gw = getattr(module, "backward_weight", REGISTRY["im2col"].backward_weight)(gy, x, p)
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import scheduler, unfold
+from convolab.algorithms import adjoint, scheduler, unfold
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.im2col import blocks, padded_band
 from convolab.algorithms.problem import ConvProblem
@@ -101,3 +101,38 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 
     scheduler.run(_blocks(p), work, n_workers)
     return y
+
+
+def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, C*m): depthwise convs of ``gy`` with the
+    flipped kernel, one per multiplier slot ``k`` (output ``c*m + k`` came from input ``c``)."""
+    c, mult = p.x_shape[3], p.w_shape[3] // p.x_shape[3]
+    flipped = w[::-1, ::-1]
+    return sum(
+        adjoint.input_gradient(np.ascontiguousarray(gy[..., k::mult]), flipped[..., k::mult],
+                               p, c, forward)
+        for k in range(mult)
+    )
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``dL/dw`` (kh, kw, 1, C*m): for each tap, the sum over pixels of ``gy * tap``, per channel.
+
+    ``gw[a, b, 0, c*m + k]`` is the sum over ``n, i, j`` of ``gy[n, i, j, c*m + k]`` times
+    ``xp[n, i*sh + a*dh, j*sw + b*dw, c]``: one einsum per block over the same tap views as
+    ``forward``, summed over blocks.
+    """
+    mult = p.w_shape[3] // p.x_shape[3]
+    n_workers = scheduler.workers()
+    partial = np.zeros((n_workers, *p.w_shape), p.dtype)  # one accumulator per worker
+
+    def work(block: tuple[int, int, int, int], i: int) -> None:
+        n0, n1, r0, r1 = block
+        taps = unfold.windows(padded_band(x, p, n0, n1, r0, r1), p, r1 - r0)[..., 0]
+        for k in range(mult):
+            # (C, b, r, Wo, kh, kw) x (b, r, Wo, C) -> (kh, kw, C)
+            partial[i, :, :, 0, k::mult] += np.einsum("cnhwab,nhwc->abc", taps,
+                                                       gy[n0:n1, r0:r1, :, k::mult])
+
+    scheduler.run(_blocks(p), work, n_workers)
+    return partial.sum(axis=0)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from convolab.algorithms import scheduler
+from convolab.algorithms import adjoint, scheduler
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
@@ -188,3 +188,9 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 
     scheduler.run(list(blocks(p)), work, n_workers)
     return y
+
+
+def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, O): a Winograd conv of ``gy`` ("full",
+    kernel flipped and transposed to ``(3, 3, O, C)``), see ``adjoint``."""
+    return adjoint.input_gradient(gy, w[::-1, ::-1].transpose(0, 1, 3, 2), p, 1, forward)

@@ -1,0 +1,51 @@
+"""The input gradient of a conv, computed as another conv (so a fast forward serves backward).
+
+For ``y = conv(x, w)`` (stride ``s``, dilation ``d``, padding ``pads``) and ``gy = dL/dy``, the
+gradient on the *padded* input is the "full" correlation of ``gy`` — with zeros inserted between
+its pixels where the stride skipped them — with the kernel flipped in space and its in/out
+channels swapped (JAX's ``conv_general_dilated`` transpose rule)::
+
+    gyd  (N, (Ho-1)*sh + 1, (Wo-1)*sw + 1, O)    gy spread out by the stride
+    gxp  = conv(gyd, w[::-1, ::-1] (kh, kw, O, C), padding="full", dilation=d)
+         (N, (Ho-1)*sh + span_h, ..., C)         rows past that were never read: zero
+    gx   = pad_adjoint(gxp, pads, padding_mode)  borders fold back onto the pixels they copied
+
+For depthwise kernels the swap is a no-op per channel: ``w[::-1, ::-1]`` of shape
+``(kh, kw, 1, C)`` is used as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from convolab.algorithms.problem import ConvProblem
+from convolab.padding import pad_adjoint
+from convolab.shapes import conv_geometry
+
+Forward = Callable[[np.ndarray, np.ndarray, ConvProblem], np.ndarray]
+
+
+def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,
+                   forward: Forward) -> np.ndarray:
+    """``dL/dx`` (N, H, W, C) of ``p`` from ``gy`` (N, Ho, Wo, O), by ``forward``.
+
+    ``w_flipped`` is the kernel of the gradient conv, HWIO ``(kh, kw, O // groups, C)``:
+    ``w[::-1, ::-1]`` with in/out channels swapped (or as is, for depthwise ``groups == C``).
+    ``forward`` must support the zero-padded, stride-1 problem this builds.
+    """
+    n, h, wd, c = p.x_shape
+    (sh, sw), d = p.geom.stride, p.geom.dilation
+    ho, wo = p.geom.out_hw
+    if (sh, sw) == (1, 1):
+        gyd = gy
+    else:  # (N, (Ho-1)*sh + 1, (Wo-1)*sw + 1, O): the stride's skipped pixels get zero
+        gyd = np.zeros((n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, gy.shape[3]), gy.dtype)
+        gyd[:, ::sh, ::sw] = gy
+    geom = conv_geometry(gyd.shape[1:3], w_flipped.shape[:2], padding="full", dilation=d)
+    q = ConvProblem(gyd.shape, w_flipped.shape, geom, groups, "zeros", p.dtype)
+    gxp_read = forward(np.ascontiguousarray(gyd), np.ascontiguousarray(w_flipped), q)
+    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
+    gxp[:, : gxp_read.shape[1], : gxp_read.shape[2]] = gxp_read
+    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
