@@ -36,7 +36,7 @@ def im2col_cost(p: ConvProblem, block_bytes: int) -> Cost:
     """Lowering to a matrix product: ``cols (P, kh*kw*Cg) @ w (kh*kw*Cg, Og)`` per group.
 
     ``block_bytes`` is the size of one block of ``cols``; the copy writes each receptive field
-    once and the GEMM reads it back.
+    once, and the GEMM reads it back from cache.
     """
     kh, kw, cg, o = p.w_shape
     n, ho, wo, _ = p.y_shape
@@ -48,7 +48,7 @@ def im2col_cost(p: ConvProblem, block_bytes: int) -> Cost:
         flops=p.flops,
         gemm_flops=p.flops,
         gemm_mkn=(rows, kh * kw * cg, o // p.groups),
-        bytes_moved=2 * cols_bytes + n * ho * wo * o * item,
+        bytes_moved=cols_bytes + n * ho * wo * o * item,  # one windowed copy; the output
         workspace=min(cols_bytes, block_bytes),
         calls=blocks * (kh * kw + 4),
         summary=f"im2col: {blocks} block(s) of receptive fields, one GEMM "

@@ -107,8 +107,8 @@ def cost(p: ConvProblem) -> Cost:
     buffers = 8 * (lh * (lw // 2 + 1)) * (c + o + c * o)
     return Cost(
         flops=flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
-        # an FFT passes over its buffer about log2(L)/2 times at NumPy's element-wise speed
-        bytes_moved=flops * 2,
+        # pocketfft runs at about a FLOP per byte of NumPy's element-wise speed (measured)
+        bytes_moved=flops,
         workspace=buffers,
         calls=12 + 8 * n_tiles,  # the kernel's transform, then per tile: gather, FFTs, product
         summary=f"fft: {n_tiles} tile(s) of {th}x{tw} outputs, {lh}x{lw} transforms"

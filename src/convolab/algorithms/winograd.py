@@ -81,15 +81,16 @@ def cost(p: ConvProblem) -> Cost:
     n_blocks = max(1, sum(1 for _ in blocks(p)))  # (an empty batch has none)
     item = p.dtype.itemsize
     gemm = 2 * 16 * t * c * o
-    # element-wise passes (read two, write one): input rows 4 x (T, 4, C)-ish, columns 16 x
-    # (T, C); output rows 4 x (4, T, O), columns 4 x (2, T, O), scatter 4 x (T, O)
-    passes = 3 * item * t * (8 * c + 16 * c + 16 * o + 8 * o + 4 * o)
+    # values written by the element-wise passes: input rows ~8 C per tile, columns 16 C;
+    # output rows 16 O, columns 8 O, scatter 4 O; in cache, each costs about its own bytes
+    # of COPY_BANDWIDTH (measured: ~15 ms of transforms for res3x3a on one core)
+    passes = item * t * (8 * c + 16 * c + 16 * o + 8 * o + 4 * o)
     return Cost(
         flops=gemm + t * (48 * c + 24 * o), gemm_flops=gemm,
         gemm_mkn=(t // n_blocks, c, o), bytes_moved=passes,
         workspace=min(n_blocks, scheduler.workers()) * t // n_blocks
         * _block_bytes_per_tile(p),
-        calls=n_blocks * 30,
+        calls=n_blocks * 20,
         summary=f"winograd F(2x2,3x3): {n_blocks} block(s), 16 GEMMs ({t // n_blocks} x {c}) "
                 f"@ ({c} x {o}) each, 2.25x fewer multiplications than direct",
     )
