@@ -233,7 +233,7 @@ def match_figure(image: object, template: object, boxes: Sequence[tuple[int, int
         color = "red" if n == 0 else "yellow"
         axes[0].add_patch(Rectangle((c - 0.5, r - 0.5), tw, th, fill=False, lw=2, edgecolor=color))
         axes[0].text(c, r - 2, f"{s:.3f}", color=color, fontsize=8, va="bottom")
-    axes[0].set_title("scene, best match boxed", fontsize=10)
+    axes[0].set_title("scene: best match in red, runners-up in yellow", fontsize=10)
     axes[1].imshow(tpl, cmap="gray", vmin=0, vmax=1)
     axes[1].set_title("template", fontsize=10)
     if scores is not None:
