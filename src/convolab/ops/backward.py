@@ -30,7 +30,9 @@ from convolab.ops.arguments import (
     result_dtype,
     to_nhwc,
 )
-from convolab.select import choose
+from convolab.padding import pad_adjoint
+from convolab.select import choose, supports
+from convolab.shapes import conv_geometry
 
 
 def caller_shape(nhwc: tuple[int, ...], data_format: str, unbatched: bool) -> tuple[int, ...]:
@@ -51,18 +53,51 @@ def check_grad_y(grad_y: object, prep: Prepared, name: str = "grad_y") -> np.nda
     return to_nhwc(gy, prep.data_format, name)[0]
 
 
+def _flipped_transposed_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """HWIO ``(kh, kw, Cg, O)`` -> ``(kh, kw, Og, C)``, flipped in space, group by group.
+
+    The kernel that maps output gradients (O channels) back to inputs (C channels).
+    """
+    kh, kw, cg, o = w.shape
+    # (kh, kw, Cg, G, Og) -> (kh, kw, Og, G, Cg) -> (kh, kw, Og, C), taps reversed
+    w2 = w.reshape(kh, kw, cg, groups, o // groups).transpose(0, 1, 4, 3, 2)
+    return np.ascontiguousarray(w2.reshape(kh, kw, o // groups, cg * groups)[::-1, ::-1])
+
+
+def _input_gradient_as_conv(
+    gy: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str
+) -> np.ndarray:
+    """Stride 1: ``grad_x`` is a conv of ``gy`` (zero-padded by ``span - 1``) with the
+    flipped, transposed kernel, run by ``algorithm`` if it can, else by the fastest one.
+
+    ``gxp[r, c] = sum_{a, b} gy[r - a*dh, c - b*dw] @ w[a, b]^T`` over the padded input, then the
+    padding's adjoint folds the border back (or drops it, for zeros).
+    """
+    w2 = _flipped_transposed_kernel(w, p.groups)
+    geom = conv_geometry(p.y_shape[1:3], p.geom.kernel_hw, padding="full",
+                         dilation=p.geom.dilation)
+    p2 = ConvProblem(p.y_shape, w2.shape, geom, p.groups, "zeros", p.dtype)
+    name = algorithm if algorithm != "auto" and supports(algorithm, p2) else choose(p2)
+    gxp = REGISTRY[name].forward(gy, w2, p2)  # (N, Hp, Wp, C)
+    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, p.x_shape[1:3])
+
+
 def input_gradient(
     gy: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str = "auto"
 ) -> np.ndarray:
     """``grad_x`` (NHWC) from NHWC ``gy`` and HWIO ``w``, canonical arrays of ``p.dtype``.
 
-    Runs the chosen algorithm's ``backward_input`` when it has one, im2col's otherwise.
+    With stride 1 the input gradient is itself a conv (:func:`_input_gradient_as_conv`),
+    dispatched like any other. With larger strides that conv would multiply mostly zeros, so
+    the chosen algorithm's ``backward_input`` runs instead, or im2col's col2im if it has none.
     """
     if p.x_shape[0] == 0:  # empty batch: nothing flows back
         return np.zeros(p.x_shape, p.dtype)
-    module = REGISTRY[choose(p, algorithm)]
+    name = choose(p, algorithm)  # also checks a forced name against this conv
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
-    return getattr(module, "backward_input", im2col.backward_input)(gy, w, p)
+    if p.geom.stride == (1, 1):
+        return _input_gradient_as_conv(gy, w, p, algorithm)
+    return getattr(REGISTRY[name], "backward_input", im2col.backward_input)(gy, w, p)
 
 
 def weight_gradient(
