@@ -2,15 +2,17 @@
 
 For ``y = conv2d(x, w) + b`` and an upstream gradient ``grad_y = dL/dy`` (same shape as ``y``):
 
-- ``grad_x = dL/dx`` is the adjoint of the conv applied to ``grad_y``: ``conv_transpose2d``,
-  i.e. ``grad_y`` correlated with the flipped kernel, stride turned into dilation of ``grad_y``,
-  with the gradient of a reflected/replicated/wrapped border folded back onto the pixels it
-  copied;
-- ``grad_w = dL/dw`` correlates the padded input with ``grad_y`` (stride becomes the dilation of
-  ``grad_y`` over the input);
+- ``grad_x = dL/dx`` is the adjoint of the conv applied to ``grad_y`` (``conv_transpose2d``):
+  each output pixel's gradient flows back, through the kernel, to the pixels its window read,
+  and the gradient of a reflected/replicated/wrapped border folds back onto the pixels it
+  copied. With stride 1 this is itself a conv, of ``grad_y`` with the flipped kernel (input and
+  output channels swapped), run by whichever algorithm is fastest for it; with larger strides it
+  is col2im, the adjoint of im2col's unfold (``algorithms/im2col.py``).
+- ``grad_w = dL/dw`` correlates the padded input with ``grad_y``: im2col's columns, transposed,
+  times ``grad_y``, one GEMM per block.
 - ``grad_b = dL/db`` sums ``grad_y`` over the batch and every output pixel.
 
-Both are GEMMs over im2col blocks (``algorithms/im2col.py``), with bounded workspace.
+Workspace is bounded as in the forward pass (``convolab.config``).
 """
 
 from __future__ import annotations
