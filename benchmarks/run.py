@@ -4,6 +4,7 @@
     python benchmarks/run.py                    # full suite, 2 threads, prints the tables
     python benchmarks/run.py --update-md        # ... and rewrites the table in BENCHMARKS.md
     python benchmarks/run.py --quick --cases res3x3a,pw1x1 --no-backward
+    python benchmarks/run.py --render           # tables, plot, BENCHMARKS.md from latest.json
 
 Every rate is counted with the direct method's FLOPs (so Winograd can pass 100% of sgemm).
 Times are the best of several repeats of a loop of calls (``timeit``'s convention: the minimum
@@ -33,6 +34,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-backward", action="store_true", help="skip the backward cases")
     ap.add_argument("--update-md", action="store_true",
                     help="write the tables and plot into BENCHMARKS.md")
+    ap.add_argument("--render", action="store_true",
+                    help="measure nothing: redo tables, plot and BENCHMARKS.md from latest.json")
     return ap.parse_args(argv)
 
 
@@ -300,8 +303,24 @@ def update_markdown(text: str) -> None:
     path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{tail}")
 
 
+def publish(rows: list[dict], env: dict, update_md: bool) -> None:
+    """Print the tables, save ``latest.json`` and ``latest.png``, optionally BENCHMARKS.md."""
+    text = markdown(rows, env)
+    print(text)
+    (HERE / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
+    from plot import plot_ratios
+
+    plot_ratios(rows, HERE / "latest.png")
+    if update_md:
+        update_markdown(text)
+
+
 def main(argv: list[str]) -> int:
     args = _parse(argv)
+    if args.render:
+        saved = json.loads((HERE / "latest.json").read_text())
+        publish(saved["rows"], saved["env"], update_md=True)
+        return 0
     set_threads(args.threads)
     wanted = set(filter(None, args.cases.split(",")))
     pick = lambda cs: [c for c in cs if not wanted or c.name in wanted]  # noqa: E731
@@ -315,14 +334,7 @@ def main(argv: list[str]) -> int:
     env = environment(args, sgemm_runs)
     for r in rows:  # rates relative to the best sgemm of the run
         r["pct_sgemm"] = 100 * r["gflops"] / env["sgemm"]
-    text = markdown(rows, env)
-    print(text)
-    (HERE / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
-    from plot import plot_ratios
-
-    plot_ratios(rows, HERE / "latest.png")
-    if args.update_md:
-        update_markdown(text)
+    publish(rows, env, args.update_md)
     return 0
 
 

@@ -46,7 +46,7 @@ def _row_bytes(p: ConvProblem) -> int:
 
 def _blocks(p: ConvProblem) -> list[tuple[int, int, int, int]]:
     limit = get_workspace_limit()
-    budget = min(limit // scheduler.workers(), BLOCK_BYTES)
+    budget = scheduler.block_budget(p.x_shape[0] * p.geom.out_hw[0] * _row_bytes(p), BLOCK_BYTES)
     # im2col's blocking, scaled so a block holds ~budget bytes rather than the whole limit
     return list(blocks(p, -(-_row_bytes(p) * limit // budget)))
 

@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from convolab.config import get_workspace_limit
+
 T = TypeVar("T")
 
 _region = threading.Lock()
@@ -48,6 +50,17 @@ def workers() -> int:
     if blas is None or not blas.lib_controllers:
         return 1
     return max(1, min(c.num_threads for c in blas.lib_controllers))
+
+
+def block_budget(total: int, cache: int) -> int:
+    """Bytes of workspace one block may use, for work needing ``total`` bytes in all.
+
+    A worker's share of the workspace limit, at most ``cache`` (what fits the cache level the
+    algorithm wants to stay in), and at most ``total / workers()`` so that a small problem
+    still splits into a block per worker instead of running on one core.
+    """
+    n = workers()
+    return max(1, min(get_workspace_limit() // n, cache, -(-total // n)))
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
