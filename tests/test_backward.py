@@ -12,6 +12,7 @@ from strategies import configs
 from convolab import conv2d, reference
 from convolab.algorithms import REGISTRY, im2col
 from convolab.config import workspace_limit
+from convolab.ops import backward
 from convolab.ops.arguments import prepare
 from convolab.ops.backward import conv2d_backward
 from convolab.select import supports
@@ -275,3 +276,17 @@ def test_every_algorithm_gives_the_reference_gradients(name):
         np.testing.assert_allclose(gb, rb, rtol=1e-10, atol=1e-10)
         ran += 1
     assert ran, f"no case in BACKWARD_CASES is supported by {name!r}: add one"
+
+
+@pytest.mark.parametrize("factor", [0.0, float("inf")])  # always col2im / always the conv
+@given(configs().filter(lambda c: c.stride == (1, 1)), seeds)
+def test_both_ways_to_grad_x_at_stride_1_match_the_reference(factor, cfg, seed):
+    """At stride 1, grad_x is a conv of grad_y or col2im, whichever the cost model prices
+    lower; both must be right for every option."""
+    x, w, _ = cfg.arrays(seed)
+    gy = grad_y_for(cfg, seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backward, "COL2IM_VS_IM2COL", factor)
+        gx, _, _ = conv2d_backward(gy, x, w, **cfg.kwargs())
+    rx, _, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
+    np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12)

@@ -33,7 +33,7 @@ from convolab.ops.arguments import (
     to_nhwc,
 )
 from convolab.padding import pad_adjoint
-from convolab.select import choose, supports
+from convolab.select import choose, estimate, estimates, supports
 from convolab.shapes import conv_geometry
 
 
@@ -66,22 +66,36 @@ def _flipped_transposed_kernel(w: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(w2.reshape(kh, kw, o // groups, cg * groups)[::-1, ::-1])
 
 
-def _input_gradient_as_conv(
-    gy: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str
-) -> np.ndarray:
-    """Stride 1: ``grad_x`` is a conv of ``gy`` (zero-padded by ``span - 1``) with the
-    flipped, transposed kernel, run by ``algorithm`` if it can, else by the fastest one.
+# col2im writes the K-wide columns and adds them back tap by tap (read-modify-write), where
+# im2col's forward fills them once and reads them: on 2 cores it took 1.8-2.2x the forward's time
+# on the same problem, so it is priced at twice the cost model's im2col estimate.
+COL2IM_VS_IM2COL = 2.0
 
-    ``gxp[r, c] = sum_{a, b} gy[r - a*dh, c - b*dw] @ w[a, b]^T`` over the padded input, then the
-    padding's adjoint folds the border back (or drops it, for zeros).
+
+def _transposed_problem(p: ConvProblem, w: np.ndarray) -> tuple[ConvProblem, np.ndarray]:
+    """Stride 1: the conv that maps ``gy`` (N, Ho, Wo, O) to the padded input's gradient.
+
+    ``gxp[r, c] = sum_{a, b} gy[r - a*dh, c - b*dw] @ w[a, b]^T``: ``gy`` zero-padded by
+    ``span - 1`` ("full") correlated with the flipped, transposed kernel; returns its problem
+    and kernel ``(kh, kw, Og, C)``.
     """
     w2 = _flipped_transposed_kernel(w, p.groups)
     geom = conv_geometry(p.y_shape[1:3], p.geom.kernel_hw, padding="full",
                          dilation=p.geom.dilation)
-    p2 = ConvProblem(p.y_shape, w2.shape, geom, p.groups, "zeros", p.dtype)
-    name = algorithm if algorithm != "auto" and supports(algorithm, p2) else choose(p2)
-    gxp = REGISTRY[name].forward(gy, w2, p2)  # (N, Hp, Wp, C)
-    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, p.x_shape[1:3])
+    return ConvProblem(p.y_shape, w2.shape, geom, p.groups, "zeros", p.dtype), w2
+
+
+def _as_conv_with(p2: ConvProblem, p: ConvProblem, algorithm: str) -> str | None:
+    """Algorithm to run the transposed conv ``p2`` with, or None if col2im is the better way.
+
+    A forced ``algorithm`` runs it if it can; "auto" compares the cost model's best for ``p2``
+    with col2im's price on ``p``.
+    """
+    if algorithm != "auto":
+        return algorithm if supports(algorithm, p2) else None
+    best = estimates(p2)[0]
+    col2im_seconds = COL2IM_VS_IM2COL * estimate("im2col", p).seconds
+    return best.algorithm if best.seconds < col2im_seconds else None
 
 
 def input_gradient(
@@ -89,16 +103,21 @@ def input_gradient(
 ) -> np.ndarray:
     """``grad_x`` (NHWC) from NHWC ``gy`` and HWIO ``w``, canonical arrays of ``p.dtype``.
 
-    With stride 1 the input gradient is itself a conv (:func:`_input_gradient_as_conv`),
-    dispatched like any other. With larger strides that conv would multiply mostly zeros, so
-    the chosen algorithm's ``backward_input`` runs instead, or im2col's col2im if it has none.
+    With stride 1 the input gradient is itself a conv (:func:`_transposed_problem`), which runs
+    as one when the cost model finds that cheaper than col2im. Otherwise (and always with larger
+    strides, where that conv would multiply mostly zeros) the chosen algorithm's
+    ``backward_input`` runs, or im2col's col2im if it has none.
     """
     if p.x_shape[0] == 0:  # empty batch: nothing flows back
         return np.zeros(p.x_shape, p.dtype)
     name = choose(p, algorithm)  # also checks a forced name against this conv
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
     if p.geom.stride == (1, 1):
-        return _input_gradient_as_conv(gy, w, p, algorithm)
+        p2, w2 = _transposed_problem(p, w)
+        name2 = _as_conv_with(p2, p, algorithm)
+        if name2 is not None:
+            gxp = REGISTRY[name2].forward(gy, w2, p2)  # (N, Hp, Wp, C)
+            return pad_adjoint(gxp, p.geom.pads, p.padding_mode, p.x_shape[1:3])
     return getattr(REGISTRY[name], "backward_input", im2col.backward_input)(gy, w, p)
 
 
