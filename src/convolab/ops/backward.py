@@ -6,8 +6,9 @@ For ``y = conv2d(x, w) + b`` and an upstream gradient ``grad_y = dL/dy`` (same s
   each output pixel's gradient flows back, through the kernel, to the pixels its window read,
   and the gradient of a reflected/replicated/wrapped border folds back onto the pixels it
   copied. With stride 1 this is itself a conv, of ``grad_y`` with the flipped kernel (input and
-  output channels swapped), run by whichever algorithm is fastest for it; with larger strides it
-  is col2im, the adjoint of im2col's unfold (``algorithms/im2col.py``).
+  output channels swapped), run by the fastest algorithm for it when the cost model says that
+  beats col2im, the adjoint of im2col's unfold (``algorithms/im2col.py``); with larger strides
+  it is col2im (or the chosen algorithm's own ``backward_input``).
 - ``grad_w = dL/dw`` correlates the padded input with ``grad_y``: im2col's columns, transposed,
   times ``grad_y``, one GEMM per block.
 - ``grad_b = dL/db`` sums ``grad_y`` over the batch and every output pixel.
