@@ -126,10 +126,9 @@ def _worker_blocks(p: ConvProblem) -> tuple[list[Block], int]:
     """Blocks sized as ``forward`` sizes them for its workers, and the number of workers."""
     kh, kw, _, _ = p.w_shape
     row_bytes = p.geom.out_hw[1] * kh * kw * p.x_shape[3] * p.dtype.itemsize
-    n_workers = scheduler.workers()
-    limit = get_workspace_limit()
-    budget = min(limit // n_workers, BLOCK_BYTES)
-    return list(blocks(p, -(-row_bytes * limit // budget))), n_workers
+    budget = scheduler.block_budget(p.x_shape[0] * p.geom.out_hw[0] * row_bytes, BLOCK_BYTES)
+    todo = blocks(p, -(-row_bytes * get_workspace_limit() // budget))  # ~ budget per block
+    return list(todo), scheduler.workers()
 
 
 def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
