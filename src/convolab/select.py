@@ -15,10 +15,12 @@ rank algorithms correctly, not predict times exactly (``benchmarks/run.py`` chec
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 
-from convolab.algorithms import REGISTRY, ConvProblem
+from convolab.algorithms import REGISTRY, ConvProblem, scheduler
 from convolab.algorithms.cost import Cost, im2col_cost
+from convolab.config import get_workspace_limit
 
 GEMM_PEAK = 300e9  # flop/s of a large float32 GEMM on 2 cores
 COPY_BANDWIDTH = 20e9  # bytes/s of NumPy copies and element-wise loops, cache-blocked
@@ -30,9 +32,9 @@ def gemm_efficiency(m: int, k: int, n: int) -> float:
     """Fraction of ``GEMM_PEAK`` BLAS reaches on ``(m x k) @ (k x n)``: thin matrices starve it.
 
     >>> round(gemm_efficiency(12544, 576, 64), 2), round(gemm_efficiency(12544, 9, 1), 3)
-    (0.77, 0.021)
+    (0.91, 0.072)
     """
-    return (n / (n + 16)) * (k / (k + 16)) * (m / (m + 64))
+    return (n / (n + 4)) * (k / (k + 16)) * (m / (m + 64))
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,15 @@ def estimate(name: str, p: ConvProblem) -> Estimate:
 
 def estimates(p: ConvProblem) -> list[Estimate]:
     """Every algorithm that supports ``p``, cheapest first."""
-    return sorted((estimate(n, p) for n in REGISTRY if supports(n, p)), key=lambda e: e.seconds)
+    # costs depend on the workspace limit and the worker count too (block sizes)
+    return list(_estimates(p, get_workspace_limit(), scheduler.workers()))
+
+
+@functools.lru_cache(maxsize=512)
+def _estimates(p: ConvProblem, limit: int, workers: int) -> tuple[Estimate, ...]:
+    # a layer runs the same shapes call after call: price them once (~60 us of Python)
+    return tuple(sorted((estimate(n, p) for n in REGISTRY if supports(n, p)),
+                        key=lambda e: e.seconds))
 
 
 def check_name(algorithm: object) -> str:

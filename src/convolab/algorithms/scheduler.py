@@ -52,14 +52,20 @@ def workers() -> int:
     return max(1, min(c.num_threads for c in blas.lib_controllers))
 
 
+PARALLEL_BYTES = 2 << 20  # below this much workspace in all, a conv runs as one block
+
+
 def block_budget(total: int, cache: int) -> int:
     """Bytes of workspace one block may use, for work needing ``total`` bytes in all.
 
     A worker's share of the workspace limit, at most ``cache`` (what fits the cache level the
-    algorithm wants to stay in), and at most ``total / workers()`` so that a small problem
-    still splits into a block per worker instead of running on one core.
+    algorithm wants to stay in), and at most ``total / workers()`` so that a mid-sized problem
+    still splits into a block per worker instead of running on one core. Below
+    ``PARALLEL_BYTES`` in all, waking a worker thread (~100 us) costs more than it saves.
     """
     n = workers()
+    if total < PARALLEL_BYTES:  # handing blocks to threads costs more than it saves
+        return max(1, min(get_workspace_limit(), cache, total))
     return max(1, min(get_workspace_limit() // n, cache, -(-total // n)))
 
 
@@ -88,10 +94,14 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
         with limit:
             queue = iter(tasks)
             lock = threading.Lock()
-            futures = [_pool(n_workers).submit(_worker, queue, lock, work, i)
-                       for i in range(n_workers)]
-            for f in futures:
-                f.result()  # re-raises a worker's exception here
+            # the caller is worker 0: one thread fewer to wake up and wait for
+            futures = [_pool(n_workers - 1).submit(_worker, queue, lock, work, i)
+                       for i in range(1, n_workers)]
+            try:
+                _worker(queue, lock, work, 0)
+            finally:
+                for f in futures:
+                    f.result()  # re-raises a worker's exception here
     finally:
         _region.release()
 
