@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convolab.algorithms import scheduler
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
@@ -44,9 +45,23 @@ def _pixels(x: np.ndarray, p: ConvProblem) -> np.ndarray:
 
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO -> ``(N, Ho, Wo, O)``."""
-    y = np.empty(p.y_shape, p.dtype)
-    np.matmul(_pixels(x, p), w[0, 0], out=y.reshape(-1, p.w_shape[3]))
+    """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO -> ``(N, Ho, Wo, O)``.
+
+    The rows of the product are split among the scheduler's workers, each multiplying its
+    share on one BLAS thread: OpenBLAS splitting ``(12544 x 256) @ (256 x 64)`` over two
+    threads itself ran at half the rate of one thread here.
+    """
+    pixels, y = _pixels(x, p), np.empty(p.y_shape, p.dtype)
+    out = y.reshape(-1, p.w_shape[3])  # (N*Ho*Wo, O)
+    rows = len(pixels)
+    # one block per worker (or one in all, for a small product): no workspace, no copies
+    n_blocks = -(-pixels.nbytes // scheduler.block_budget(pixels.nbytes, pixels.nbytes))
+    step = max(1, -(-rows // n_blocks))
+    scheduler.run(
+        [slice(r0, r0 + step) for r0 in range(0, rows, step)],
+        lambda rs, _: np.matmul(pixels[rs], w[0, 0], out=out[rs]),
+        scheduler.workers(),
+    )
     return y
 
 
