@@ -126,7 +126,8 @@ def test_nhwc_hwio_and_unbatched_are_the_same_function():
     y2 = conv_transpose2d(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b,
                           data_format="NCHW", kernel_format="OIHW", **kw)
     np.testing.assert_allclose(y2, y.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(conv_transpose2d(x[1], w, b, **kw), y[1])
+    # one image or two: different blocks, so equal up to the order of additions
+    np.testing.assert_allclose(conv_transpose2d(x[1], w, b, **kw), y[1], rtol=1e-12, atol=1e-12)
 
 
 def test_conv_transpose_module_weights_and_output():
