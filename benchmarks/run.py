@@ -7,9 +7,10 @@
     python benchmarks/run.py --render           # tables, plot, BENCHMARKS.md from latest.json
 
 Every rate is counted with the direct method's FLOPs (so Winograd can pass 100% of sgemm).
-Times are the best of several repeats of a loop of calls (``timeit``'s convention: the minimum
-is the run least disturbed by the rest of the machine). Before timing, each peer's result is
-checked against convolab's with the padding that peer used.
+Times are the best of several loops of calls (``timeit``'s convention: the minimum is the run
+least disturbed by the rest of the machine), the peers of a case taking turns loop by loop so
+that load from elsewhere hits them alike. Before timing, each peer's result is checked against
+convolab's with the padding that peer used.
 
 Thread counts and OpenBLAS's kernel choice are fixed by environment variables, which only take
 effect before NumPy is imported: the script re-executes itself once with ``OPENBLAS_CORETYPE``
@@ -71,17 +72,29 @@ MD_BEGIN, MD_END = "<!-- BEGIN benchmarks/run.py -->", "<!-- END benchmarks/run.
 
 def best_time(call: Callable[[], object], *, repeats: int, min_time: float) -> float:
     """Seconds per call: the best of ``repeats`` loops, each at least ``min_time`` long."""
-    call()  # warm up: caches, BLAS buffers, lazy imports
-    t0 = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - t0, 1e-7)
-    loops = max(1, int(min_time / once))
-    best = float("inf")
-    for _ in range(repeats):
+    return interleaved_best({"": call}, rounds=repeats, min_time=min_time)[""]
+
+
+def interleaved_best(calls: dict[str, Callable[[], object]], *, rounds: int,
+                     min_time: float) -> dict[str, float]:
+    """Seconds per call of each peer: its best loop (of >= ``min_time``) over ``rounds``.
+
+    In each round every peer runs one loop in turn, so a burst of load from the rest of the
+    machine lands on all peers alike instead of on whichever was being timed.
+    """
+    loops = {}
+    for name, call in calls.items():
+        call()  # warm up: caches, BLAS buffers, lazy imports
         t0 = time.perf_counter()
-        for _ in range(loops):
-            call()
-        best = min(best, (time.perf_counter() - t0) / loops)
+        call()
+        loops[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
+    best = dict.fromkeys(calls, float("inf"))
+    for _ in range(rounds):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(loops[name]):
+                call()
+            best[name] = min(best[name], (time.perf_counter() - t0) / loops[name])
     return best
 
 
@@ -118,7 +131,8 @@ def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
 
 def case_rows(case: Case, direction: str, repeats: int, min_time: float,
               sgemm: float) -> list[dict]:
-    """Check, then time, every peer on one case; convolab's forward also gets its peak memory."""
+    """Check, then time, every peer on one case (interleaved); convolab's forward also gets its
+    peak memory."""
     x, w, b = case.arrays()
     kw = dict(stride=case.stride, groups=case.groups)
     if direction == "forward":
@@ -129,13 +143,18 @@ def case_rows(case: Case, direction: str, repeats: int, min_time: float,
             (case.n, case.out_hw, case.out_hw, case.o), dtype=np.float32)
         runners = backward_runners(case, x, w, b, gy)
         expect = lambda p: _ref_grad_x(gy, x, w, p, kw)  # noqa: E731
-    rows = []
+    checked = {}
     for peer, call, to_nhwc, padding in runners:
         err = _rel_err(to_nhwc(call()), expect(padding))
         if err > 1e-3:
             print(f"  !! {case.name} {direction} {peer}: relative error {err:.1e}; skipped")
-            continue
-        t = best_time(call, repeats=repeats, min_time=min_time)
+        else:
+            checked[peer] = (call, err)
+    times = interleaved_best({p: c for p, (c, _) in checked.items()}, rounds=repeats,
+                             min_time=min_time)
+    rows = []
+    for peer, (call, err) in checked.items():
+        t = times[peer]
         row = dict(case=case.name, direction=direction, peer=peer, seconds=t,
                    gflops=case.flops * (1 if direction == "forward" else 2) / t / 1e9,
                    rel_err=err)

@@ -16,7 +16,7 @@ from strategies import Config, configs
 
 import convolab as cl
 from convolab import reference
-from convolab.algorithms import REGISTRY, winograd
+from convolab.algorithms import REGISTRY, scheduler, winograd
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.select import supports
@@ -166,3 +166,33 @@ def test_algorithm_backward_matches_reference(name, cfg, seed):
     np.testing.assert_allclose(module.backward_input(gy, w, p), gx_ref, rtol=1e-10, atol=1e-10)
     gw = getattr(module, "backward_weight", REGISTRY["im2col"].backward_weight)(gy, x, p)
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-10, atol=1e-10)
+
+
+def test_scheduler_stops_and_reraises_when_a_block_fails():
+    done = []
+
+    def work(task, worker):
+        if task == 3:
+            raise ValueError("block 3 failed")
+        done.append(task)
+
+    with pytest.raises(ValueError, match="block 3 failed"):
+        scheduler.run(list(range(100)), work, 2)
+    assert len(done) < 99  # the other worker stopped instead of finishing the queue
+    scheduler.run([0, 1], lambda t, i: done.append(-1), 2)  # and the region is free again
+    assert done[-2:] == [-1, -1]
+
+
+@pytest.mark.parametrize("name", ["im2col", "winograd", "depthwise", "pointwise"])
+def test_two_workers_compute_what_one_computes(name, monkeypatch):
+    rng = np.random.default_rng(5)
+    c, groups, k = (8, 8, 3) if name == "depthwise" else (8, 1, 1 if name == "pointwise" else 3)
+    x = rng.standard_normal((4, 64, 64, c), dtype=np.float32)
+    w = rng.standard_normal((k, k, c // groups, 8), dtype=np.float32)
+    kw = dict(padding="same" if k > 1 else "valid", groups=groups, algorithm=name)
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
+    with cl.workspace_limit(1 << 18):  # many small blocks, shared by the two workers
+        two = cl.conv2d(x, w, **kw)
+    monkeypatch.setattr(scheduler, "workers", lambda: 1)
+    # the same function; only BLAS's blocking (one thread or two) may round differently
+    np.testing.assert_allclose(two, cl.conv2d(x, w, **kw), rtol=1e-5, atol=1e-5)

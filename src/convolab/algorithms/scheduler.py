@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
@@ -70,7 +70,10 @@ def block_budget(total: int, cache: int) -> int:
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
+    """The worker threads (``n`` of them; the pool is replaced if the count changes)."""
     if _state.get("pool_size") != n:
+        if "pool" in _state:
+            _state["pool"].shutdown(wait=False)
         _state["pool"] = ThreadPoolExecutor(n, thread_name_prefix="convolab")
         _state["pool_size"] = n
     return _state["pool"]
@@ -92,16 +95,17 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
         blas = _controller()
         limit: AbstractContextManager = blas.limit(limits=1) if blas else nullcontext()
         with limit:
-            queue = iter(tasks)
-            lock = threading.Lock()
+            queue = _Queue(tasks)
             # the caller is worker 0: one thread fewer to wake up and wait for
-            futures = [_pool(n_workers - 1).submit(_worker, queue, lock, work, i)
+            futures = [_pool(n_workers - 1).submit(_worker, queue, work, i)
                        for i in range(1, n_workers)]
             try:
-                _worker(queue, lock, work, 0)
+                _worker(queue, work, 0)
             finally:
                 for f in futures:
-                    f.result()  # re-raises a worker's exception here
+                    f.exception()  # wait for every worker before leaving the region
+            for f in futures:
+                f.result()  # re-raises a worker's exception here
     finally:
         _region.release()
 
@@ -130,11 +134,23 @@ class Scratch:
         return buf[:size].reshape(shape)
 
 
-def _worker(queue: Iterator[T], lock: threading.Lock, work: Callable[[T, int], None],
-            i: int) -> None:
-    while True:
-        with lock:
-            t = next(queue, _DONE)
-        if t is _DONE:
-            return
-        work(t, i)  # type: ignore[arg-type]
+class _Queue:
+    """Tasks handed out one at a time; after a failure, none."""
+
+    def __init__(self, tasks: Sequence[T]) -> None:
+        self._tasks = iter(tasks)
+        self._lock = threading.Lock()
+        self.failed = False
+
+    def next(self) -> object:
+        with self._lock:
+            return _DONE if self.failed else next(self._tasks, _DONE)
+
+
+def _worker(queue: _Queue, work: Callable[[T, int], None], i: int) -> None:
+    while (t := queue.next()) is not _DONE:
+        try:
+            work(t, i)  # type: ignore[arg-type]
+        except BaseException:
+            queue.failed = True  # the other workers stop at their next task
+            raise
