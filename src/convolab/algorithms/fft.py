@@ -142,16 +142,25 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         # a transform mixes every pixel of a tile into every output: one NaN or Inf would
         # poison the whole tile, where the definition poisons only the windows that read it
         return im2col.forward(x, w, p)
-    c, o = p.x_shape[3], p.w_shape[3]
+    c, (kh, kw, _, o) = p.x_shape[3], p.w_shape
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
     span_h, span_w = p.geom.span_hw
     ho, wo = p.geom.out_hw
     th, tw, lh, lw = tiles(p)
     opts = _options()
-    wd = np.zeros((span_h, span_w, c, o), p.dtype)  # the dilated kernel
-    wd[::dh, ::dw] = w
+    whole = p.padding_mode == "zeros" and th > (ho - 1) * sh and tw > (wo - 1) * sw
+    # One tile and zero padding: transform x itself, no padded copy. Shifting the kernel
+    # circularly by (-top, -left) lines the output up with x; the rows and columns the
+    # padding adds fall into the FFT's own zeros (Lh >= H + top + bottom), wrapping round.
+    (top, _), (left, _) = p.geom.pads if whole else ((0, 0), (0, 0))
+    wd = np.zeros((lh, lw, c, o), p.dtype)  # the dilated kernel, zero-padded to the FFT size
+    wd[np.ix_((np.arange(kh) * dh - top) % lh, (np.arange(kw) * dw - left) % lw)] = w
     # (Lh, Lw//2+1, C, O): conjugated, so the product below correlates instead of convolving
-    wf = np.conj(_fft.rfft2(wd, s=(lh, lw), axes=(0, 1), **opts))
+    wf = _fft.rfft2(wd, axes=(0, 1), **opts)
+    np.conjugate(wf, out=wf)
+    if whole:
+        return _correlate(x, wf, lh, lw, opts)[:, : (ho - 1) * sh + 1 : sh,
+                                               : (wo - 1) * sw + 1 : sw]
     rows, cols = p.row_map(), p.col_map()
     y = np.empty(p.y_shape, p.dtype)
     for i0 in range(0, (ho - 1) * sh + 1, th):
@@ -160,10 +169,16 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             j1 = min(j0 + tw, (wo - 1) * sw + 1)
             # (N, i1 - i0 + span_h - 1, j1 - j0 + span_w - 1, C): the padded band of this tile
             band = _band(x, rows[i0 : i1 + span_h - 1], cols[j0 : j1 + span_w - 1])
-            xf = _fft.rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
-            # (N, Lh, Lw//2+1, O): sum over C of Xf * conj(Wf), per frequency
-            yf = np.einsum("nhwc,hwco->nhwo", xf, wf) if c > 1 else xf * wf[:, :, 0, :]
-            dense = _fft.irfft2(yf, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw, O)
+            dense = _correlate(band, wf, lh, lw, opts)  # (N, Lh, Lw, O)
             y[:, i0 // sh : -(-i1 // sh), j0 // sw : -(-j1 // sw)] = \
                 dense[:, : i1 - i0 : sh, : j1 - j0 : sw]
     return y
+
+
+def _correlate(band: np.ndarray, wf: np.ndarray, lh: int, lw: int, opts: dict) -> np.ndarray:
+    """Circular correlation of ``band`` (N, h, w, C), zero-padded to (Lh, Lw), with the kernel
+    whose conjugated transform is ``wf`` (Lh, Lw//2+1, C, O): (N, Lh, Lw, O)."""
+    xf = _fft.rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
+    # (N, Lh, Lw//2+1, O): sum over C of Xf * conj(Wf), per frequency
+    yf = np.einsum("nhwc,hwco->nhwo", xf, wf) if band.shape[3] > 1 else xf * wf[:, :, 0, :]
+    return _fft.irfft2(yf, s=(lh, lw), axes=(1, 2), **opts)
