@@ -196,3 +196,16 @@ def test_two_workers_compute_what_one_computes(name, monkeypatch):
     monkeypatch.setattr(scheduler, "workers", lambda: 1)
     # the same function; only BLAS's blocking (one thread or two) may round differently
     np.testing.assert_allclose(two, cl.conv2d(x, w, **kw), rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_float32_error_on_a_wide_layer_stays_within_its_bound():
+    # 128 input channels: 1152 products per output, where rounding has room to grow
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 16, 16, 128), dtype=np.float32)
+    w = rng.standard_normal((3, 3, 128, 16), dtype=np.float32) / np.float32(34)
+    exact = cl.conv2d(x.astype(np.float64), w.astype(np.float64), padding="same",
+                      algorithm="im2col")
+    err = rel_err(cl.conv2d(x, w, padding="same", algorithm="winograd"), exact)
+    direct = rel_err(cl.conv2d(x, w, padding="same", algorithm="im2col"), exact)
+    assert err < winograd.ERROR_BOUND_F32
+    assert err < 10 * direct  # a small constant over the direct method's rounding
