@@ -6,19 +6,38 @@ array([[19., 25.],
        [37., 43.]])
 """
 
+from convolab import theory
+from convolab.apps.kernels import KERNELS, get_kernel
+from convolab.apps.matching import find_template, match_template
 from convolab.config import get_workspace_limit, set_workspace_limit, workspace_limit
-from convolab.ops import conv2d, convolve2d, corr2d
+from convolab.layers import SGD, Conv2D, comp_conv2d, fit, mse_loss, mse_loss_grad
+from convolab.ops import conv2d, conv2d_backward, conv_transpose2d, convolve2d, corr2d
+from convolab.plan import plan
 from convolab.shapes import explain_shape, output_shape
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KERNELS",
+    "SGD",
+    "Conv2D",
+    "comp_conv2d",
     "conv2d",
+    "conv2d_backward",
+    "conv_transpose2d",
     "convolve2d",
     "corr2d",
     "explain_shape",
+    "find_template",
+    "fit",
+    "get_kernel",
     "get_workspace_limit",
+    "match_template",
+    "mse_loss",
+    "mse_loss_grad",
     "output_shape",
+    "plan",
     "set_workspace_limit",
+    "theory",
     "workspace_limit",
 ]
