@@ -81,11 +81,15 @@ def cost(p: ConvProblem) -> Cost:
     item = p.dtype.itemsize
     gemm = 2 * 16 * t * c * o
     # values written by the element-wise passes: input rows ~8 C per tile, columns 16 C;
-    # output rows 16 O, columns 8 O, scatter 4 O; in cache, each costs about its own bytes
-    # of COPY_BANDWIDTH (measured: ~15 ms of transforms for res3x3a on one core)
-    passes = item * t * (8 * c + 16 * c + 16 * o + 8 * o + 4 * o)
+    # output rows 16 O, columns 8 O, scatter 4 O; each costs about its own bytes of
+    # COPY_BANDWIDTH on one core (~15 ms of transforms for res3x3a), 1.6x that on two, which
+    # share the memory traffic (measured: Winograd 1.3-1.7x faster on 2 workers, im2col 1.7-1.9x)
+    shared = 1.0 if scheduler.workers() == 1 else 1.6
+    passes = int(shared * item * t * (8 * c + 16 * c + 16 * o + 8 * o + 4 * o))
     return Cost(
-        flops=gemm + t * (48 * c + 24 * o), gemm_flops=gemm,
+        # the 16 GEMMs of a block are smaller than im2col's one: measured 113-133 GFLOP/s on
+        # one core against 124-165 for im2col's on the same layers, so priced 1.2x
+        flops=gemm + t * (48 * c + 24 * o), gemm_flops=gemm * 6 // 5,
         gemm_mkn=(t // n_blocks, c, o), bytes_moved=passes,
         workspace=min(n_blocks, scheduler.workers()) * t // n_blocks
         * _block_bytes_per_tile(p),
