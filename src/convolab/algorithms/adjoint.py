@@ -10,6 +10,9 @@ channels swapped (JAX's ``conv_general_dilated`` transpose rule)::
          (N, (Ho-1)*sh + span_h, ..., C)         rows past that were never read: zero
     gx   = pad_adjoint(gxp, pads, padding_mode)  borders fold back onto the pixels they copied
 
+With zero padding and ``top <= span - 1`` (as for "same"), padding ``gyd`` by ``span - 1 - top``
+on top (and what makes H rows below) gives ``gx`` itself, without the padded intermediate.
+
 For depthwise kernels the swap is a no-op per channel: ``w[::-1, ::-1]`` of shape
 ``(kh, kw, 1, C)`` is used as it is.
 """
@@ -43,9 +46,22 @@ def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups
     else:  # (N, (Ho-1)*sh + 1, (Wo-1)*sw + 1, O): the stride's skipped pixels get zero
         gyd = np.zeros((n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, gy.shape[3]), gy.dtype)
         gyd[:, ::sh, ::sw] = gy
+    gyd, w_flipped = np.ascontiguousarray(gyd), np.ascontiguousarray(w_flipped)
+    # "full" padding gives the gradient on padded rows 0 .. (Ho-1)*sh + span_h - 1. With zero
+    # padding only rows top .. top+H-1 matter: pad gy by span-1-top instead, and by what
+    # makes the output H rows long, to get dL/dx directly (when neither amount is negative).
+    direct = tuple(
+        (span - 1 - before, size - (length + span - 1 - before) + span - 1)
+        for span, (before, _), size, length in zip(p.geom.span_hw, p.geom.pads, (h, wd),
+                                                   gyd.shape[1:3])
+    )
+    if p.padding_mode == "zeros" and min(min(pair) for pair in direct) >= 0:
+        geom = conv_geometry(gyd.shape[1:3], w_flipped.shape[:2], padding=direct, dilation=d)
+        q = ConvProblem(gyd.shape, w_flipped.shape, geom, groups, "zeros", p.dtype)
+        return forward(gyd, w_flipped, q)
     geom = conv_geometry(gyd.shape[1:3], w_flipped.shape[:2], padding="full", dilation=d)
     q = ConvProblem(gyd.shape, w_flipped.shape, geom, groups, "zeros", p.dtype)
-    gxp_read = forward(np.ascontiguousarray(gyd), np.ascontiguousarray(w_flipped), q)
+    gxp_read = forward(gyd, w_flipped, q)
     gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
     gxp[:, : gxp_read.shape[1], : gxp_read.shape[2]] = gxp_read
     return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
