@@ -30,12 +30,27 @@ from convolab.shapes import conv_geometry
 Forward = Callable[[np.ndarray, np.ndarray, ConvProblem], np.ndarray]
 
 
+def transposed_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """The kernel of the input-gradient conv: HWIO ``(kh, kw, Cg, O)`` -> ``(kh, kw, Og, C)``.
+
+    Flipped in space, and within each group its in/out channels swapped: the gradient conv
+    maps the ``O`` channels of ``gy`` back onto the ``C`` of ``x``, group by group.
+
+    >>> w = np.arange(8.0).reshape(1, 2, 2, 2)  # 1x2 kernel, 2 in, 2 out, 1 group
+    >>> transposed_kernel(w, 1)[0, :, :, :].tolist()  # taps swapped, [o][c] now
+    [[[4.0, 6.0], [5.0, 7.0]], [[0.0, 2.0], [1.0, 3.0]]]
+    """
+    kh, kw, cg, o = w.shape
+    per_group = w[::-1, ::-1].reshape(kh, kw, cg, groups, o // groups)
+    return per_group.transpose(0, 1, 4, 3, 2).reshape(kh, kw, o // groups, groups * cg)
+
+
 def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,
                    forward: Forward) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) of ``p`` from ``gy`` (N, Ho, Wo, O), by ``forward``.
 
-    ``w_flipped`` is the kernel of the gradient conv, HWIO ``(kh, kw, O // groups, C)``:
-    ``w[::-1, ::-1]`` with in/out channels swapped (or as is, for depthwise ``groups == C``).
+    ``w_flipped`` is the kernel of the gradient conv, HWIO ``(kh, kw, O // groups, C)``
+    (:func:`transposed_kernel`; for depthwise ``groups == C``, simply ``w[::-1, ::-1]``).
     ``forward`` must support the zero-padded, stride-1 problem this builds.
     """
     n, h, wd, c = p.x_shape

@@ -197,4 +197,4 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, O): a Winograd conv of ``gy`` ("full",
     kernel flipped and transposed to ``(3, 3, O, C)``), see ``adjoint``."""
-    return adjoint.input_gradient(gy, w[::-1, ::-1].transpose(0, 1, 3, 2), p, 1, forward)
+    return adjoint.input_gradient(gy, adjoint.transposed_kernel(w, 1), p, 1, forward)
