@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _CLEARED_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -35,6 +37,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--no-backward", action="store_true", help="skip the backward cases")
     ap.add_argument("--update-md", action="store_true",
                     help="write the tables and plot into BENCHMARKS.md")
+    ap.add_argument("--out", type=Path, default=HERE,
+                    help="folder for latest.json and latest.png (default: benchmarks/)")
     ap.add_argument("--render", action="store_true",
                     help="measure nothing: redo tables, plot and BENCHMARKS.md from latest.json")
     return ap.parse_args(argv)
@@ -58,7 +62,6 @@ import platform  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from peers import backward_runners, forward_runners  # noqa: E402
@@ -66,7 +69,6 @@ from suite import BACKWARD, FORWARD, GEMM_BOUND, Case  # noqa: E402
 
 import convolab as cl  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 MD_BEGIN, MD_END = "<!-- BEGIN benchmarks/run.py -->", "<!-- END benchmarks/run.py -->"
 
 
@@ -322,14 +324,14 @@ def update_markdown(text: str) -> None:
     path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{tail}")
 
 
-def publish(rows: list[dict], env: dict, update_md: bool) -> None:
+def publish(rows: list[dict], env: dict, out: Path, update_md: bool) -> None:
     """Print the tables, save ``latest.json`` and ``latest.png``, optionally BENCHMARKS.md."""
     text = markdown(rows, env)
     print(text)
-    (HERE / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
+    (out / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
     from plot import plot_ratios
 
-    plot_ratios(rows, HERE / "latest.png")
+    plot_ratios(rows, out / "latest.png")
     if update_md:
         update_markdown(text)
 
@@ -337,8 +339,8 @@ def publish(rows: list[dict], env: dict, update_md: bool) -> None:
 def main(argv: list[str]) -> int:
     args = _parse(argv)
     if args.render:
-        saved = json.loads((HERE / "latest.json").read_text())
-        publish(saved["rows"], saved["env"], update_md=True)
+        saved = json.loads((args.out / "latest.json").read_text())
+        publish(saved["rows"], saved["env"], args.out, update_md=True)
         return 0
     set_threads(args.threads)
     wanted = set(filter(None, args.cases.split(",")))
@@ -353,7 +355,7 @@ def main(argv: list[str]) -> int:
     env = environment(args, sgemm_runs)
     for r in rows:  # rates relative to the best sgemm of the run
         r["pct_sgemm"] = 100 * r["gflops"] / env["sgemm"]
-    publish(rows, env, args.update_md)
+    publish(rows, env, args.out, args.update_md)
     return 0
 
 
