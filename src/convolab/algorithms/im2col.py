@@ -81,26 +81,25 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     limit = get_workspace_limit()
     budget = scheduler.block_budget(n * ho * row_bytes, BLOCK_BYTES)
     todo = list(blocks(p, -(-row_bytes * limit // budget)))  # rows per block ~ budget // row_bytes
-    spaces: list[np.ndarray | None] = [None] * n_workers
+    scratch = scheduler.Scratch(n_workers)
 
     def work(block: tuple[int, int, int, int], i: int) -> None:
         n0, n1, r0, r1 = block
         b, r = n1 - n0, r1 - r0
         size = g * b * r * wo * kh * kw * cg
-        if spaces[i] is None or spaces[i].size < size:
-            spaces[i] = np.empty(size, p.dtype)
+        space = scratch.get(i, "cols", (size,), p.dtype)
         # (G, b, r, Wo, kh, kw, Cg): every receptive field, a view (``unfold``)
         fields = unfold.windows(padded_band(x, p, n0, n1, r0, r1), p, r)
         if cg == 1:
             # one channel per group: stored tap-major, (G, kh, kw, 1, b, r, Wo), the copy runs
             # along rows of Wo pixels instead of kw values (5x faster); the GEMM reads the
             # (K, P) matrices transposed, as BLAS allows, so cols is (G, P, K) all the same
-            cols = spaces[i][:size].reshape(g, kh, kw, cg, b, r, wo)
+            cols = space.reshape(g, kh, kw, cg, b, r, wo)
             np.copyto(cols, fields.transpose(0, 4, 5, 6, 1, 2, 3))
             cols = cols.reshape(g, kh * kw * cg, b * r * wo).transpose(0, 2, 1)
         else:
             # one copy of every receptive field (2-7x faster than tap by tap)
-            cols = spaces[i][:size].reshape(g, b, r, wo, kh, kw, cg)
+            cols = space.reshape(g, b, r, wo, kh, kw, cg)
             np.copyto(cols, fields)
             cols = cols.reshape(g, b * r * wo, kh * kw * cg)
         # y[n0:n1, r0:r1] is contiguous (whole images, or rows of one image): a view

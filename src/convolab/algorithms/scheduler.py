@@ -113,8 +113,9 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
 class Scratch:
     """Per-worker scratch arrays, reused from block to block within one conv call.
 
-    Fresh arrays of a few hundred KiB cost page faults on every block (they come from ``mmap``);
-    a worker asking again for a buffer of the same name gets the same memory back.
+    A worker asking again for a buffer of the same name gets the same memory back, grown if
+    needed; blocks of one call run on one thread per worker, so a worker never shares one.
+    (Keeping buffers from call to call measured no faster: the allocator reuses the memory.)
 
     >>> s = Scratch(2)
     >>> a = s.get(0, "v", (4, 3), np.float32)
