@@ -46,9 +46,11 @@ def _row_bytes(p: ConvProblem) -> int:
 
 def _blocks(p: ConvProblem) -> list[tuple[int, int, int, int]]:
     limit = get_workspace_limit()
-    budget = scheduler.block_budget(p.x_shape[0] * p.geom.out_hw[0] * _row_bytes(p), BLOCK_BYTES)
-    # im2col's blocking, scaled so a block holds ~budget bytes rather than the whole limit
-    return list(blocks(p, -(-_row_bytes(p) * limit // budget)))
+    n, ho = p.x_shape[0], p.geom.out_hw[0]
+    budget = scheduler.block_budget(n * ho * _row_bytes(p), BLOCK_BYTES)
+    rows = scheduler.even_rows(max(1, budget // _row_bytes(p)), n, ho)
+    # im2col's blocking, given rows per block as limit // bytes
+    return list(blocks(p, limit // rows))
 
 
 def cost(p: ConvProblem) -> Cost:

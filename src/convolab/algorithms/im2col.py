@@ -80,7 +80,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     n_workers = scheduler.workers()
     limit = get_workspace_limit()
     budget = scheduler.block_budget(n * ho * row_bytes, BLOCK_BYTES)
-    todo = list(blocks(p, -(-row_bytes * limit // budget)))  # rows per block ~ budget // row_bytes
+    rows = scheduler.even_rows(max(1, budget // row_bytes), n, ho)
+    todo = list(blocks(p, limit // rows))  # ``blocks`` takes rows per block as limit // bytes
     scratch = scheduler.Scratch(n_workers)
 
     def work(block: tuple[int, int, int, int], i: int) -> None:

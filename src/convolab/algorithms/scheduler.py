@@ -69,6 +69,25 @@ def block_budget(total: int, cache: int) -> int:
     return max(1, min(get_workspace_limit() // n, cache, -(-total // n)))
 
 
+def even_rows(rows: int, n: int, height: int) -> int:
+    """Rows per block, ``rows`` at most, evened so that the last block is not a small remainder.
+
+    Blocks are whole images when ``rows >= height`` (``n`` images of ``height`` rows), else
+    rows of one image. A remainder block costs a worker's full overhead for little work.
+
+    >>> even_rows(31 * 28, 64, 28) // 28  # 64 images, 31 a block: 3 blocks of 22, not 31+31+2
+    22
+    >>> even_rows(20, 1, 56)  # 56 rows, 20 a block: 3 blocks of 19
+    19
+    """
+    if n < 1 or height < 1:  # nothing to split
+        return rows
+    if rows >= height:
+        per_block = rows // height
+        return -(-n // -(-n // per_block)) * height
+    return -(-height // -(-height // rows))
+
+
 def _pool(n: int) -> ThreadPoolExecutor:
     """The worker threads (``n`` of them; the pool is replaced if the count changes)."""
     if _state.get("pool_size") != n:

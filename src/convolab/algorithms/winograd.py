@@ -62,7 +62,8 @@ def blocks(p: ConvProblem) -> Iterator[tuple[int, int, int, int]]:
     n = p.x_shape[0]
     th, tw = _tile_grid(p)
     row_bytes = tw * _block_bytes_per_tile(p)  # one row of tiles
-    rows = max(1, scheduler.block_budget(n * th * row_bytes, BLOCK_BYTES) // row_bytes)
+    rows = scheduler.even_rows(
+        max(1, scheduler.block_budget(n * th * row_bytes, BLOCK_BYTES) // row_bytes), n, th)
     if rows >= th:
         per_block = max(1, rows // th)
         for n0 in range(0, n, per_block):
