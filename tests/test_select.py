@@ -108,3 +108,10 @@ def test_thin_matrices_rate_below_square_ones():
     square = gemm_efficiency(2048, 2048, 2048)
     assert gemm_efficiency(2048, 2048, 1) < gemm_efficiency(2048, 2048, 64) < square <= 1
     assert gemm_efficiency(2048, 9, 64) < gemm_efficiency(2048, 576, 64)
+
+
+def test_plan_of_a_dask_array_reads_only_its_shape_and_dtype():
+    da = pytest.importorskip("dask.array")
+    x = da.ones((2, 64, 64, 3), dtype=np.float64, chunks=(1, 32, 32, 3))
+    p = plan(x, (3, 3, 3, 8), padding="same")
+    assert p.problem.x_shape == (2, 64, 64, 3) and p.problem.dtype == np.float64

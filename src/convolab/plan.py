@@ -63,13 +63,20 @@ class Plan:
 
 
 def _stand_in(value: object, name: str) -> np.ndarray:
-    """An array to validate: ``value`` itself, or a zero-byte float32 view for a shape tuple."""
+    """A zero-byte view with the shape and dtype to validate: of a shape tuple (float32), of an
+    array-like with ``shape`` and a NumPy ``dtype`` (a Dask array: nothing is computed), or of
+    ``np.asarray(value)``."""
     if isinstance(value, tuple) and all(isinstance(d, int) for d in value):
-        return np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), value, (0,) * len(value))
-    a = np.asarray(value)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a numeric array or a shape tuple, got dtype {a.dtype}")
-    return a
+        shape, dtype = value, np.dtype(np.float32)
+    else:
+        try:
+            shape, dtype = tuple(value.shape), np.dtype(value.dtype)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            a = np.asarray(value)
+            shape, dtype = a.shape, a.dtype
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a numeric array or a shape tuple, got dtype {dtype}")
+    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
 
 
 def problem_of(x: object, w: object, *, stride: object = 1, padding: object = "valid",
@@ -96,7 +103,8 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
 
     Parameters
     ----------
-    x, w : arrays as for :func:`convolab.conv2d`, or their shapes as tuples (float32 assumed)
+    x, w : arrays as for :func:`convolab.conv2d` (NumPy or Dask: only shape and dtype are
+        read), or their shapes as tuples (float32 assumed)
     stride, padding, dilation, groups, data_format, kernel_format, padding_mode, algorithm :
         as for :func:`convolab.conv2d`; an unknown or unsuitable ``algorithm`` raises ValueError
 
