@@ -9,7 +9,9 @@ turns counts into seconds with a few machine constants::
             + calls * CALL_OVERHEAD                            Python per NumPy call
 
 The constants describe two cores of a current x86 server (AVX-512 OpenBLAS); they only have to
-rank algorithms correctly, not predict times exactly (``benchmarks/run.py`` checks the ranking).
+rank algorithms correctly, not predict times exactly. Each algorithm's ``cost`` says which of its
+counts were calibrated on which measurement; ``benchmarks/run.py`` shows what "auto" picked
+next to every peer, and ``algorithm=`` forces any choice.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from convolab.config import get_workspace_limit
 GEMM_PEAK = 300e9  # flop/s of a large float32 GEMM on 2 cores
 COPY_BANDWIDTH = 20e9  # bytes/s of NumPy copies and element-wise loops, cache-blocked
 CALL_OVERHEAD = 3e-6  # seconds of Python and NumPy dispatch per call
-_DEFAULT_BLOCK = 4 << 20  # bytes of im2col columns per block, for algorithms without a cost
+_DEFAULT_BLOCK = 8 << 20  # bytes of columns per block, for modules without BLOCK_BYTES
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:
@@ -49,7 +51,10 @@ class Estimate:
 def _cost(name: str, p: ConvProblem) -> Cost:
     module = REGISTRY[name]
     cost = getattr(module, "cost", None)
-    return cost(p) if cost is not None else im2col_cost(p, _DEFAULT_BLOCK)
+    if cost is not None:
+        return cost(p)
+    # no cost of its own (im2col): priced as the lowering to a GEMM it is
+    return im2col_cost(p, getattr(module, "BLOCK_BYTES", _DEFAULT_BLOCK))
 
 
 def supports(name: str, p: ConvProblem) -> bool:
