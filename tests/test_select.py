@@ -115,3 +115,25 @@ def test_plan_of_a_dask_array_reads_only_its_shape_and_dtype():
     x = da.ones((2, 64, 64, 3), dtype=np.float64, chunks=(1, 32, 32, 3))
     p = plan(x, (3, 3, 3, 8), padding="same")
     assert p.problem.x_shape == (2, 64, 64, 3) and p.problem.dtype == np.float64
+
+
+@pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), [
+    ("im2col", (4, 64, 64, 16), (5, 5, 16, 16), {}),
+    ("winograd", (4, 64, 64, 32), (3, 3, 32, 32), {}),
+    ("depthwise", (4, 64, 64, 64), (3, 3, 1, 64), {"groups": 64}),
+    ("fft", (1, 700, 700, 1), (21, 21, 1, 1), {}),
+])
+def test_planned_workspace_is_what_the_call_allocates_within_2x(name, x_shape, w_shape, kw):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    p = plan(x, w, padding="same", algorithm=name, **kw)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    cl.conv2d(x, w, padding="same", algorithm=name, **kw)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    scratch = peak - 4 * np.prod(p.problem.y_shape)  # all but the output
+    assert p.workspace / 2 <= scratch <= 2 * p.workspace

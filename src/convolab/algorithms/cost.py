@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convolab.algorithms import scheduler
 from convolab.algorithms.problem import ConvProblem
 
 
@@ -35,14 +36,18 @@ class Cost:
 def im2col_cost(p: ConvProblem, block_bytes: int) -> Cost:
     """Lowering to a matrix product: ``cols (P, kh*kw*Cg) @ w (kh*kw*Cg, Og)`` per group.
 
-    ``block_bytes`` is the size of one block of ``cols``; the copy writes each receptive field
-    once, and the GEMM reads it back from cache.
+    ``block_bytes`` caps one block of ``cols`` (as ``scheduler.block_budget`` does in the
+    algorithm); the copy writes each receptive field once, and the GEMM reads it back. The
+    workspace is a block per busy worker, plus the padded band each one reads.
     """
     kh, kw, cg, o = p.w_shape
     n, ho, wo, _ = p.y_shape
     item = p.dtype.itemsize
     cols_bytes = n * ho * wo * kh * kw * cg * p.groups * item
-    blocks = max(1, -(-cols_bytes // block_bytes))
+    budget = scheduler.block_budget(cols_bytes, block_bytes)
+    blocks = max(1, -(-cols_bytes // budget))
+    busy = min(blocks, scheduler.workers())
+    band = min(cols_bytes, budget) * p.geom.stride[0] // (kh * kw)  # ~ the rows a block reads
     rows = max(1, n * ho * wo // blocks)
     # grouped: NumPy loops over G small GEMMs and transposes the result into place, measured
     # ~4x below one GEMM of the same FLOPs (depthwise 3x3, 128 groups)
@@ -52,7 +57,7 @@ def im2col_cost(p: ConvProblem, block_bytes: int) -> Cost:
         gemm_flops=p.flops * slowdown,
         gemm_mkn=(rows, kh * kw * cg, o // p.groups),
         bytes_moved=cols_bytes + n * ho * wo * o * item,  # one windowed copy; the output
-        workspace=min(cols_bytes, block_bytes),
+        workspace=busy * (min(cols_bytes, budget) + band),
         calls=blocks * (kh * kw + 4),
         summary=f"im2col: {blocks} block(s) of receptive fields, one GEMM "
                 f"({rows} x {kh * kw * cg}) @ ({kh * kw * cg} x {o // p.groups}) each",

@@ -92,8 +92,9 @@ def cost(p: ConvProblem) -> Cost:
         # one core against 124-165 for im2col's on the same layers, so priced 1.2x
         flops=gemm + t * (48 * c + 24 * o), gemm_flops=gemm * 6 // 5,
         gemm_mkn=(t // n_blocks, c, o), bytes_moved=passes,
-        workspace=min(n_blocks, scheduler.workers()) * t // n_blocks
-        * _block_bytes_per_tile(p),
+        # per tile and busy worker: V and the row stage (24 C), the gathered band, copied
+        # twice by the gather (8 C), M (16 O), the output stages (12 O)
+        workspace=min(n_blocks, scheduler.workers()) * t // n_blocks * (32 * c + 28 * o) * item,
         calls=n_blocks * 20,
         summary=f"winograd F(2x2,3x3): {n_blocks} block(s), 16 GEMMs ({t // n_blocks} x {c}) "
                 f"@ ({c} x {o}) each, 2.25x fewer multiplications than direct",
