@@ -191,6 +191,7 @@ def test_two_workers_compute_what_one_computes(name, monkeypatch):
     w = rng.standard_normal((k, k, c // groups, 8), dtype=np.float32)
     kw = dict(padding="same" if k > 1 else "valid", groups=groups, algorithm=name)
     monkeypatch.setattr(scheduler, "workers", lambda: 2)
+    monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)  # small as it is, split it
     with cl.workspace_limit(1 << 18):  # many small blocks, shared by the two workers
         two = cl.conv2d(x, w, **kw)
     monkeypatch.setattr(scheduler, "workers", lambda: 1)

@@ -47,9 +47,9 @@ def _pixels(x: np.ndarray, p: ConvProblem) -> np.ndarray:
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO -> ``(N, Ho, Wo, O)``.
 
-    The rows of the product are split among the scheduler's workers, each multiplying its
-    share on one BLAS thread: OpenBLAS splitting ``(12544 x 256) @ (256 x 64)`` over two
-    threads itself ran at half the rate of one thread here.
+    Large products are split by rows among the scheduler's workers, each multiplying its
+    share on one BLAS thread (OpenBLAS splits thin products poorly over threads); below
+    ``scheduler.PARALLEL_BYTES`` of input pixels, one call with BLAS's own threads.
     """
     pixels, y = _pixels(x, p), np.empty(p.y_shape, p.dtype)
     out = y.reshape(-1, p.w_shape[3])  # (N*Ho*Wo, O)
