@@ -281,10 +281,12 @@ def explain_shape(
         )
         dropped = (n + before + after - g.span_hw[axis]) % s
         if dropped:
+            unit = "row" if axis == 0 else "column"
+            what = f"last {unit} of the padded input is" if dropped == 1 else (
+                f"last {dropped} {unit}s of the padded input are"
+            )
             lines.append(
-                f"  note: stride {s} does not tile the padded {name}: the last {dropped} "
-                f"{'row' if axis == 0 else 'column'}{'s' if dropped > 1 else ''} of the padded "
-                "input are never covered by a window and are dropped (as PyTorch and "
-                "TensorFlow do)"
+                f"  note: stride {s} does not tile the padded {name}: the {what} never covered "
+                "by a window and dropped (as PyTorch and TensorFlow do)"
             )
     return "\n".join(lines)
