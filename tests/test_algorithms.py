@@ -16,7 +16,7 @@ from strategies import Config, configs
 
 import convolab as cl
 from convolab import reference
-from convolab.algorithms import REGISTRY, scheduler, winograd
+from convolab.algorithms import REGISTRY, implicit, scheduler, winograd
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.select import supports
@@ -36,10 +36,12 @@ SHAPE_TO = {
     "winograd": lambda c: dataclasses.replace(c, kh=3, kw=3, stride=(1, 1), dilation=(1, 1),
                                               groups=1),
     "depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1),
+    "implicit": lambda c: dataclasses.replace(c, stride=(1, 1), groups=1,
+                                              cg=implicit.MIN_CHANNELS),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5,
-             "winograd": winograd.ERROR_BOUND_F32}
+             "implicit": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -102,9 +104,9 @@ def test_algorithm_matches_pytorch(name):
     rng = np.random.default_rng(3)
     # 3x3 (1x1 for pointwise), stride 1, "valid"; depthwise with a channel multiplier of 2
     k = 1 if name == "pointwise" else 3
-    groups = 4 if name == "depthwise" else 1
-    x = rng.standard_normal((2, 10, 12, 4)).astype(np.float32)
-    w = rng.standard_normal((k, k, 4 // groups, 8)).astype(np.float32)
+    groups = 8 if name == "depthwise" else 1
+    x = rng.standard_normal((2, 10, 12, 8)).astype(np.float32)
+    w = rng.standard_normal((k, k, 8 // groups, 16)).astype(np.float32)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                                       torch.from_numpy(w.transpose(3, 2, 0, 1).copy()),
                                       groups=groups)
@@ -123,7 +125,7 @@ def peak_bytes(call) -> int:
 
 @pytest.mark.parametrize(("name", "k", "c", "groups"), [
     ("im2col", 5, 8, 1), ("pointwise", 1, 64, 1), ("fft", 15, 1, 1), ("winograd", 3, 32, 1),
-    ("depthwise", 5, 64, 64)])
+    ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64)])
 def test_workspace_limit_bounds_peak_memory(name, k, c, groups):
     # a k*k-fold copy of this 8 MiB input (im2col's columns in one go) would be 25x its size
     rng = np.random.default_rng(0)
@@ -183,7 +185,7 @@ def test_scheduler_stops_and_reraises_when_a_block_fails():
     assert done[-2:] == [-1, -1]
 
 
-@pytest.mark.parametrize("name", ["im2col", "winograd", "depthwise", "pointwise"])
+@pytest.mark.parametrize("name", ["im2col", "implicit", "winograd", "depthwise", "pointwise"])
 def test_two_workers_compute_what_one_computes(name, monkeypatch):
     rng = np.random.default_rng(5)
     c, groups, k = (8, 8, 3) if name == "depthwise" else (8, 1, 1 if name == "pointwise" else 3)

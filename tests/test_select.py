@@ -28,10 +28,11 @@ def test_large_kernel_on_a_large_image_picks_fft_by_itself():
     assert p.flops < p.direct_flops / 5  # FFT does a fraction of the direct arithmetic
 
 
-def test_a_3x3_layer_with_many_channels_goes_to_winograd_or_im2col():
+def test_a_3x3_layer_with_many_channels_goes_to_a_gemm_algorithm():
     p = plan((16, 28, 28, 128), (3, 3, 128, 128), padding="same")
-    assert p.algorithm in ("winograd", "im2col")
-    assert {e.algorithm for e in p.alternatives} >= {"winograd", "im2col"} - {p.algorithm}
+    gemms = {"implicit", "winograd", "im2col"}
+    assert p.algorithm in gemms
+    assert {e.algorithm for e in p.alternatives} >= gemms - {p.algorithm}
 
 
 def test_plan_of_arrays_equals_plan_of_their_shapes():
@@ -120,6 +121,7 @@ def test_plan_of_a_dask_array_reads_only_its_shape_and_dtype():
 @pytest.mark.parametrize(("name", "x_shape", "w_shape", "kw"), [
     ("im2col", (4, 64, 64, 16), (5, 5, 16, 16), {}),
     ("winograd", (4, 64, 64, 32), (3, 3, 32, 32), {}),
+    ("implicit", (4, 64, 64, 32), (3, 3, 32, 32), {}),
     ("depthwise", (4, 64, 64, 64), (3, 3, 1, 64), {"groups": 64}),
     ("fft", (1, 700, 700, 1), (21, 21, 1, 1), {}),
 ])

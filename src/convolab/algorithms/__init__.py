@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from convolab.algorithms import depthwise, fft, im2col, pointwise, winograd
+from convolab.algorithms import depthwise, fft, im2col, implicit, pointwise, winograd
 from convolab.algorithms.problem import ConvProblem
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (im2col, pointwise, winograd, depthwise, fft)}
+REGISTRY: dict[str, ModuleType] = {
+    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft)
+}
 
 __all__ = ["REGISTRY", "ConvProblem"]

@@ -1,0 +1,135 @@
+"""Implicit GEMM for stride-1 convolutions: one GEMM per kernel tap, straight from the input.
+
+With stride 1 and the padded band flattened to a matrix of pixels ``(rows*Wp, C)`` (row-major,
+channels last), the pixel under tap ``(a, b)`` of output ``(i, j)`` sits at a fixed offset
+``a*dh*Wp + b*dw`` from pixel ``(i, j)``. So, computing an output for every column of the padded
+width (the last ``Wp - Wo`` of each row are thrown away, ~4% extra work on ResNet layers)::
+
+    Y (M, O) = sum over taps  band[off : off + M] (M, C) @ w[a, b] (C, O)
+
+where every ``band[off : off + M]`` is a plain matrix *view* of the input: no im2col copy at
+all. The sum over taps is BLAS's own ``C = A @ B + beta * C`` with ``beta = 1``, which NumPy does
+not expose, so the GEMMs are called through ``ctypes`` in NumPy's own OpenBLAS (``ctypes``
+releases the GIL, so the scheduler's two workers multiply at the same time). When that library
+or its ``cblas_?gemm`` cannot be found, the algorithm reports itself unsupported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from convolab.algorithms import im2col, scheduler
+from convolab.algorithms.cost import Cost
+from convolab.algorithms.problem import ConvProblem
+from convolab.config import get_workspace_limit
+
+NAME = "implicit"
+MIN_CHANNELS = 4  # each GEMM's inner dimension is C: with fewer, BLAS crawls (C = 1: 10x slower)
+REQUIRES = (f"stride 1, groups=1, at least {MIN_CHANNELS} input channels, and NumPy's BLAS to "
+            "be an OpenBLAS whose cblas_sgemm/cblas_dgemm can be called")
+BLOCK_BYTES = 2 << 20  # bytes of Y and band per block (measured: 2 MiB best on 2 workers)
+_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
+_gemms: dict = {}
+
+
+def _load() -> dict:
+    """``{dtype: (cblas gemm function, int type)}`` from NumPy's OpenBLAS, or ``{}``."""
+    if "loaded" in _gemms:
+        return _gemms["loaded"]
+    found: dict = {}
+    try:
+        from threadpoolctl import threadpool_info
+
+        paths = [i["filepath"] for i in threadpool_info()
+                 if i["user_api"] == "blas" and i["internal_api"] == "openblas"
+                 and "numpy" in i["filepath"]]
+        lib = ctypes.CDLL(paths[0]) if paths else None
+    except (ImportError, OSError):
+        lib = None
+    # (symbol pattern, integer width): scipy-openblas wheels (64- or 32-bit ints), plain OpenBLAS
+    for pattern, index in (("scipy_cblas_{}gemm64_", ctypes.c_int64),
+                           ("cblas_{}gemm64_", ctypes.c_int64),
+                           ("scipy_cblas_{}gemm", ctypes.c_int32),
+                           ("cblas_{}gemm", ctypes.c_int32)):
+        if lib is None or found:
+            break
+        for dtype, char, scalar in ((np.float32, "s", ctypes.c_float),
+                                    (np.float64, "d", ctypes.c_double)):
+            fn = getattr(lib, pattern.format(char), None)
+            if fn is None:
+                continue
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index,
+                           scalar, ctypes.c_void_p, index, ctypes.c_void_p, index, scalar,
+                           ctypes.c_void_p, index]
+            found[np.dtype(dtype)] = fn
+    _gemms["loaded"] = found
+    return found
+
+
+def supports(p: ConvProblem) -> bool:
+    return (p.geom.stride == (1, 1) and p.groups == 1 and p.x_shape[3] >= MIN_CHANNELS
+            and p.dtype in _load())
+
+
+def _gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float) -> None:
+    """``c[:m] = a[off : off + m] @ b + beta * c[:m]`` for C-contiguous 2-D float arrays."""
+    k, n = b.shape
+    item = a.itemsize
+    _load()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
+                     a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
+
+
+def _rows(p: ConvProblem) -> int:
+    """Output rows per block (whole images when they fit), as the scheduler's budget allows."""
+    n, (ho, _), (_, wp) = p.x_shape[0], p.geom.out_hw, p.geom.padded_hw
+    row_bytes = wp * (p.w_shape[3] + p.x_shape[3]) * p.dtype.itemsize  # Y and band rows
+    budget = scheduler.block_budget(n * ho * row_bytes, BLOCK_BYTES)
+    return scheduler.even_rows(max(1, budget // row_bytes), n, ho)
+
+
+def cost(p: ConvProblem) -> Cost:
+    kh, kw, c, o = p.w_shape
+    n, (ho, wo), (_, wp) = p.x_shape[0], p.geom.out_hw, p.geom.padded_hw
+    rows = _rows(p)
+    n_blocks = max(1, -(-(n * ho) // rows))
+    per_row = wp * (o + c) * p.dtype.itemsize
+    gemm = p.flops * wp // max(wo, 1)  # the thrown-away columns are computed too
+    return Cost(
+        flops=gemm, gemm_flops=gemm, gemm_mkn=(rows * wp, c, o),
+        bytes_moved=n * ho * wo * o * p.dtype.itemsize,  # the copy of Y into y
+        workspace=min(n_blocks, scheduler.workers()) * rows * per_row,
+        calls=n_blocks * (kh * kw + 4),
+        summary=f"implicit GEMM: {n_blocks} block(s), {kh * kw} GEMMs "
+                f"({rows * wp} x {c}) @ ({c} x {o}) on views of the input, no im2col copy",
+    )
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w``, stride 1: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+    kh, kw, c, o = p.w_shape
+    dh, dw = p.geom.dilation
+    wo, wp = p.geom.out_hw[1], p.geom.padded_hw[1]
+    y = np.empty(p.y_shape, p.dtype)
+    n_workers = scheduler.workers()
+    scratch = scheduler.Scratch(n_workers)
+    taps = [(a, b, a * dh * wp + b * dw) for a in range(kh) for b in range(kw)]
+
+    def work(block: tuple[int, int, int, int], i: int) -> None:
+        n0, n1, r0, r1 = block
+        # (b*rows_in*Wp, C): the padded band as a matrix of pixels, one row per pixel
+        band = np.ascontiguousarray(im2col.padded_band(x, p, n0, n1, r0, r1))
+        b, rows_in = band.shape[:2]
+        band = band.reshape(-1, c)
+        m = len(band) - taps[-1][2]  # every pixel whose taps all stay inside the band
+        full = scratch.get(i, "y", (b, rows_in, wp, o), p.dtype)  # Y for every band pixel
+        flat = full.reshape(-1, o)
+        for t, (a, bb, off) in enumerate(taps):
+            _gemm(band, off, m, np.ascontiguousarray(w[a, bb]), flat, 0.0 if t == 0 else 1.0)
+        y[n0:n1, r0:r1] = full[:, : r1 - r0, :wo]
+
+    limit = get_workspace_limit()
+    scheduler.run(list(im2col.blocks(p, limit // _rows(p))), work, n_workers)
+    return y
