@@ -37,7 +37,7 @@ SHAPE_TO = {
                                               groups=1),
     "depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1),
     "implicit": lambda c: dataclasses.replace(c, stride=(1, 1), groups=1,
-                                              cg=implicit.MIN_CHANNELS),
+                                              cg=implicit.MIN_CHANNELS, og=implicit.MIN_CHANNELS),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5,
