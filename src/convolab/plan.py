@@ -15,19 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from convolab.algorithms import ConvProblem
-from convolab.ops.arguments import (
-    check_channels,
-    check_groups,
-    compute_dtype,
-    normalize_data_format,
-    normalize_kernel_format,
-    result_dtype,
-    to_hwio,
-    to_nhwc,
-)
-from convolab.padding import check_padding_fits
+from convolab.ops.arguments import resolve
 from convolab.select import Estimate, check_name, choose, estimate, estimates
-from convolab.shapes import conv_geometry, normalize_padding_mode
 
 
 @dataclass(frozen=True)
@@ -79,20 +68,9 @@ def _stand_in(value: object, name: str) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
 
 
-def problem_of(x: object, w: object, *, stride: object = 1, padding: object = "valid",
-               dilation: object = 1, groups: object = 1, data_format: str = "NHWC",
-               kernel_format: str = "HWIO", padding_mode: str = "zeros") -> ConvProblem:
+def problem_of(x: object, w: object, **options: object) -> ConvProblem:
     """The resolved problem of a ``conv2d`` call; ``x`` and ``w`` may be arrays or shapes."""
-    fmt, kfmt = normalize_data_format(data_format), normalize_kernel_format(kernel_format)
-    mode, g = normalize_padding_mode(padding_mode), check_groups(groups)
-    xa, wa = _stand_in(x, "x"), _stand_in(w, "w")
-    x4, _ = to_nhwc(xa, fmt)
-    w4 = to_hwio(wa, kfmt)
-    check_channels(x4.shape[3], w4.shape, g, None)
-    geom = conv_geometry(x4.shape[1:3], w4.shape[:2], stride=stride, padding=padding,
-                         dilation=dilation)
-    check_padding_fits(geom.in_hw, geom.pads, mode)
-    return ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(result_dtype(xa, wa)))
+    return resolve(_stand_in(x, "x"), _stand_in(w, "w"), **options).problem
 
 
 def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",

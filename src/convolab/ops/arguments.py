@@ -6,7 +6,7 @@ a canonical padding mode; this module is where user input becomes that (or a cle
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -108,11 +108,15 @@ def to_hwio(w: np.ndarray, kernel_format: str, name: str = "w") -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A conv call made canonical: NHWC ``x``, HWIO ``w``, resolved problem, output dtype."""
+    """A conv call made canonical: NHWC ``x``, HWIO ``w``, resolved problem, output dtype.
 
-    x: np.ndarray  # (N, H, W, C), C-contiguous, compute dtype
-    w: np.ndarray  # (kh, kw, C/groups, O), C-contiguous, compute dtype
-    bias: np.ndarray | None  # (O,), compute dtype
+    From :func:`resolve` the arrays are views in the caller's dtype; from :func:`prepare` they
+    are C-contiguous copies (only where needed) in the compute dtype, ready for an algorithm.
+    """
+
+    x: np.ndarray  # (N, H, W, C)
+    w: np.ndarray  # (kh, kw, C/groups, O)
+    bias: np.ndarray | None  # (O,)
     problem: ConvProblem
     out_dtype: np.dtype
     data_format: str
@@ -138,7 +142,7 @@ def check_channels(c: int, w_shape: tuple[int, ...], groups: int, bias: np.ndarr
         raise ValueError(f"bias: expected shape ({o},) (one per output channel), got {bias.shape}")
 
 
-def prepare(
+def resolve(
     x: object,
     w: object,
     bias: object = None,
@@ -151,7 +155,11 @@ def prepare(
     kernel_format: object = "HWIO",
     padding_mode: object = "zeros",
 ) -> Prepared:
-    """Validate a ``conv2d`` call and return it in canonical form (or raise a clear error)."""
+    """Validate a ``conv2d`` call's shapes and options; arrays come back as canonical views.
+
+    Nothing is copied, so ``x`` and ``w`` may be zero-byte stand-ins with the right shape and
+    dtype (``cl.plan`` validates shapes this way).
+    """
     fmt = normalize_data_format(data_format)
     kfmt = normalize_kernel_format(kernel_format)
     mode = normalize_padding_mode(padding_mode)
@@ -169,14 +177,18 @@ def prepare(
                          dilation=dilation)
     check_padding_fits(geom.in_hw, geom.pads, mode)
     out = result_dtype(xa, wa, ba)
-    dt = compute_dtype(out)
-    problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, dt)
-    return Prepared(
-        x=np.ascontiguousarray(x4, dtype=dt),
-        w=np.ascontiguousarray(w4, dtype=dt),
-        bias=None if ba is None else ba.astype(dt),
-        problem=problem,
-        out_dtype=out,
-        data_format=fmt,
-        unbatched=unbatched,
+    problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(out))
+    return Prepared(x4, w4, ba, problem, out, fmt, unbatched)
+
+
+def prepare(x: object, w: object, bias: object = None, **options: object) -> Prepared:
+    """Validate a ``conv2d`` call (options as :func:`resolve`) and make its arrays ready for an
+    algorithm: C-contiguous, in the compute dtype."""
+    r = resolve(x, w, bias, **options)
+    dt = r.problem.dtype
+    return replace(
+        r,
+        x=np.ascontiguousarray(r.x, dtype=dt),
+        w=np.ascontiguousarray(r.w, dtype=dt),
+        bias=None if r.bias is None else r.bias.astype(dt),
     )
