@@ -29,26 +29,11 @@ from dask.highlevelgraph import HighLevelGraph
 from convolab.algorithms import ConvProblem
 from convolab.chunked.chunking import Chunks, check_known_chunks, output_chunks
 from convolab.chunked.halo import block_windows
-from convolab.ops.arguments import (
-    as_numeric,
-    normalize_kernel_format,
-    prepare,
-    to_hwio,
-    to_nhwc,
-)
+from convolab.ops.arguments import resolve, to_nhwc
 from convolab.ops.conv2d import conv2d as memory_conv2d
 from convolab.ops.primitives import _as_2d
 from convolab.padding import gather_rows_cols
 from convolab.select import choose
-
-
-def _stand_in(x: da.Array) -> np.ndarray:
-    """A free NumPy array with ``x``'s dtype, layout and H, W, C but an empty batch.
-
-    The in-memory validation runs on it unchanged (a zero-stride view: nothing allocated).
-    """
-    shape = (0, *x.shape) if x.ndim == 3 else (0, *x.shape[1:]) if x.ndim == 4 else x.shape
-    return np.broadcast_to(np.zeros((), x.dtype), shape)
 
 
 def conv2d(
@@ -103,28 +88,27 @@ def conv2d(
     if not isinstance(x, da.Array):
         raise TypeError(f"x: expected a dask.array.Array or a NumPy array, got {type(x).__name__}")
     check_known_chunks(x.chunks)
-    prep = prepare(
-        _stand_in(x), w, bias, stride=stride, padding=padding, dilation=dilation,
-        groups=groups, data_format=data_format, kernel_format=kernel_format,
-        padding_mode=padding_mode,
+    # the in-memory validation, on a zero-byte stand-in with x's shape and dtype: same errors,
+    # nothing read. r.w (HWIO) and r.bias stay in the caller's dtypes, so each block's
+    # in-memory call promotes exactly as the whole call would.
+    r = resolve(
+        np.broadcast_to(np.zeros((), x.dtype), x.shape), w, bias, stride=stride,
+        padding=padding, dilation=dilation, groups=groups, data_format=data_format,
+        kernel_format=kernel_format, padding_mode=padding_mode,
     )
-    xc, unbatched = to_nhwc(x, prep.data_format)  # lazy: (N, H, W, C)
-    problem = dataclasses.replace(prep.problem, x_shape=xc.shape)
-    # the caller's w and bias, in their own dtypes: each block's in-memory call then promotes
-    # exactly as the whole in-memory call would
-    w_hwio = to_hwio(as_numeric(w, "w"), normalize_kernel_format(kernel_format))
-    user_axes = (0, 3, 1, 2) if prep.data_format == "NCHW" else (0, 1, 2, 3)
+    p = r.problem
+    xc, _ = to_nhwc(x, r.data_format)  # lazy: (N, H, W, C)
+    user_axes = (0, 3, 1, 2) if r.data_format == "NCHW" else (0, 1, 2, 3)
     out_chunks = output_chunks(
-        chunks, xc.chunks, problem.geom, problem.w_shape[3], out_itemsize=prep.out_dtype.itemsize,
-        in_itemsize=xc.dtype.itemsize, user_axes=user_axes[1:] if unbatched else user_axes,
+        chunks, xc.chunks, p.geom, p.w_shape[3], out_itemsize=r.out_dtype.itemsize,
+        in_itemsize=xc.dtype.itemsize, user_axes=user_axes[1:] if r.unbatched else user_axes,
     )
     # an unknown name fails now, not inside a task (the choice itself is made per block)
-    choose(dataclasses.replace(problem, x_shape=(1, *xc.shape[1:])), algorithm)
-    y = _lazy_conv(xc, w_hwio, None if bias is None else as_numeric(bias, "bias"), problem,
-                   out_chunks, algorithm, prep.out_dtype)
-    if prep.data_format == "NCHW":
+    choose(dataclasses.replace(p, x_shape=(1, *p.x_shape[1:])), algorithm)
+    y = _lazy_conv(xc, np.ascontiguousarray(r.w), r.bias, p, out_chunks, algorithm, r.out_dtype)
+    if r.data_format == "NCHW":
         y = y.transpose(0, 3, 1, 2)
-    return y[0] if unbatched else y
+    return y[0] if r.unbatched else y
 
 
 def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object = 1,
