@@ -12,15 +12,26 @@ from convolab.apps.matching import find_template, match_template
 from convolab.config import get_workspace_limit, set_workspace_limit, workspace_limit
 from convolab.layers import SGD, Conv2D, comp_conv2d, fit, mse_loss, mse_loss_grad
 from convolab.ops import conv2d, conv2d_backward, conv_transpose2d, convolve2d, corr2d
-from convolab.plan import plan
+from convolab.plan import Plan, plan
 from convolab.shapes import explain_shape, output_shape
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # ``cl.chunked`` (Dask) on first use: importing convolab never imports dask.
+    if name == "chunked":
+        import importlib
+
+        return importlib.import_module("convolab.chunked")
+    raise AttributeError(f"module 'convolab' has no attribute {name!r}")
+
 
 __all__ = [
     "KERNELS",
     "SGD",
     "Conv2D",
+    "Plan",
     "comp_conv2d",
     "conv2d",
     "conv2d_backward",

@@ -25,16 +25,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from convolab.ops.arguments import as_numeric
+from convolab.ops.arguments import as_2d, as_numeric
 from convolab.padding import check_padding_fits, index_map
 from convolab.shapes import conv_geometry, normalize_padding_mode, normalize_pair
 
 
 def _as_2d(value: object, name: str) -> np.ndarray:
-    a = as_numeric(value, name)
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array, got shape {a.shape}")
-    return a.astype(np.float64)
+    return as_2d(value, name).astype(np.float64)
 
 
 def dense_weights(

@@ -29,9 +29,8 @@ from dask.highlevelgraph import HighLevelGraph
 from convolab.algorithms import ConvProblem
 from convolab.chunked.chunking import Chunks, check_known_chunks, output_chunks
 from convolab.chunked.halo import block_windows
-from convolab.ops.arguments import resolve, to_nhwc
+from convolab.ops.arguments import as_2d, resolve, to_nhwc
 from convolab.ops.conv2d import conv2d as memory_conv2d
-from convolab.ops.primitives import _as_2d
 from convolab.padding import gather_rows_cols
 from convolab.select import choose
 
@@ -124,8 +123,8 @@ def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object 
     array([[19., 25.],
            [37., 43.]])
     """
-    _as_2d(np.broadcast_to(np.zeros((), X.dtype), X.shape), "X")  # free: a zero-stride view
-    k = _as_2d(K, "K")
+    as_2d(np.broadcast_to(np.zeros((), X.dtype), X.shape), "X")  # free: a zero-stride view
+    k = as_2d(K, "K")
     if isinstance(chunks, (tuple, list)) and len(chunks) == 2:
         chunks = (-1, *chunks, -1)  # (N, Ho, Wo, O) around the caller's (Ho, Wo)
     elif isinstance(chunks, dict):
@@ -146,7 +145,7 @@ def convolve2d(X: da.Array, K: object, *, padding: object = "valid", stride: obj
     array([[ 5., 11.],
            [23., 29.]])
     """
-    return corr2d(X, _as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride, chunks=chunks)
+    return corr2d(X, as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride, chunks=chunks)
 
 
 def _lazy_conv(x: da.Array, w: np.ndarray, bias: np.ndarray | None, p: ConvProblem,

@@ -28,7 +28,7 @@ from dask.callbacks import Callback
 
 from convolab.chunked.chunking import DEFAULT_TARGET_BYTES
 from convolab.chunked.conv import conv2d
-from convolab.ops.primitives import _as_2d
+from convolab.ops.arguments import as_2d
 from convolab.shapes import normalize_pair
 
 
@@ -89,7 +89,7 @@ def filter_store(
         raise ValueError(
             f"src: expected a 2-D (H, W) or 3-D (H, W, C) array, got shape {source.shape}"
         )
-    k = _as_2d(kernel, "kernel")
+    k = as_2d(kernel, "kernel")
     x = da.from_zarr(source, chunks=_read_chunks(source))
     x3 = x[:, :, None] if x.ndim == 2 else x  # (H, W, C)
     c = x3.shape[2]

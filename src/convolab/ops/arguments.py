@@ -34,6 +34,14 @@ def as_numeric(value: object, name: str) -> np.ndarray:
     )
 
 
+def as_2d(value: object, name: str) -> np.ndarray:
+    """:func:`as_numeric`, required to be 2-D (an image or a kernel of the seed's primitives)."""
+    a = as_numeric(value, name)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got {a.ndim}-D with shape {a.shape}")
+    return a
+
+
 def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """NumPy promotion over the float inputs; int and bool count as float64."""
     dts = [

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.ops.arguments import as_numeric
+from convolab.ops.arguments import as_2d
 from convolab.ops.conv2d import conv2d
-
-
-def _as_2d(value: object, name: str) -> np.ndarray:
-    a = as_numeric(value, name)
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array, got {a.ndim}-D with shape {a.shape}")
-    return a
 
 
 def corr2d(
@@ -30,7 +23,7 @@ def corr2d(
         from convolab.chunked import corr2d as chunked_corr2d
 
         return chunked_corr2d(X, K, padding=padding, stride=stride)
-    x, k = _as_2d(X, "X"), _as_2d(K, "K")
+    x, k = as_2d(X, "X"), as_2d(K, "K")
     # (h, w) -> (1, h, w, 1): one example, one channel; kernel (kh, kw) -> (kh, kw, 1, 1)
     y = conv2d(x[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride)
     return y[0, :, :, 0]
@@ -51,4 +44,4 @@ def convolve2d(
         from convolab.chunked import convolve2d as chunked_convolve2d
 
         return chunked_convolve2d(X, K, padding=padding, stride=stride)
-    return corr2d(X, _as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride)
+    return corr2d(X, as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride)
