@@ -230,7 +230,7 @@ def test_gradients_are_bitwise_reproducible_across_parallel_blocks():
     x, w = rng.standard_normal((2, 40, 30, 4)), rng.standard_normal((3, 3, 4, 4))
     gy = rng.standard_normal((2, 38, 14, 4))
     with workspace_limit(64 << 10):  # dozens of row blocks, overlapping bands (col2im)
-        runs = [conv2d_backward(gy, x, w, stride=(1, 2)) for _ in range(4)]
+        runs = [conv2d_backward(gy, x, w, stride=(1, 2), algorithm="im2col") for _ in range(4)]
     for gx, gw, _ in runs[1:]:
         np.testing.assert_array_equal(gx, runs[0][0])
         np.testing.assert_array_equal(gw, runs[0][1])
@@ -250,7 +250,8 @@ def test_an_error_in_one_block_is_raised_not_deadlocked(monkeypatch):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 40, 30, 4)), rng.standard_normal((3, 3, 4, 4))
     with workspace_limit(64 << 10), pytest.raises(MemoryError, match="block 3"):
-        conv2d_backward(rng.standard_normal((2, 38, 14, 4)), x, w, stride=(1, 2))
+        conv2d_backward(rng.standard_normal((2, 38, 14, 4)), x, w, stride=(1, 2),
+                        algorithm="im2col")
 
 
 BACKWARD_CASES = [  # shapes chosen so that every registered algorithm supports some of them

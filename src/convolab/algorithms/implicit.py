@@ -32,14 +32,14 @@ MIN_CHANNELS = 4
 REQUIRES = (f"stride 1, groups=1, at least {MIN_CHANNELS} input and output channels, and NumPy's "
             "BLAS to be an OpenBLAS whose cblas_sgemm/cblas_dgemm can be called")
 BLOCK_BYTES = 2 << 20  # bytes of Y and band per block (measured: 2 MiB best on 2 workers)
-_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
-_gemms: dict = {}
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
+_found: dict = {}
 
 
-def _load() -> dict:
+def gemms() -> dict:
     """``{dtype: (cblas gemm function, int type)}`` from NumPy's OpenBLAS, or ``{}``."""
-    if "loaded" in _gemms:
-        return _gemms["loaded"]
+    if "loaded" in _found:
+        return _found["loaded"]
     found: dict = {}
     try:
         from threadpoolctl import threadpool_info
@@ -67,20 +67,30 @@ def _load() -> dict:
                            scalar, ctypes.c_void_p, index, ctypes.c_void_p, index, scalar,
                            ctypes.c_void_p, index]
             found[np.dtype(dtype)] = fn
-    _gemms["loaded"] = found
+    _found["loaded"] = found
     return found
 
 
 def supports(p: ConvProblem) -> bool:
     return (p.geom.stride == (1, 1) and p.groups == 1
-            and min(p.x_shape[3], p.w_shape[3]) >= MIN_CHANNELS and p.dtype in _load())
+            and min(p.x_shape[3], p.w_shape[3]) >= MIN_CHANNELS and p.dtype in gemms())
 
 
-def _gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float) -> None:
-    """``c[:m] = a[off : off + m] @ b + beta * c[:m]`` for C-contiguous 2-D float arrays."""
-    k, n = b.shape
+def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float,
+         trans_a: bool = False) -> None:
+    """``c[:m] = a[off : off + m] @ b + beta * c[:m]`` for C-contiguous 2-D float arrays.
+
+    With ``trans_a``, ``c = a[off : off + m]^T @ b[:m] + beta * c`` instead (a contraction
+    over the ``m`` rows). ``c`` may be a view starting anywhere in a contiguous array.
+    """
     item = a.itemsize
-    _load()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
+    if trans_a:  # (K x m) @ (m x N): op(A) is A's m rows of K values, transposed
+        k, n = a.shape[1], b.shape[1]
+        gemms()[a.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, k, n, m, 1.0, a.ctypes.data
+                         + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
+        return
+    k, n = b.shape
+    gemms()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
                      a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
 
 
@@ -129,7 +139,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         full = scratch.get(i, "y", (b, rows_in, wp, o), p.dtype)  # Y for every band pixel
         flat = full.reshape(-1, o)
         for t, (a, bb, off) in enumerate(taps):
-            _gemm(band, off, m, np.ascontiguousarray(w[a, bb]), flat, 0.0 if t == 0 else 1.0)
+            gemm(band, off, m, np.ascontiguousarray(w[a, bb]), flat, 0.0 if t == 0 else 1.0)
         y[n0:n1, r0:r1] = full[:, : r1 - r0, :wo]
 
     limit = get_workspace_limit()
