@@ -51,10 +51,21 @@ def padded_band(x: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: in
     """Padded input rows read by output rows ``r0:r1`` of images ``n0:n1``.
 
     Returns shape ``(n1 - n0, (r1 - r0 - 1)*sh + dh*(kh - 1) + 1, Wp, C)``; may be a view.
+    Zero padding is one copy into a zeroed band (a gather by the index maps takes two copies,
+    one per axis: measured 16% of depthwise's time on MobileNet's dw3x3).
     """
     sh, dh, kh = p.geom.stride[0], p.geom.dilation[0], p.geom.kernel_hw[0]
     rows = p.row_map()[r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
-    return gather_rows_cols(x[n0:n1], rows, p.col_map())
+    cols = p.col_map()
+    if p.padding_mode != "zeros" or min(rows.min(), cols.min()) >= 0:
+        return gather_rows_cols(x[n0:n1], rows, cols)
+    band = np.zeros((n1 - n0, len(rows), len(cols), x.shape[3]), x.dtype)
+    # zero padding: the in-range indices are one run along each axis
+    r, c = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
+    if len(r) and len(c):
+        band[:, r[0] : r[-1] + 1, c[0] : c[-1] + 1] = \
+            x[n0:n1, rows[r[0]] : rows[r[-1]] + 1, cols[c[0]] : cols[c[-1]] + 1]
+    return band
 
 
 def weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:

@@ -39,7 +39,7 @@ from convolab.padding import pad_adjoint
 
 NAME = "phased"
 MAX_TAPS = 49  # larger kernels: FFT's territory (not measured here)
-BLOCK_BYTES = 8 << 20  # bytes of planes per block
+BLOCK_BYTES = 2 << 20  # bytes of planes per block (measured: 1-8 MiB within 10%)
 
 
 def _grid(p: ConvProblem) -> tuple[int, int]:
