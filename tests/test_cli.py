@@ -212,3 +212,16 @@ def test_match_files_and_k(tmp_path):
 def test_match_needs_both_or_neither(tmp_path):
     np.save(tmp_path / "scene.npy", np.zeros((5, 5)))
     assert_one_line_error(convolab("match", "scene.npy", cwd=tmp_path), "both")
+
+
+def test_a_missing_optional_dependency_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from convolab.cli import main
+
+    np.save(tmp_path / "a.npy", np.ones((6, 6)))
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    status = main(["filter", str(tmp_path / "a.npy"), "--kernel", "box", "-o",
+                   str(tmp_path / "o.npy")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "tqdm is not installed" in err

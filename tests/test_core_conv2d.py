@@ -174,3 +174,37 @@ def test_result_is_contiguous_in_the_callers_layout():
 def test_lists_are_accepted_like_arrays():
     y = cl.conv2d([[[[1.0], [2.0]], [[3.0], [4.0]]]], [[[[1.0]]]])
     np.testing.assert_array_equal(y, [[[[1.0], [2.0]], [[3.0], [4.0]]]])
+
+
+def test_workspace_limit_in_one_thread_does_not_leak_into_another():
+    import threading
+
+    default = cl.get_workspace_limit()
+    inside, release = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def hold_small_limit():
+        with cl.workspace_limit(1 << 20):
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=hold_small_limit)
+    t.start()
+    inside.wait(5)
+    seen.append(cl.get_workspace_limit())  # main thread, while the other holds 1 MiB
+    release.set()
+    t.join()
+    assert seen == [default] and cl.get_workspace_limit() == default
+
+
+def test_concurrent_calls_from_threads_give_the_serial_result():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 20, 20, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    expected = reference.conv2d(x, w, padding="same")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: cl.conv2d(x, w, padding="same"), range(8)))
+    for y in results:
+        assert rel_err(y, expected) < 1e-5

@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import convolab as cl
+from convolab import reference
 
 X3 = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
 K2 = [[0.0, 1.0], [2.0, 3.0]]
@@ -62,3 +65,13 @@ def test_seed_keras_examples_output_shapes(kernel, padding, stride, expected):
     k = np.ones(kernel if isinstance(kernel, tuple) else (kernel, kernel))
     x = np.random.default_rng(0).uniform(size=(8, 8))
     assert cl.corr2d(x, k, padding=padding, stride=stride).shape == expected
+
+
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 2**31 - 1))
+def test_corr2d_is_the_seeds_loop_definition(h, w, kh, kw, seed):
+    if kh > h or kw > w:
+        return
+    rng = np.random.default_rng(seed)
+    x, k = rng.standard_normal((h, w)), rng.standard_normal((kh, kw))
+    np.testing.assert_allclose(cl.corr2d(x, k), reference.corr2d(x, k), rtol=1e-12, atol=1e-12)

@@ -279,7 +279,7 @@ def test_comp_conv2d_gives_the_seeds_shapes(kw, shape):
 def test_comp_conv2d_wants_one_filter_and_a_2d_image():
     with pytest.raises(ValueError, match="filters=1"):
         comp_conv2d(Conv2D(2, 3), np.ones((8, 8)))
-    with pytest.raises(ValueError, match="X: expected a 2-D image"):
+    with pytest.raises(ValueError, match="X: expected a 2-D array"):
         comp_conv2d(Conv2D(1, 3), np.ones((1, 8, 8)))
 
 
@@ -338,3 +338,20 @@ def test_fit_reports_loss_per_epoch_and_calls_back():
     assert losses[-1] < losses[0]
     with pytest.raises(ValueError, match="epochs"):
         fit(Conv2D(1, 2), x, y, epochs=-1, learning_rate=0.1)
+
+
+def test_sgd_momentum_state_belongs_to_its_layer():
+    import gc
+
+    from convolab.layers import SGD, Conv2D
+
+    opt = SGD(0.1, momentum=0.9)
+    x = np.ones((1, 3, 3, 1), np.float32)
+    first = Conv2D(1, 2, use_bias=False, seed=0)
+    first(x)
+    first.backward(np.ones((1, 2, 2, 1), np.float32))
+    opt.step(first)
+    assert len(opt._velocity) == 1
+    del first
+    gc.collect()
+    assert len(opt._velocity) == 0  # a new layer can never inherit the old one's velocity

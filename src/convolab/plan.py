@@ -10,6 +10,7 @@ conv x (16, 28, 28, 256) * w (1, 1, 256, 64) -> y (16, 28, 28, 64), float32: poi
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,9 @@ def _stand_in(value: object, name: str) -> np.ndarray:
     """A zero-byte view with the shape and dtype to validate: of a shape tuple (float32), of an
     array-like with ``shape`` and a NumPy ``dtype`` (a Dask array: nothing is computed), or of
     ``np.asarray(value)``."""
-    if isinstance(value, tuple) and all(isinstance(d, int) for d in value):
+    if isinstance(value, tuple) and all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in value
+    ):
         shape, dtype = value, np.dtype(np.float32)
     else:
         try:

@@ -72,10 +72,8 @@ def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
     >>> normalize_pair((3, 2), "stride")
     (3, 2)
     """
-    kind = "positive" if minimum == 1 else f">= {minimum}"
-    message = (
-        f"{name}: expected an int {kind} or a pair of such ints, received {name}={value!r}"
-    )
+    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    message = f"{name}: expected {kind} or a pair of them, received {name}={value!r}"
     if _is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
     elif (

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from convolab.ops import corr2d
-from convolab.ops.arguments import as_numeric
+from convolab.ops.arguments import as_2d
 
 
 def window_sums(x: np.ndarray, window: tuple[int, int]) -> np.ndarray:
@@ -43,9 +43,7 @@ def window_sums(x: np.ndarray, window: tuple[int, int]) -> np.ndarray:
 
 
 def _as_gray_2d(value: object, name: str) -> np.ndarray:
-    a = as_numeric(value, name)
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D (grayscale) array, got shape {a.shape}")
+    a = as_2d(value, name)
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return a.astype(np.float64)
@@ -115,8 +113,8 @@ def find_template(image: object, template: object, *, k: int = 1) -> list[Match]
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive int, got k={k!r}")
-    th, tw = np.shape(template)[:2]
     scores = match_template(image, template)
+    th, tw = np.subtract(np.shape(image), scores.shape) + 1  # template validated by now
     free = np.ones(scores.shape, dtype=bool)
     matches: list[Match] = []
     while len(matches) < k and free.any():

@@ -152,9 +152,16 @@ def reindex(w: object, kernel_hw: tuple[int, int]) -> np.ndarray:
     >>> reindex(W, (1, 2))[:, :, 0].tolist()
     [[[1.0, -1.0], [1.0, -1.0]], [[1.0, -1.0], [1.0, -1.0]]]
     """
-    wa = np.asarray(w, np.float64)
-    ho, wo = wa.shape[:2]
-    kh, kw = kernel_hw
+    wa = as_numeric(w, "w").astype(np.float64)
+    if wa.ndim != 4:
+        raise ValueError(f"w: expected a 4-D (Ho, Wo, H, W) weight tensor, got shape {wa.shape}")
+    ho, wo, h, w_ = wa.shape
+    kh, kw = normalize_pair(kernel_hw, "kernel_hw")
+    if ho + kh - 1 > h or wo + kw - 1 > w_:
+        raise ValueError(
+            f"kernel_hw: a {kh}x{kw} window at every one of the {ho}x{wo} outputs must fit the "
+            f"{h}x{w_} input (\"valid\": Ho + kh - 1 <= H), got kernel_hw={kernel_hw!r}"
+        )
     i, j, a, b = np.ix_(np.arange(ho), np.arange(wo), np.arange(kh), np.arange(kw))
     return wa[i, j, i + a, j + b]
 

@@ -54,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"convolab: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional dependency of this command is not installed
+        print(f"convolab: error: {exc.name or exc} is not installed; "
+              "pip install 'convolab[cli]' (and 'convolab[dask]' for .zarr)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("convolab: interrupted", file=sys.stderr)
         return 130

@@ -24,6 +24,7 @@ import numpy as np
 
 from convolab.layers import initializers
 from convolab.ops.arguments import (
+    as_2d,
     as_numeric,
     check_channels,
     check_groups,
@@ -168,7 +169,9 @@ class Conv2D:
         """Forward: ``conv2d(x, kernel, bias)``; ``x`` is cast to the layer's dtype.
 
         ``x``: (N, H, W, C) for channels_last or (N, C, H, W) for channels_first (or 3-D);
-        returns (N, Ho, Wo, filters) or (N, filters, Ho, Wo).
+        returns (N, Ho, Wo, filters) or (N, filters, Ho, Wo). The layer keeps ``x`` (not a
+        copy, as frameworks do) for ``backward``: changing it in place in between changes the
+        gradients.
         """
         xa = as_numeric(x, "x").astype(self.dtype, copy=False)
         if not self.built:
@@ -330,9 +333,7 @@ def comp_conv2d(layer: Conv2D, X: object) -> np.ndarray:
     >>> comp_conv2d(Conv2D(1, kernel_size=3, padding="same", strides=2), X).shape
     (4, 4)
     """
-    x = as_numeric(X, "X")
-    if x.ndim != 2:
-        raise ValueError(f"X: expected a 2-D image (h, w), got {x.ndim}-D with shape {x.shape}")
+    x = as_2d(X, "X")
     if layer.filters != 1:
         raise ValueError(
             f"layer: comp_conv2d returns one 2-D feature map, so it needs filters=1, "

@@ -15,6 +15,7 @@ array([0.75], dtype=float32)
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Protocol
 
 import numpy as np
@@ -42,7 +43,11 @@ class SGD:
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0) -> None:
         self.learning_rate = _check_rate(learning_rate, "learning_rate")
         self.momentum = _check_rate(momentum, "momentum", below_one=True)
-        self._velocity: dict[tuple[int, str], np.ndarray] = {}
+        # Per layer, per weight name; a layer that is garbage-collected takes its state along
+        # (keying by id() would hand a stale velocity to a new layer that reuses the id).
+        self._velocity: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def step(self, layer: Trainable) -> None:
         """Update every weight of ``layer`` that has a gradient, in place."""
@@ -54,7 +59,7 @@ class SGD:
             if self.momentum == 0.0:
                 w -= self.learning_rate * g
                 continue
-            v = self._velocity.setdefault((id(w), name), np.zeros_like(w))
+            v = self._velocity.setdefault(layer, {}).setdefault(name, np.zeros_like(w))
             v *= self.momentum
             v -= self.learning_rate * g
             w += v

@@ -19,6 +19,11 @@ _KERNEL_FORMATS = {"HWIO": "HWIO", "OIHW": "OIHW"}
 _FLOATS = (np.float16, np.float32, np.float64)
 
 
+def is_dask_array(x: object) -> bool:
+    """Whether ``x`` is a Dask collection (dispatched to ``convolab.chunked``, imported lazily)."""
+    return type(x).__module__.startswith("dask.")
+
+
 def as_numeric(value: object, name: str) -> np.ndarray:
     """``np.asarray(value)``, refusing complex, object, string and exotic float dtypes."""
     try:

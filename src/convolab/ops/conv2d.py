@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import REGISTRY
-from convolab.ops.arguments import from_nhwc, prepare
+from convolab.ops.arguments import from_nhwc, is_dask_array, prepare
 from convolab.select import choose
-
-
-def _is_dask(x: object) -> bool:
-    return type(x).__module__.startswith("dask.")
 
 
 def conv2d(
@@ -59,7 +55,7 @@ def conv2d(
     array([[0., 8.],
            [6., 8.]])
     """
-    if _is_dask(x):
+    if is_dask_array(x):
         from convolab.chunked import conv2d as chunked_conv2d
 
         return chunked_conv2d(

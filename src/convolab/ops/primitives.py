@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.ops.arguments import as_2d
+from convolab.ops.arguments import as_2d, is_dask_array
 from convolab.ops.conv2d import conv2d
 
 
@@ -19,7 +19,7 @@ def corr2d(
     array([[19., 25.],
            [37., 43.]])
     """
-    if type(X).__module__.startswith("dask."):
+    if is_dask_array(X):
         from convolab.chunked import corr2d as chunked_corr2d
 
         return chunked_corr2d(X, K, padding=padding, stride=stride)
@@ -40,7 +40,7 @@ def convolve2d(
     array([[ 5., 11.],
            [23., 29.]])
     """
-    if type(X).__module__.startswith("dask."):
+    if is_dask_array(X):
         from convolab.chunked import convolve2d as chunked_convolve2d
 
         return chunked_convolve2d(X, K, padding=padding, stride=stride)
