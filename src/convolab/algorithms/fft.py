@@ -21,7 +21,9 @@ Inputs holding NaN or Inf go to im2col, which propagates them as IEEE arithmetic
 
 from __future__ import annotations
 
+import functools
 import math
+from types import ModuleType
 
 import numpy as np
 
@@ -31,13 +33,18 @@ from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import gather_rows_cols
 
-try:
-    import scipy.fft as _fft
 
-    _WORKERS = True
-except ImportError:  # scipy is optional: numpy.fft computes the same, more slowly
-    _fft = np.fft
-    _WORKERS = False
+@functools.cache
+def _backend() -> tuple[ModuleType, bool]:
+    """``(fft module, takes workers=)``: scipy.fft if installed, imported on first use (it
+    costs ~150 ms, more than the rest of ``import convolab``); numpy.fft computes the same,
+    more slowly."""
+    try:
+        import scipy.fft
+
+        return scipy.fft, True
+    except ImportError:
+        return np.fft, False
 
 NAME = "fft"
 REQUIRES = "groups=1"
@@ -114,12 +121,12 @@ def cost(p: ConvProblem) -> Cost:
         workspace=buffers,
         calls=12 + 8 * n_tiles,  # the kernel's transform, then per tile: gather, FFTs, product
         summary=f"fft: {n_tiles} tile(s) of {th}x{tw} outputs, {lh}x{lw} transforms"
-                + ("" if _WORKERS else " (numpy.fft)"),
+                + ("" if _backend()[1] else " (numpy.fft)"),
     )
 
 
 def _options() -> dict:
-    return {"workers": scheduler.workers()} if _WORKERS else {}
+    return {"workers": scheduler.workers()} if _backend()[1] else {}
 
 
 def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -140,7 +147,9 @@ def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
-    if not (np.isfinite(x.sum()) and np.isfinite(w.sum())):  # (a huge sum errs on the safe side)
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge sum errs on the safe side
+        finite = np.isfinite(x.sum()) and np.isfinite(w.sum())
+    if not finite:
         # a transform mixes every pixel of a tile into every output: one NaN or Inf would
         # poison the whole tile, where the definition poisons only the windows that read it
         return im2col.forward(x, w, p)
@@ -158,7 +167,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     wd = np.zeros((lh, lw, c, o), p.dtype)  # the dilated kernel, zero-padded to the FFT size
     wd[np.ix_((np.arange(kh) * dh - top) % lh, (np.arange(kw) * dw - left) % lw)] = w
     # (Lh, Lw//2+1, C, O): conjugated, so the product below correlates instead of convolving
-    wf = _fft.rfft2(wd, axes=(0, 1), **opts)
+    wf = _backend()[0].rfft2(wd, axes=(0, 1), **opts)
     np.conjugate(wf, out=wf)
     if whole:
         return _correlate(x, wf, lh, lw, opts)[:, : (ho - 1) * sh + 1 : sh,
@@ -180,7 +189,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 def _correlate(band: np.ndarray, wf: np.ndarray, lh: int, lw: int, opts: dict) -> np.ndarray:
     """Circular correlation of ``band`` (N, h, w, C), zero-padded to (Lh, Lw), with the kernel
     whose conjugated transform is ``wf`` (Lh, Lw//2+1, C, O): (N, Lh, Lw, O)."""
-    xf = _fft.rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
+    xf = _backend()[0].rfft2(band, s=(lh, lw), axes=(1, 2), **opts)  # (N, Lh, Lw//2+1, C)
     # (N, Lh, Lw//2+1, O): sum over C of Xf * conj(Wf), per frequency
     yf = np.einsum("nhwc,hwco->nhwo", xf, wf) if band.shape[3] > 1 else xf * wf[:, :, 0, :]
-    return _fft.irfft2(yf, s=(lh, lw), axes=(1, 2), **opts)
+    return _backend()[0].irfft2(yf, s=(lh, lw), axes=(1, 2), **opts)
