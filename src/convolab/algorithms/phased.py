@@ -14,15 +14,17 @@ Every operand is a view, and col2im's scatter (a strided read-modify-write per t
 BLAS's own ``beta = 1``. The zero rows and columns of ``gy_ext`` add nothing, and no tap
 crosses an image (its pixels stay within the ``(Hq, Wq)`` grid). The stride phases are the
 sub-pixel decomposition: ``sh*sw`` stride-1 problems instead of a strided scatter; their planes
-are interleaved back and the padding's gradient folded onto the input (``padding.pad_adjoint``).
+are interleaved into ``grad_x`` directly (zero padding: the border's gradient is dropped) or
+into the padded gradient, folded onto the input afterwards (``padding.pad_adjoint``). A phase's
+offset-0 tap runs first with ``beta = 0``, so only the plane's tail needs zeroing.
 
 With fewer than ``implicit.MIN_CHANNELS`` input channels a tap's GEMM would be a matrix-vector
 product; then every tap's term comes from one GEMM, ``(T*C, O) @ gy_ext^T`` (tap-major, as
 im2col stores one channel), and is added at its offset.
 
-Measured on 2 cores (float32): res3x3s2 17 ms against col2im's 22; LeNet's first layer
-(one input channel) 1.3 ms against 5.6 for the conv of ``gy`` by im2col. At stride 1 with
-enough channels, the conv of ``gy`` by implicit GEMM is as fast or faster (``ops/backward.py``).
+Measured on 2 cores (float32): res3x3s2 11 ms against col2im's 22; LeNet's first layer
+(one input channel) 1.3 ms against 5.6 for the conv of ``gy`` by im2col; res3x3a 19 ms, as
+fast as the conv of ``gy`` by implicit GEMM (``ops/backward.py`` keeps that one at stride 1).
 
 Blocks are whole images (a tap never crosses one), as many as fit the workspace limit; a
 problem whose single image does not fit is not supported (``conv2d_backward`` then uses col2im).
@@ -96,16 +98,38 @@ def _gy_ext(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, space: np.ndarray)
     return ext.reshape(-1, p.w_shape[3])
 
 
+def _target(p: ConvProblem, phase: tuple[int, int], hq: int, wq: int,
+            out: np.ndarray, origin: tuple[int, int]) -> tuple[tuple[slice, slice], ...]:
+    """Where phase plane ``(ph, pw)`` goes in ``out``, whose pixel 0 is padded ``origin``.
+
+    Returns ``(out rows, out cols), (plane rows, plane cols)``: padded row ``ph + k*sh`` is
+    row ``ph + k*sh - top`` of ``out``; rows outside ``out`` (or past the plane) are left out.
+    """
+    spans = []
+    for q, s, o, size, length in zip(phase, p.geom.stride, origin, out.shape[1:3], (hq, wq)):
+        k0 = max(0, -(-(o - q) // s))  # first plane row at or after the origin
+        first = q + k0 * s - o
+        count = max(0, min(length - k0, -(-(size - first) // s)))
+        spans.append((slice(first, first + (count - 1) * s + 1, s), slice(k0, k0 + count)))
+    (out_r, plane_r), (out_c, plane_c) = spans
+    return (out_r, out_c), (plane_r, plane_c)
+
+
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) from NHWC ``gy`` (N, Ho, Wo, O) and HWIO ``w`` (kh, kw, C, O)."""
     n, h, wd, c = p.x_shape
     o = p.w_shape[3]
     (sh, sw), (hq, wq) = p.geom.stride, _grid(p)
-    taps = _taps(p)
-    span = max(t[3] for t in taps)
+    taps = sorted(_taps(p), key=lambda t: t[3])  # a phase's offset-0 tap first (beta = 0)
+    span = taps[-1][3]
     # (T, O, C): each tap's kernel transposed, the GEMM's right-hand side
-    w_t = np.ascontiguousarray(w.reshape(len(taps), c, o).transpose(0, 2, 1))
-    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)  # rows nobody reads stay zero
+    w_t = np.ascontiguousarray(w[tuple(zip(*[t[:2] for t in taps]))].transpose(0, 2, 1))
+    if p.padding_mode == "zeros":  # the padding's gradient is dropped: write gx itself
+        out, origin = np.zeros((n, h, wd, c), p.dtype), (p.geom.pads[0][0], p.geom.pads[1][0])
+    else:  # the padded input's gradient, folded onto the input at the end
+        out, origin = np.zeros((n, *p.geom.padded_hw, c), p.dtype), (0, 0)
+    places = {(ph, pw): _target(p, (ph, pw), hq, wq, out, origin)
+              for ph in range(sh) for pw in range(sw)}
     todo, n_workers = _blocks(p), scheduler.workers()
     scratch = scheduler.Scratch(n_workers)
 
@@ -114,23 +138,26 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         pixels = (n1 - n0) * hq * wq
         g = _gy_ext(gy, p, n0, n1, scratch.get(i, "gy", (pixels * o,), p.dtype))
         planes = scratch.get(i, "gx", (sh * sw, pixels, c), p.dtype)
-        planes[...] = 0
         m = pixels - span
         if c < implicit.MIN_CHANNELS:
+            planes[...] = 0
             # (T*C, M): every tap's term from one GEMM, gy read transposed; added at offsets
             terms = scratch.get(i, "taps", (len(taps) * c, m), p.dtype)
             np.matmul(w_t.transpose(0, 2, 1).reshape(-1, o), g[:m].T, out=terms)
             for t, (_, _, ph, off) in enumerate(taps):
                 planes[ph, off : off + m] += terms[t * c : (t + 1) * c].T
         else:
+            starts = {ph for _, _, ph, off in taps if off == 0}
+            for ph in range(sh * sw):  # what no offset-0 tap will overwrite
+                planes[ph, m if ph in starts else 0 :] = 0
             for t, (_, _, ph, off) in enumerate(taps):
-                # planes[ph][off : off + M] += (M, O) @ (O, C), BLAS's beta = 1
-                implicit.gemm(g, 0, m, w_t[t], planes[ph, off:], 1.0)
+                # planes[ph][off : off + M] (+)= (M, O) @ (O, C): BLAS's beta = 1 accumulates
+                implicit.gemm(g, 0, m, w_t[t], planes[ph, off:], 0.0 if off == 0 else 1.0)
         grid = planes.reshape(sh, sw, n1 - n0, hq, wq, c)
-        for ph in range(sh):
-            for pw in range(sw):
-                dst = gxp[n0:n1, ph : hq * sh : sh, pw::sw]  # (b, <= Hq, <= Wq, C)
-                dst[...] = grid[ph, pw, :, : dst.shape[1], : dst.shape[2]]
+        for (ph, pw), ((rows, cols), (q_rows, q_cols)) in places.items():
+            out[n0:n1, rows, cols] = grid[ph, pw, :, q_rows, q_cols]
 
     scheduler.run(todo, work, n_workers)
-    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
+    if p.padding_mode == "zeros":
+        return out
+    return pad_adjoint(out, p.geom.pads, p.padding_mode, (h, wd))
