@@ -9,7 +9,9 @@ keep both cores busy: one packs while the other multiplies.
 
 The BLAS limit is process-wide (``threadpoolctl``), so only one parallel region runs at a time;
 a call that finds the region busy (another thread's conv, or a nested call) runs its blocks
-serially with BLAS as it is. Without ``threadpoolctl`` installed, blocks run serially too.
+serially, on BLAS limited to one thread by the region. ``workers()`` keeps answering the count
+from outside any region, so the algorithm and blocks chosen for a conv do not depend on what
+other threads run. Without ``threadpoolctl`` installed, blocks run serially.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from convolab.config import get_workspace_limit
 T = TypeVar("T")
 
 _region = threading.Lock()
+_limit = threading.Lock()  # guards applying/lifting the BLAS limit and reading the count
 _DONE = object()
 _state: dict = {}
 
@@ -45,11 +48,17 @@ def _controller():  # -> threadpoolctl.ThreadpoolController | None
 
 
 def workers() -> int:
-    """How many workers a parallel region uses: the BLAS's own thread count (1 if unknown)."""
+    """How many workers a parallel region uses: the BLAS's own thread count (1 if unknown).
+
+    While a region holds BLAS at one thread, the count from before it is answered.
+    """
     blas = _controller()
     if blas is None or not blas.lib_controllers:
         return 1
-    return max(1, min(c.num_threads for c in blas.lib_controllers))
+    with _limit:
+        if not _state.get("limited"):
+            _state["threads"] = max(1, min(c.num_threads for c in blas.lib_controllers))
+        return _state["threads"]
 
 
 # Below this much workspace in all, a conv runs as one block, BLAS threading it as it likes:
@@ -115,8 +124,11 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
         return
     try:
         blas = _controller()
-        limit: AbstractContextManager = blas.limit(limits=1) if blas else nullcontext()
-        with limit:
+        workers()  # record the count from outside the region before limiting BLAS
+        with _limit:  # applied under the lock, so workers() never reads the limited count
+            _state["limited"] = True
+            limit: AbstractContextManager = blas.limit(limits=1) if blas else nullcontext()
+        try:
             queue = _Queue(tasks)
             # the caller is worker 0: one thread fewer to wake up and wait for
             futures = [_pool(n_workers - 1).submit(_worker, queue, work, i)
@@ -128,6 +140,10 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> N
                     f.exception()  # wait for every worker before leaving the region
             for f in futures:
                 f.result()  # re-raises a worker's exception here
+        finally:
+            with _limit:
+                limit.__exit__(None, None, None)  # threadpoolctl restores the original count
+                _state["limited"] = False
     finally:
         _region.release()
 
