@@ -102,3 +102,23 @@ def test_zero_sized_kernel():
 def test_zero_sized_image():
     with pytest.raises(ValueError, match="x: height and width must be >= 1"):
         cl.conv2d(np.zeros((1, 0, 5, 4)), W, padding=2)
+
+
+def test_algorithm_must_be_a_name():
+    with pytest.raises(TypeError, match=r"algorithm: expected a name \(str\), got list"):
+        cl.conv2d(X, W, algorithm=["im2col"])
+
+
+def test_backward_bias_flag_must_be_a_bool():
+    gy = np.zeros((1, 3, 3, 2))
+    with pytest.raises(TypeError, match="bias: expected True or False"):
+        cl.conv2d_backward(gy, X, W, bias=np.ones(2))
+
+
+def test_dask_arrays_are_refused_where_they_would_be_computed_silently():
+    da = pytest.importorskip("dask.array")
+    gy = da.zeros((1, 3, 3, 2))
+    with pytest.raises(TypeError, match=r"grad_y: a Dask array .* grad_y.compute\(\)"):
+        cl.conv2d_backward(gy, X, W)
+    with pytest.raises(TypeError, match="x: a Dask array"):
+        cl.conv_transpose2d(da.zeros((1, 3, 3, 2)), W)

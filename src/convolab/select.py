@@ -90,6 +90,8 @@ def _estimates(p: ConvProblem, limit: int, workers: int) -> tuple[Estimate, ...]
 
 def check_name(algorithm: object) -> str:
     """``algorithm`` if it is "auto" or a registered name, else a ValueError listing the names."""
+    if not isinstance(algorithm, str):
+        raise TypeError(f"algorithm: expected a name (str), got {type(algorithm).__name__}")
     if algorithm == "auto" or algorithm in REGISTRY:
         return algorithm  # type: ignore[return-value]
     choices = ["auto", *REGISTRY]

@@ -26,6 +26,11 @@ def is_dask_array(x: object) -> bool:
 
 def as_numeric(value: object, name: str) -> np.ndarray:
     """``np.asarray(value)``, refusing complex, object, string and exotic float dtypes."""
+    if is_dask_array(value):  # np.asarray would compute it, all in memory, silently
+        raise TypeError(
+            f"{name}: a Dask array is taken lazily by conv2d, corr2d and convolve2d only; "
+            f"pass a NumPy array here (e.g. {name}.compute())"
+        )
     try:
         a = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, ...

@@ -181,6 +181,11 @@ def conv2d_backward(
     >>> gx[0, :, :, 0], gw[:, :, 0, 0], gb
     (array([[ 1.,  0., -1.]]), array([[3., 5.]]), array([2.]))
     """
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(
+            "bias: expected True or False (whether the forward call had a bias), "
+            f"got {type(bias).__name__}"
+        )
     prep = prepare(
         x, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups,
         data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
