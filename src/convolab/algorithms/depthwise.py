@@ -61,15 +61,21 @@ def _blocks(p: ConvProblem) -> list[tuple[int, int, int, int]]:
 def cost(p: ConvProblem) -> Cost:
     kh, kw, _, o = p.w_shape
     n, ho, wo, _ = p.y_shape
-    n_blocks = len(_blocks(p))
+    todo = _blocks(p)
+    n_blocks = len(todo)
     out = n * ho * wo * o
     few = p.x_shape[3] < FEW_CHANNELS
+    # per busy worker: the padded band of its block, and (few channels) a product buffer
+    n0, n1, r0, r1 = todo[0] if todo else (0, 0, 0, 1)  # an empty batch has no blocks
+    band_rows = (r1 - r0 - 1) * p.geom.stride[0] + p.geom.span_hw[0]
+    block = (n1 - n0) * (band_rows * p.geom.padded_hw[1] * p.x_shape[3]
+                         + (r1 - r0) * wo * o * few) * p.dtype.itemsize
     return Cost(
         flops=2 * out * kh * kw, gemm_flops=0, gemm_mkn=(1, 1, 1),
         # per tap: one multiply-add sweep (einsum), or a multiply and an add (few channels);
         # in cache, measured ~1.5 and ~3.5 bytes of COPY_BANDWIDTH per value and tap
         bytes_moved=(7 if few else 3) * out * kh * kw * p.dtype.itemsize // 2,
-        workspace=min(n_blocks, scheduler.workers()) * min(BLOCK_BYTES, _row_bytes(p) * ho * n),
+        workspace=min(n_blocks, scheduler.workers()) * block,
         calls=n_blocks * (5 + o // p.x_shape[3]),
         summary=f"depthwise: shift-and-add, {kh * kw} taps over {n_blocks} cache-sized "
                 "block(s) of rows",
