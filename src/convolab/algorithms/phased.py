@@ -93,7 +93,8 @@ def _gy_ext(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, space: np.ndarray)
     """``gy[n0:n1]`` on the ``(Hq, Wq)`` grid, zeros around: ``(b*Hq*Wq, O)``."""
     ho, wo = p.geom.out_hw
     ext = space.reshape(n1 - n0, *_grid(p), p.w_shape[3])
-    ext[...] = 0
+    ext[:, ho:] = 0  # only the border: the rest is overwritten
+    ext[:, :ho, wo:] = 0
     ext[:, :ho, :wo] = gy[n0:n1]
     return ext.reshape(-1, p.w_shape[3])
 
