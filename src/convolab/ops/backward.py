@@ -131,11 +131,12 @@ def weight_gradient(
 def bias_gradient(gy: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``grad_b`` (O,): NHWC ``gy`` summed over images and pixels, in ``dtype``.
 
-    A matrix-vector product with ones: BLAS sums the ``(N*Ho*Wo, O)`` rows 8x faster than
-    NumPy's reduction over the leading axes (LeNet: 0.08 ms against 0.6).
+    ``einsum`` sums the ``(N*Ho*Wo, O)`` rows 2-4x faster than NumPy's reduction over the
+    leading axes (LeNet: 0.14 ms against 0.6). Not a product with ones: that BLAS call leaves
+    OpenBLAS's threads spinning, and they slowed the next gradient's workers by half.
     """
     rows = np.asarray(gy, dtype).reshape(-1, gy.shape[-1])
-    return np.ones(len(rows), dtype) @ rows
+    return np.einsum("pc->c", rows)
 
 
 def conv2d_backward(
