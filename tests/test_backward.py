@@ -306,3 +306,21 @@ def test_both_ways_to_grad_x_at_stride_1_match_the_reference(factor, cfg, seed):
         gx, _, _ = conv2d_backward(gy, x, w, **cfg.kwargs())
     rx, _, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
     np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("stride", "c", "runs"), [(2, 8, True), (1, 1, True), (1, 8, False)])
+def test_auto_runs_phased_for_strided_or_one_channel_grad_x(monkeypatch, stride, c, runs):
+    """"auto" sends grad_x to algorithms.phased at stride > 1 and where the conv of grad_y
+    would not run on implicit GEMM (one input channel); stride 1 with channels: the conv."""
+    from convolab.algorithms import phased
+
+    calls = []
+    real = phased.backward_input
+    monkeypatch.setattr(phased, "backward_input", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 9, 9, c)), rng.standard_normal((3, 3, c, 8))
+    kw = dict(stride=stride, padding="same")
+    gy = rng.standard_normal(conv2d(x, w, **kw).shape)
+    gx, _, _ = conv2d_backward(gy, x, w, **kw)
+    assert bool(calls) == runs
+    np.testing.assert_allclose(gx, reference.conv2d_backward(gy, x, w, **kw)[0], atol=1e-10)
