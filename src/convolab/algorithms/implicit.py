@@ -32,7 +32,7 @@ MIN_CHANNELS = 4
 REQUIRES = (f"stride 1, groups=1, at least {MIN_CHANNELS} input and output channels, and NumPy's "
             "BLAS to be an OpenBLAS whose cblas_sgemm/cblas_dgemm can be called")
 BLOCK_BYTES = 2 << 20  # bytes of Y and band per block (measured: 2 MiB best on 2 workers)
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
+_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
 _found: dict = {}
 
 
@@ -76,20 +76,13 @@ def supports(p: ConvProblem) -> bool:
             and min(p.x_shape[3], p.w_shape[3]) >= MIN_CHANNELS and p.dtype in gemms())
 
 
-def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float,
-         trans_a: bool = False) -> None:
+def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float) -> None:
     """``c[:m] = a[off : off + m] @ b + beta * c[:m]`` for C-contiguous 2-D float arrays.
 
-    With ``trans_a``, ``c = a[off : off + m]^T @ b[:m] + beta * c`` instead (a contraction
-    over the ``m`` rows). ``c`` may be a view starting anywhere in a contiguous array.
+    ``c`` may be a view starting anywhere in a contiguous array (``phased`` writes at offsets).
     """
-    item = a.itemsize
-    if trans_a:  # (K x m) @ (m x N): op(A) is A's m rows of K values, transposed
-        k, n = a.shape[1], b.shape[1]
-        gemms()[a.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, k, n, m, 1.0, a.ctypes.data
-                         + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
-        return
     k, n = b.shape
+    item = a.itemsize
     gemms()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
                      a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
 
