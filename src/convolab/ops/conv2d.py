@@ -74,5 +74,20 @@ def conv2d(
     else:
         y = REGISTRY[name].forward(prep.x, prep.w, p)
     if prep.bias is not None:
-        y += prep.bias
+        _add_bias(y, prep.bias)
     return from_nhwc(y, prep.data_format, prep.unbatched).astype(prep.out_dtype, copy=False)
+
+
+def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
+    """``y += bias`` over the channels: y (N, Ho, Wo, O), bias (O,).
+
+    NumPy's broadcast add loops innermost over O; with few channels (LeNet's 6) that loop is too
+    short to be fast, so a contiguous ``y`` gets a row of Wo copies of the bias added to each of
+    its (N*Ho, Wo*O) rows instead (5x faster for O = 6, the same for O = 64).
+    """
+    n, ho, wo, o = y.shape
+    if y.flags.c_contiguous:
+        rows = y.reshape(n * ho, wo * o)  # a view: contiguous
+        rows += np.tile(bias, wo)
+    else:
+        y += bias
