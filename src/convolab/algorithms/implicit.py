@@ -9,82 +9,30 @@ width (the last ``Wp - Wo`` of each row are thrown away, ~4% extra work on ResNe
 
 where every ``band[off : off + M]`` is a plain matrix *view* of the input: no im2col copy at
 all. The sum over taps is BLAS's own ``C = A @ B + beta * C`` with ``beta = 1``, which NumPy does
-not expose, so the GEMMs are called through ``ctypes`` in NumPy's own OpenBLAS (``ctypes``
-releases the GIL, so the scheduler's two workers multiply at the same time). When that library
-or its ``cblas_?gemm`` cannot be found, the algorithm reports itself unsupported.
+not expose, so the GEMMs are called in NumPy's own OpenBLAS through ``ctypes``
+(``algorithms/blas.py``). When that library or its ``cblas_?gemm`` cannot be found, the
+algorithm reports itself unsupported.
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from convolab.algorithms import im2col, scheduler
+from convolab.algorithms.blas import MIN_CHANNELS, gemm, gemms
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 
 NAME = "implicit"
-# Each tap's GEMM is (M x C) @ (C x O): with fewer channels in or out, OpenBLAS crawls
-# (measured: C = 1 10x slower than im2col on img3x3, O = 1 5x slower on LeNet's input gradient).
-MIN_CHANNELS = 4
 REQUIRES = (f"stride 1, groups=1, at least {MIN_CHANNELS} input and output channels, and NumPy's "
             "BLAS to be an OpenBLAS whose cblas_sgemm/cblas_dgemm can be called")
 BLOCK_BYTES = 2 << 20  # bytes of Y and band per block (measured: 2 MiB best on 2 workers)
-_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
-_found: dict = {}
-
-
-def gemms() -> dict:
-    """``{dtype: (cblas gemm function, int type)}`` from NumPy's OpenBLAS, or ``{}``."""
-    if "loaded" in _found:
-        return _found["loaded"]
-    found: dict = {}
-    try:
-        from threadpoolctl import threadpool_info
-
-        paths = [i["filepath"] for i in threadpool_info()
-                 if i["user_api"] == "blas" and i["internal_api"] == "openblas"
-                 and "numpy" in i["filepath"]]
-        lib = ctypes.CDLL(paths[0]) if paths else None
-    except (ImportError, OSError):
-        lib = None
-    # (symbol pattern, integer width): scipy-openblas wheels (64- or 32-bit ints), plain OpenBLAS
-    for pattern, index in (("scipy_cblas_{}gemm64_", ctypes.c_int64),
-                           ("cblas_{}gemm64_", ctypes.c_int64),
-                           ("scipy_cblas_{}gemm", ctypes.c_int32),
-                           ("cblas_{}gemm", ctypes.c_int32)):
-        if lib is None or found:
-            break
-        for dtype, char, scalar in ((np.float32, "s", ctypes.c_float),
-                                    (np.float64, "d", ctypes.c_double)):
-            fn = getattr(lib, pattern.format(char), None)
-            if fn is None:
-                continue
-            fn.restype = None
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index,
-                           scalar, ctypes.c_void_p, index, ctypes.c_void_p, index, scalar,
-                           ctypes.c_void_p, index]
-            found[np.dtype(dtype)] = fn
-    _found["loaded"] = found
-    return found
 
 
 def supports(p: ConvProblem) -> bool:
     return (p.geom.stride == (1, 1) and p.groups == 1
             and min(p.x_shape[3], p.w_shape[3]) >= MIN_CHANNELS and p.dtype in gemms())
-
-
-def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: float) -> None:
-    """``c[:m] = a[off : off + m] @ b + beta * c[:m]`` for C-contiguous 2-D float arrays.
-
-    ``c`` may be a view starting anywhere in a contiguous array (``phased`` writes at offsets).
-    """
-    k, n = b.shape
-    item = a.itemsize
-    gemms()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
-                     a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
 
 
 def _rows(p: ConvProblem) -> int:

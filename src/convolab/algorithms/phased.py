@@ -18,23 +18,25 @@ are interleaved into ``grad_x`` directly (zero padding: the border's gradient is
 into the padded gradient, folded onto the input afterwards (``padding.pad_adjoint``). A phase's
 offset-0 tap runs first with ``beta = 0``, so only the plane's tail needs zeroing.
 
-With fewer than ``implicit.MIN_CHANNELS`` input channels a tap's GEMM would be a matrix-vector
+With fewer than ``blas.MIN_CHANNELS`` input channels a tap's GEMM would be a matrix-vector
 product; then every tap's term comes from one GEMM, ``(T*C, O) @ gy_ext^T`` (tap-major, as
 im2col stores one channel), and is added at its offset.
 
 Measured on 2 cores (float32): res3x3s2 11 ms against col2im's 22; LeNet's first layer
 (one input channel) 1.3 ms against 5.6 for the conv of ``gy`` by im2col; res3x3a 19 ms, as
-fast as the conv of ``gy`` by implicit GEMM (``ops/backward.py`` keeps that one at stride 1).
+fast as the conv of ``gy`` by implicit GEMM (``select.choose_input_gradient`` keeps that one
+at stride 1).
 
 Blocks are whole images (a tap never crosses one), as many as fit the workspace limit; a
-problem whose single image does not fit is not supported (``conv2d_backward`` then uses col2im).
+problem whose single image does not fit is not supported (``select.choose_input_gradient`` then
+picks another way).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import implicit, scheduler
+from convolab.algorithms import blas, scheduler
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import pad_adjoint
@@ -42,6 +44,9 @@ from convolab.padding import pad_adjoint
 NAME = "phased"
 MAX_TAPS = 49  # larger kernels: FFT's territory (not measured here)
 BLOCK_BYTES = 2 << 20  # bytes of planes per block (measured: 1-8 MiB within 10%)
+REQUIRES = (f"groups=1, 2 to {MAX_TAPS} kernel taps, NumPy's BLAS to be an OpenBLAS whose "
+            "cblas_sgemm/cblas_dgemm can be called, and one image's planes within the workspace "
+            "limit")
 
 
 def _grid(p: ConvProblem) -> tuple[int, int]:
@@ -70,14 +75,14 @@ def _image_bytes(p: ConvProblem) -> int:
     hq, wq = _grid(p)
     kh, kw, c, o = p.w_shape
     phases = p.geom.stride[0] * p.geom.stride[1]
-    stacked = kh * kw * c if c < implicit.MIN_CHANNELS else 0
+    stacked = kh * kw * c if c < blas.MIN_CHANNELS else 0
     return hq * wq * (o + phases * c + stacked) * p.dtype.itemsize
 
 
 def supports(p: ConvProblem) -> bool:
     """groups=1, 2 to ``MAX_TAPS`` taps, BLAS callable, and one image's planes fit the limit."""
     taps = p.geom.kernel_hw[0] * p.geom.kernel_hw[1]
-    return (p.groups == 1 and 1 < taps <= MAX_TAPS and p.dtype in implicit.gemms()
+    return (p.groups == 1 and 1 < taps <= MAX_TAPS and p.dtype in blas.gemms()
             and _image_bytes(p) <= get_workspace_limit())
 
 
@@ -123,8 +128,9 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     (sh, sw), (hq, wq) = p.geom.stride, _grid(p)
     taps = sorted(_taps(p), key=lambda t: t[3])  # a phase's offset-0 tap first (beta = 0)
     span = taps[-1][3]
+    w_taps = w[tuple(zip(*[t[:2] for t in taps]))]  # (T, C, O): the kernel in tap order
     # (T, O, C): each tap's kernel transposed, the GEMM's right-hand side
-    w_t = np.ascontiguousarray(w[tuple(zip(*[t[:2] for t in taps]))].transpose(0, 2, 1))
+    w_t = np.ascontiguousarray(w_taps.transpose(0, 2, 1))
     if p.padding_mode == "zeros":  # the padding's gradient is dropped: write gx itself
         out, origin = np.zeros((n, h, wd, c), p.dtype), (p.geom.pads[0][0], p.geom.pads[1][0])
     else:  # the padded input's gradient, folded onto the input at the end
@@ -140,11 +146,11 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         g = _gy_ext(gy, p, n0, n1, scratch.get(i, "gy", (pixels * o,), p.dtype))
         planes = scratch.get(i, "gx", (sh * sw, pixels, c), p.dtype)
         m = pixels - span
-        if c < implicit.MIN_CHANNELS:
+        if c < blas.MIN_CHANNELS:
             planes[...] = 0
             # (T*C, M): every tap's term from one GEMM, gy read transposed; added at offsets
             terms = scratch.get(i, "taps", (len(taps) * c, m), p.dtype)
-            np.matmul(w_t.transpose(0, 2, 1).reshape(-1, o), g[:m].T, out=terms)
+            np.matmul(w_taps.reshape(-1, o), g[:m].T, out=terms)
             for t, (_, _, ph, off) in enumerate(taps):
                 planes[ph, off : off + m] += terms[t * c : (t + 1) * c].T
         else:
@@ -153,7 +159,7 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
                 planes[ph, m if ph in starts else 0 :] = 0
             for t, (_, _, ph, off) in enumerate(taps):
                 # planes[ph][off : off + M] (+)= (M, O) @ (O, C): BLAS's beta = 1 accumulates
-                implicit.gemm(g, 0, m, w_t[t], planes[ph, off:], 0.0 if off == 0 else 1.0)
+                blas.gemm(g, 0, m, w_t[t], planes[ph, off:], 0.0 if off == 0 else 1.0)
         grid = planes.reshape(sh, sw, n1 - n0, hq, wq, c)
         for (ph, pw), ((rows, cols), (q_rows, q_cols)) in places.items():
             out[n0:n1, rows, cols] = grid[ph, pw, :, q_rows, q_cols]
