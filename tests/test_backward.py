@@ -10,10 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import configs
 
-from convolab import conv2d, reference
-from convolab.algorithms import REGISTRY, im2col
+from convolab import conv2d, reference, select
+from convolab.algorithms import REGISTRY, blas, im2col
 from convolab.config import workspace_limit
-from convolab.ops import backward
 from convolab.ops.arguments import prepare
 from convolab.ops.backward import conv2d_backward
 from convolab.padding import check_padding_fits
@@ -302,12 +301,13 @@ def test_both_ways_to_grad_x_at_stride_1_match_the_reference(factor, cfg, seed):
     x, w, _ = cfg.arrays(seed)
     gy = grad_y_for(cfg, seed)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backward, "COL2IM_VS_IM2COL", factor)
+        mp.setattr(select, "COL2IM_VS_IM2COL", factor)
         gx, _, _ = conv2d_backward(gy, x, w, **cfg.kwargs())
     rx, _, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
     np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.skipif(not blas.gemms(), reason="phased needs NumPy's OpenBLAS (algorithms/blas.py)")
 @pytest.mark.parametrize(("stride", "c", "runs"), [(2, 8, True), (1, 1, True), (1, 8, False)])
 def test_auto_runs_phased_for_strided_or_one_channel_grad_x(monkeypatch, stride, c, runs):
     """"auto" sends grad_x to algorithms.phased at stride > 1 and where the conv of grad_y
@@ -324,3 +324,40 @@ def test_auto_runs_phased_for_strided_or_one_channel_grad_x(monkeypatch, stride,
     gx, _, _ = conv2d_backward(gy, x, w, **kw)
     assert bool(calls) == runs
     np.testing.assert_allclose(gx, reference.conv2d_backward(gy, x, w, **kw)[0], atol=1e-10)
+
+
+def test_forced_phased_runs_phased_for_grad_x_and_auto_for_the_rest(monkeypatch):
+    from convolab.algorithms import phased
+
+    calls = []
+    real = phased.backward_input
+    monkeypatch.setattr(phased, "backward_input", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 9, 8, 3)), rng.standard_normal((3, 2, 3, 5))
+    kw = dict(stride=1, padding="same", padding_mode="circular")
+    gy = rng.standard_normal(conv2d(x, w, **kw).shape)
+    if not phased.supports(prepare(x, w, **kw).problem):
+        pytest.skip("phased needs NumPy's OpenBLAS (algorithms/blas.py)")
+    got = conv2d_backward(gy, x, w, algorithm="phased", **kw)
+    assert calls == [1]
+    for ours, want in zip(got, reference.conv2d_backward(gy, x, w, **kw)):
+        np.testing.assert_allclose(ours, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])  # grad_x directly / the padded gradient
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_conv_of_grad_y_that_is_priced_is_the_one_run(monkeypatch, mode, stride):
+    """algorithms.adjoint runs exactly the problem select prices (gradient_problem)."""
+    from convolab.algorithms import adjoint
+
+    seen = []
+    real = im2col.forward
+    monkeypatch.setattr(im2col, "forward", lambda x, w, q: seen.append(q) or real(x, w, q))
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 9, 8, 3)), rng.standard_normal((3, 3, 3, 4))
+    kw = dict(stride=stride, padding="same", padding_mode=mode)
+    p = prepare(x, w, **kw).problem
+    gy = rng.standard_normal(p.y_shape)
+    gx = adjoint.input_gradient(gy, adjoint.transposed_kernel(w, 1), p, 1, im2col.forward)
+    assert seen == [adjoint.gradient_problem(p)]
+    np.testing.assert_allclose(gx, reference.conv2d_backward(gy, x, w, **kw)[0], atol=1e-12)

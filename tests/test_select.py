@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import convolab as cl
-from convolab.algorithms import REGISTRY
+from convolab.algorithms import REGISTRY, blas
 from convolab.plan import Plan, plan, problem_of
-from convolab.select import choose, estimates, gemm_efficiency, supports
+from convolab.select import choose, choose_input_gradient, estimates, gemm_efficiency, supports
 
 # (x shape NHWC, w shape HWIO, keywords) of layers whose best algorithm is not in doubt
 CLEAR_CHOICES = [
@@ -139,3 +139,36 @@ def test_planned_workspace_is_what_the_call_allocates_within_2x(name, x_shape, w
     tracemalloc.stop()
     scratch = peak - 4 * np.prod(p.problem.y_shape)  # all but the output
     assert p.workspace / 2 <= scratch <= 2 * p.workspace
+
+
+# the benchmark suite's backward cases (float32, "same"): what "auto" runs for grad_x, measured
+INPUT_GRADIENT_CHOICES = [
+    ("phased", (64, 28, 28, 1), (5, 5, 1, 6), {}),  # lenet1: one input channel
+    ("adjoint:implicit", (16, 56, 56, 64), (3, 3, 64, 64), {}),  # res3x3a
+    ("phased", (16, 56, 56, 64), (3, 3, 64, 128), {"stride": 2}),  # res3x3s2
+    ("adjoint:depthwise", (16, 56, 56, 128), (3, 3, 1, 128), {"groups": 128}),  # dw3x3
+]
+
+
+@pytest.mark.skipif(not blas.gemms(), reason="phased and implicit need NumPy's OpenBLAS")
+@pytest.mark.parametrize(("expected", "x_shape", "w_shape", "kw"), INPUT_GRADIENT_CHOICES)
+def test_auto_input_gradient_keeps_the_measured_choices(expected, x_shape, w_shape, kw):
+    p = problem_of(x_shape, w_shape, padding="same", **kw)
+    assert choose_input_gradient(p) == expected
+
+
+def test_forced_input_gradient_is_the_conv_of_grad_y_at_stride_1_else_its_own():
+    p1 = problem_of((2, 9, 9, 3), (3, 3, 3, 4), padding="same")
+    p2 = problem_of((2, 9, 9, 3), (3, 3, 3, 4), padding="same", stride=2)
+    assert choose_input_gradient(p1, "im2col") == "adjoint:im2col"
+    assert choose_input_gradient(p2, "im2col") == "im2col"
+    # with a stride the conv of grad_y (mostly zeros between pixels) is not used: FFT's own way
+    assert choose_input_gradient(p2, "fft") == "fft"
+
+
+def test_input_gradient_by_an_algorithm_that_cannot_run_it_is_an_error():
+    grouped = problem_of((2, 9, 9, 4), (3, 3, 2, 4), groups=2)
+    with pytest.raises(ValueError, match="'phased' cannot run this conv.*groups=1"):
+        choose_input_gradient(grouped, "phased")
+    with pytest.raises(ValueError, match="algorithm: expected one of"):
+        choose_input_gradient(grouped, "phase")

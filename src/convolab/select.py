@@ -1,8 +1,9 @@
 """Which algorithm runs a conv: one dispatch point for ``algorithm="auto"`` and forced names.
 
 ``"auto"`` prices every algorithm that supports the problem with a small cost model and takes the
-cheapest. Each algorithm counts its own work (:class:`convolab.algorithms.cost.Cost`); this module
-turns counts into seconds with a few machine constants::
+cheapest. Each algorithm's work is counted (:class:`convolab.algorithms.cost.Cost`: by its own
+``cost``, or, for im2col, by ``cost.im2col_cost``); this module turns counts into seconds with a
+few machine constants::
 
     seconds = gemm_flops / (GEMM_PEAK * efficiency(m, k, n))   BLAS, derated for thin matrices
             + bytes_moved / COPY_BANDWIDTH                     copies and element-wise passes
@@ -11,7 +12,8 @@ turns counts into seconds with a few machine constants::
 The constants describe two cores of a current x86 server (AVX-512 OpenBLAS); they only have to
 rank algorithms correctly, not predict times exactly. Each algorithm's ``cost`` says which of its
 counts were calibrated on which measurement; ``benchmarks/run.py`` shows what "auto" picked
-next to every peer, and ``algorithm=`` forces any choice.
+next to every peer, and ``algorithm=`` forces any choice. The input gradient of
+``conv2d_backward`` is chosen here too (:func:`choose_input_gradient`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,26 @@ import difflib
 import functools
 from dataclasses import dataclass
 
-from convolab.algorithms import REGISTRY, ConvProblem, scheduler
+from convolab.algorithms import (
+    INPUT_GRADIENT,
+    REGISTRY,
+    ConvProblem,
+    adjoint,
+    implicit,
+    phased,
+    scheduler,
+)
 from convolab.algorithms.cost import Cost, im2col_cost
 from convolab.config import get_workspace_limit
 
 GEMM_PEAK = 300e9  # flop/s of a large float32 GEMM on 2 cores
 COPY_BANDWIDTH = 20e9  # bytes/s of NumPy copies and element-wise loops, cache-blocked
 CALL_OVERHEAD = 3e-6  # seconds of Python and NumPy dispatch per call
-_DEFAULT_BLOCK = 8 << 20  # bytes of columns per block, for modules without BLOCK_BYTES
+# col2im writes the K-wide columns and adds them back tap by tap (read-modify-write), where
+# im2col's forward fills them once and reads them: on 2 cores it took 1.8-2.2x the forward's time
+# on the same problem, so it is priced at twice the cost model's im2col estimate.
+COL2IM_VS_IM2COL = 2.0
+ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:
@@ -54,7 +68,7 @@ def _cost(name: str, p: ConvProblem) -> Cost:
     if cost is not None:
         return cost(p)
     # no cost of its own (im2col): priced as the lowering to a GEMM it is
-    return im2col_cost(p, getattr(module, "BLOCK_BYTES", _DEFAULT_BLOCK))
+    return im2col_cost(p, module.BLOCK_BYTES)
 
 
 def supports(name: str, p: ConvProblem) -> bool:
@@ -110,11 +124,67 @@ def choose(problem: ConvProblem, algorithm: str = "auto") -> str:
     if name == "auto":
         return estimates(problem)[0].algorithm
     if not supports(name, problem):
-        needs = getattr(REGISTRY[name], "REQUIRES", "")
-        raise ValueError(
-            f"algorithm: {name!r} cannot run this conv (x {problem.x_shape}, w "
-            f"{problem.w_shape}, stride {problem.geom.stride}, dilation {problem.geom.dilation}, "
-            f"groups {problem.groups}, padding_mode {problem.padding_mode!r}); "
-            f"it needs {needs}"
-        )
+        _cannot_run(name, REGISTRY[name], problem)
     return name
+
+
+def _cannot_run(name: str, module: object, problem: ConvProblem) -> None:
+    needs = getattr(module, "REQUIRES", "")
+    raise ValueError(
+        f"algorithm: {name!r} cannot run this conv (x {problem.x_shape}, w "
+        f"{problem.w_shape}, stride {problem.geom.stride}, dilation {problem.geom.dilation}, "
+        f"groups {problem.groups}, padding_mode {problem.padding_mode!r}); "
+        f"it needs {needs}"
+    )
+
+
+def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
+    """How ``conv2d_backward`` computes ``grad_x`` of ``problem``, as a name ``ops.backward`` runs.
+
+    - ``"phased"``: ``algorithms.phased`` (per-tap GEMMs over the stride phases);
+    - ``"adjoint:<name>"``: the conv of ``grad_y`` with the flipped kernel
+      (``algorithms.adjoint.gradient_problem``, the problem priced here), run by ``<name>``;
+    - a ``REGISTRY`` name: that algorithm's own ``backward_input``, im2col's col2im if it has none.
+
+    ``"auto"``: at stride 1, the conv of ``grad_y`` by the algorithm the cost model prices lowest
+    for it, when that is cheaper than col2im (``COL2IM_VS_IM2COL`` times im2col's forward) and
+    either runs on implicit GEMM or phased cannot run the problem; else phased when it can; else
+    the forward choice's own way. Phased has no cost model: the rule is what was measured on 2
+    cores (res3x3a: the conv by implicit GEMM and phased even at 18-19 ms; LeNet's one-channel
+    input: phased 1.3 ms, the conv by im2col 5.6; res3x3s2: phased 11 ms, col2im 22).
+    A forced ``REGISTRY`` name runs the conv of ``grad_y`` at stride 1 if it supports that conv,
+    else its own way; ``"phased"`` forces phased.
+
+    >>> import numpy as np
+    >>> from convolab.shapes import conv_geometry
+    >>> def conv(stride):  # x (2, 9, 9, 8), w (3, 3, 8, 8), "same"
+    ...     geom = conv_geometry((9, 9), (3, 3), stride=stride, padding="same")
+    ...     return ConvProblem((2, 9, 9, 8), (3, 3, 8, 8), geom, 1, "zeros", np.dtype("f4"))
+    >>> choose_input_gradient(conv(1), "im2col"), choose_input_gradient(conv(2), "im2col")
+    ('adjoint:im2col', 'im2col')
+    """
+    if algorithm in INPUT_GRADIENT:
+        if not INPUT_GRADIENT[algorithm].supports(problem):
+            _cannot_run(algorithm, INPUT_GRADIENT[algorithm], problem)
+        return algorithm
+    name = choose(problem, algorithm)  # also checks a forced name against this conv
+    use_phased = algorithm == "auto" and phased.supports(problem)
+    if problem.geom.stride == (1, 1):
+        conv = _gradient_conv(problem, algorithm)
+        if conv is not None and not (use_phased and conv != implicit.NAME):
+            return ADJOINT + conv
+    return phased.NAME if use_phased else name
+
+
+def _gradient_conv(p: ConvProblem, algorithm: str) -> str | None:
+    """Algorithm to run the conv of ``grad_y`` with (stride 1), or None if col2im is cheaper.
+
+    A forced ``algorithm`` runs it if it can; "auto" compares the cost model's best for that
+    conv with col2im's price on ``p``.
+    """
+    q = adjoint.gradient_problem(p)
+    if algorithm != "auto":
+        return algorithm if supports(algorithm, q) else None
+    best = estimates(q)[0]
+    return best.algorithm if best.seconds < COL2IM_VS_IM2COL * estimate("im2col", p).seconds \
+        else None

@@ -2,17 +2,20 @@
 
 Each algorithm module has ``NAME`` and ``forward(x, w, problem) -> y`` (see ``problem.py`` for
 what it may assume). ``REGISTRY`` maps names to modules; ``select`` chooses among them.
+``INPUT_GRADIENT`` holds the modules that compute only ``grad_x`` (``backward_input``), which
+``select.choose_input_gradient`` weighs beside the conv algorithms' own ways.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from convolab.algorithms import depthwise, fft, im2col, implicit, pointwise, winograd
+from convolab.algorithms import depthwise, fft, im2col, implicit, phased, pointwise, winograd
 from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft)
 }
+INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 
-__all__ = ["REGISTRY", "ConvProblem"]
+__all__ = ["INPUT_GRADIENT", "REGISTRY", "ConvProblem"]

@@ -45,37 +45,71 @@ def transposed_kernel(w: np.ndarray, groups: int) -> np.ndarray:
     return per_group.transpose(0, 1, 4, 3, 2).reshape(kh, kw, o // groups, groups * cg)
 
 
+def gradient_problem(p: ConvProblem, w_flipped_shape: tuple[int, ...] | None = None,
+                     groups: int | None = None) -> ConvProblem:
+    """The stride-1, zero-padded conv :func:`input_gradient` runs for ``p``: what is priced is run.
+
+    Its input is ``gy`` spread out by the stride, ``(N, (Ho-1)*sh + 1, (Wo-1)*sw + 1, Og*G)``,
+    its kernel ``w_flipped_shape`` (default: :func:`transposed_kernel`'s ``(kh, kw, O // G, C)``)
+    in ``groups`` groups (default ``p.groups``). Its padding gives ``dL/dx`` directly where it
+    can (zero padding, ``top <= span - 1``), else "full": the gradient on the padded rows read.
+
+    >>> from convolab.shapes import conv_geometry
+    >>> geom = conv_geometry((5, 5), (3, 3), stride=2, padding="same")
+    >>> p = ConvProblem((1, 5, 5, 2), (3, 3, 2, 4), geom, 1, "zeros", np.dtype("f8"))
+    >>> q = gradient_problem(p)
+    >>> q.x_shape, q.w_shape, q.geom.pads, q.y_shape  # gy (1, 3, 3, 4) spread to 5x5
+    ((1, 5, 5, 4), (3, 3, 4, 2), ((1, 1), (1, 1)), (1, 5, 5, 2))
+    """
+    n, _, _, c = p.x_shape
+    kh, kw, _, o = p.w_shape
+    groups = p.groups if groups is None else groups
+    w_flipped_shape = w_flipped_shape or (kh, kw, o // groups, c)
+    (sh, sw), (ho, wo) = p.geom.stride, p.geom.out_hw
+    spread = ((ho - 1) * sh + 1, (wo - 1) * sw + 1)
+    pads = _direct_pads(p, spread)
+    geom = conv_geometry(spread, (kh, kw), padding=pads or "full", dilation=p.geom.dilation)
+    gy_shape = (n, *spread, w_flipped_shape[2] * groups)
+    return ConvProblem(gy_shape, tuple(w_flipped_shape), geom, groups, "zeros", p.dtype)
+
+
+def _direct_pads(p: ConvProblem, spread: tuple[int, int]) -> tuple[tuple[int, int], ...] | None:
+    """Padding of the spread ``gy`` whose conv is ``dL/dx`` itself, or None if there is none.
+
+    "full" padding gives the gradient on padded rows 0 .. (Ho-1)*sh + span_h - 1. With zero
+    padding only rows top .. top+H-1 matter: pad by ``span-1-top`` instead, and by what makes
+    the output H rows long (possible when neither amount is negative).
+    """
+    if p.padding_mode != "zeros":
+        return None
+    pads = tuple(
+        (span - 1 - before, size - (length + span - 1 - before) + span - 1)
+        for span, (before, _), size, length in zip(p.geom.span_hw, p.geom.pads, p.x_shape[1:3],
+                                                   spread)
+    )
+    return pads if min(min(pair) for pair in pads) >= 0 else None
+
+
 def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,
                    forward: Forward) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) of ``p`` from ``gy`` (N, Ho, Wo, O), by ``forward``.
 
     ``w_flipped`` is the kernel of the gradient conv, HWIO ``(kh, kw, O // groups, C)``
     (:func:`transposed_kernel`; for depthwise ``groups == C``, simply ``w[::-1, ::-1]``).
-    ``forward`` must support the zero-padded, stride-1 problem this builds.
+    ``forward`` must support the problem :func:`gradient_problem` builds.
     """
     n, h, wd, c = p.x_shape
-    (sh, sw), d = p.geom.stride, p.geom.dilation
-    ho, wo = p.geom.out_hw
+    q = gradient_problem(p, w_flipped.shape, groups)
+    sh, sw = p.geom.stride
     if (sh, sw) == (1, 1):
         gyd = gy
     else:  # (N, (Ho-1)*sh + 1, (Wo-1)*sw + 1, O): the stride's skipped pixels get zero
-        gyd = np.zeros((n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, gy.shape[3]), gy.dtype)
+        gyd = np.zeros(q.x_shape, gy.dtype)
         gyd[:, ::sh, ::sw] = gy
     gyd, w_flipped = np.ascontiguousarray(gyd), np.ascontiguousarray(w_flipped)
-    # "full" padding gives the gradient on padded rows 0 .. (Ho-1)*sh + span_h - 1. With zero
-    # padding only rows top .. top+H-1 matter: pad gy by span-1-top instead, and by what
-    # makes the output H rows long, to get dL/dx directly (when neither amount is negative).
-    direct = tuple(
-        (span - 1 - before, size - (length + span - 1 - before) + span - 1)
-        for span, (before, _), size, length in zip(p.geom.span_hw, p.geom.pads, (h, wd),
-                                                   gyd.shape[1:3])
-    )
-    if p.padding_mode == "zeros" and min(min(pair) for pair in direct) >= 0:
-        geom = conv_geometry(gyd.shape[1:3], w_flipped.shape[:2], padding=direct, dilation=d)
-        q = ConvProblem(gyd.shape, w_flipped.shape, geom, groups, "zeros", p.dtype)
+    if _direct_pads(p, q.x_shape[1:3]) is not None:
         return forward(gyd, w_flipped, q)
-    geom = conv_geometry(gyd.shape[1:3], w_flipped.shape[:2], padding="full", dilation=d)
-    q = ConvProblem(gyd.shape, w_flipped.shape, geom, groups, "zeros", p.dtype)
+    # (N, (Ho-1)*sh + span_h, ..., C): the padded rows read; the rest of gxp stays zero
     gxp_read = forward(gyd, w_flipped, q)
     gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
     gxp[:, : gxp_read.shape[1], : gxp_read.shape[2]] = gxp_read

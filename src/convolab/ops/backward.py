@@ -5,13 +5,13 @@ For ``y = conv2d(x, w) + b`` and an upstream gradient ``grad_y = dL/dy`` (same s
 - ``grad_x = dL/dx`` is the adjoint of the conv applied to ``grad_y`` (``conv_transpose2d``):
   each output pixel's gradient flows back, through the kernel, to the pixels its window read,
   and the gradient of a reflected/replicated/wrapped border folds back onto the pixels it
-  copied. With stride 1 this is itself a conv, of ``grad_y`` with the flipped kernel (input and
-  output channels swapped), run by implicit GEMM when it can (``algorithms/adjoint.py``);
-  otherwise, and with larger strides, one GEMM per kernel tap scatters ``grad_y`` through BLAS
-  (``algorithms/phased.py``), or col2im, the adjoint of im2col's unfold, runs
-  (``algorithms/im2col.py``, or the chosen algorithm's own ``backward_input``).
-- ``grad_w = dL/dw`` correlates the padded input with ``grad_y``: im2col's columns, transposed,
-  times ``grad_y``, one GEMM per block.
+  copied. It is itself a conv, of ``grad_y`` with the flipped kernel (input and output channels
+  swapped, ``algorithms/adjoint.py``); or one GEMM per kernel tap scatters ``grad_y`` through
+  BLAS (``algorithms/phased.py``); or an algorithm's own ``backward_input`` runs (im2col's is
+  col2im, the adjoint of its unfold). ``select.choose_input_gradient`` picks the way.
+- ``grad_w = dL/dw`` correlates the padded input with ``grad_y``: the chosen algorithm's own
+  ``backward_weight`` (depthwise: one einsum per tap; pointwise: one GEMM), else im2col's
+  columns, transposed, times ``grad_y``, one GEMM per block.
 - ``grad_b = dL/db`` sums ``grad_y`` over the batch and every output pixel.
 
 Workspace is bounded as in the forward pass (``convolab.config``).
@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from convolab.algorithms import REGISTRY, ConvProblem, adjoint, im2col, implicit, phased
+from convolab.algorithms import INPUT_GRADIENT, REGISTRY, ConvProblem, adjoint, im2col
 from convolab.ops.arguments import (
     Prepared,
     as_numeric,
@@ -34,8 +34,7 @@ from convolab.ops.arguments import (
     result_dtype,
     to_nhwc,
 )
-from convolab.select import choose, estimate, estimates, supports
-from convolab.shapes import conv_geometry
+from convolab.select import ADJOINT, choose, choose_input_gradient
 
 
 def caller_shape(nhwc: tuple[int, ...], data_format: str, unbatched: bool) -> tuple[int, ...]:
@@ -56,65 +55,25 @@ def check_grad_y(grad_y: object, prep: Prepared, name: str = "grad_y") -> np.nda
     return to_nhwc(gy, prep.data_format, name)[0]
 
 
-# col2im writes the K-wide columns and adds them back tap by tap (read-modify-write), where
-# im2col's forward fills them once and reads them: on 2 cores it took 1.8-2.2x the forward's time
-# on the same problem, so it is priced at twice the cost model's im2col estimate.
-COL2IM_VS_IM2COL = 2.0
-
-
-def _transposed_problem(p: ConvProblem, w: np.ndarray) -> tuple[ConvProblem, np.ndarray]:
-    """Stride 1: the conv that maps ``gy`` (N, Ho, Wo, O) to the padded input's gradient.
-
-    ``gxp[r, c] = sum_{a, b} gy[r - a*dh, c - b*dw] @ w[a, b]^T``: ``gy`` zero-padded by
-    ``span - 1`` ("full") correlated with the flipped, transposed kernel; returns its problem
-    and kernel ``(kh, kw, Og, C)``.
-    """
-    w2 = np.ascontiguousarray(adjoint.transposed_kernel(w, p.groups))
-    geom = conv_geometry(p.y_shape[1:3], p.geom.kernel_hw, padding="full",
-                         dilation=p.geom.dilation)
-    return ConvProblem(p.y_shape, w2.shape, geom, p.groups, "zeros", p.dtype), w2
-
-
-def _as_conv_with(p2: ConvProblem, p: ConvProblem, algorithm: str) -> str | None:
-    """Algorithm to run the transposed conv ``p2`` with, or None if col2im is the better way.
-
-    A forced ``algorithm`` runs it if it can; "auto" compares the cost model's best for ``p2``
-    with col2im's price on ``p``.
-    """
-    if algorithm != "auto":
-        return algorithm if supports(algorithm, p2) else None
-    best = estimates(p2)[0]
-    col2im_seconds = COL2IM_VS_IM2COL * estimate("im2col", p).seconds
-    return best.algorithm if best.seconds < col2im_seconds else None
-
-
 def input_gradient(
     gy: np.ndarray, w: np.ndarray, p: ConvProblem, algorithm: str = "auto"
 ) -> np.ndarray:
     """``grad_x`` (NHWC) from NHWC ``gy`` and HWIO ``w``, canonical arrays of ``p.dtype``.
 
-    With stride 1 the input gradient is itself a conv (:func:`_transposed_problem`), which runs
-    as one (``algorithms/adjoint.py``) when the cost model finds that cheaper than col2im.
-    Otherwise (and always with larger strides, where that conv would multiply mostly zeros)
-    "auto" runs ``algorithms/phased.py`` (per-tap GEMMs, stride phases) when it supports the
-    problem, and a forced algorithm its own ``backward_input``, or im2col's col2im if it has
-    none. Measured on 2 cores: the conv on implicit GEMM and phased are even at stride 1
-    (res3x3a 18-19 ms); phased beats the conv by im2col (LeNet's one-channel input, 1.3 ms
-    against 5.6) and col2im at stride 2 (res3x3s2 11 ms against 22).
+    Run the way :func:`convolab.select.choose_input_gradient` names: phased, the conv of
+    ``gy`` by an algorithm (``algorithms/adjoint.py``), or an algorithm's own
+    ``backward_input`` (im2col's col2im if it has none).
     """
     if p.x_shape[0] == 0:  # empty batch: nothing flows back
         return np.zeros(p.x_shape, p.dtype)
-    name = choose(p, algorithm)  # also checks a forced name against this conv
+    name = choose_input_gradient(p, algorithm)
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
-    if p.geom.stride == (1, 1):
-        p2, w2 = _transposed_problem(p, w)
-        name2 = _as_conv_with(p2, p, algorithm)
-        if name2 is not None and not (algorithm == "auto" and name2 != implicit.NAME
-                                      and phased.supports(p)):
-            return adjoint.input_gradient(gy, w2, p, p.groups, REGISTRY[name2].forward)
-    if algorithm == "auto" and phased.supports(p):
-        return phased.backward_input(gy, w, p)
-    return getattr(REGISTRY[name], "backward_input", im2col.backward_input)(gy, w, p)
+    if name.startswith(ADJOINT):
+        forward = REGISTRY[name.removeprefix(ADJOINT)].forward
+        return adjoint.input_gradient(gy, adjoint.transposed_kernel(w, p.groups), p, p.groups,
+                                      forward)
+    module = INPUT_GRADIENT.get(name) or REGISTRY[name]
+    return getattr(module, "backward_input", im2col.backward_input)(gy, w, p)
 
 
 def weight_gradient(
@@ -123,7 +82,8 @@ def weight_gradient(
     """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``."""
     if p.x_shape[0] == 0:
         return np.zeros(p.w_shape, p.dtype)
-    module = REGISTRY[choose(p, algorithm)]
+    # an algorithm of grad_x only (phased) leaves grad_w to "auto"
+    module = REGISTRY[choose(p, "auto" if algorithm in INPUT_GRADIENT else algorithm)]
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
     return getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
 
