@@ -9,8 +9,9 @@ multiply by the kernel reshaped to a matrix::
     cols  (G, b, r, Wo, kh, kw, Cg)   one receptive field per output pixel, per group
     cols  (G, P, kh*kw*Cg) @ w (G, kh*kw*Cg, Og) -> (G, P, Og)   P = b*r*Wo pixels
 
-Blocks are sized so ``cols`` fits the workspace limit; a block is several whole images when
-images are small (fewer, larger GEMMs) or some rows of one image when they are large.
+Blocks (``worker_blocks``) hold at most a worker's share of the workspace limit and
+``BLOCK_BYTES`` of ``cols``; a block is several whole images when images are small (fewer,
+larger GEMMs) or some rows of one image when they are large.
 """
 
 from __future__ import annotations

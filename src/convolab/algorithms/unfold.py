@@ -22,8 +22,9 @@ def windows(band: np.ndarray, p: ConvProblem, rows: int) -> np.ndarray:
     ``[g, n, i, j, a, c, k]`` is ``band[n, i*sh + a*dh, j*sw + c*dw, g*Cg + k]``: the receptive
     field of output ``(i, j)`` of the band, for each group.
 
-    >>> from convolab.plan import problem_of
-    >>> p = problem_of((1, 3, 4, 1), (2, 2, 1, 1))
+    >>> from convolab.shapes import conv_geometry
+    >>> geom = conv_geometry((3, 4), (2, 2))  # "valid", stride 1: output 2x3
+    >>> p = ConvProblem((1, 3, 4, 1), (2, 2, 1, 1), geom, 1, "zeros", np.dtype("f8"))
     >>> band = np.arange(12.0).reshape(1, 3, 4, 1)
     >>> windows(band, p, 2)[0, 0, 1, 2, :, :, 0]  # output (1, 2) reads rows 1-2, columns 2-3
     array([[ 6.,  7.],

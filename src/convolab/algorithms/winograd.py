@@ -13,7 +13,8 @@ the 2x2 outputs are ``A^T [ sum_c (G g_c G^T) * (B^T d_c B) ] A``: each of the 1
     V (16, T, C) @ U (16, C, O) -> M (16, T, O)      T tiles, 16*T*C*O multiply-adds
 
 against ``36*T*C*O`` for the direct method. B and A hold only 0 and +-1, so the input and output
-transforms are additions of strided views (no multiplications, no copies of a tile's pixels).
+transforms are additions of strided views of the gathered band (no multiplications; the
+overlapping 4x4 tiles are never copied out one by one).
 
 Work goes in blocks of tile rows (whole images when they are small) on one worker per core.
 On one core this beats im2col (res3x3a: 37 ms against 43); on two, the transforms' memory
