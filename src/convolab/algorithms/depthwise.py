@@ -28,9 +28,8 @@ import numpy as np
 
 from convolab.algorithms import adjoint, scheduler, unfold
 from convolab.algorithms.cost import Cost
-from convolab.algorithms.im2col import blocks, padded_band
+from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
-from convolab.config import get_workspace_limit
 
 NAME = "depthwise"
 REQUIRES = "groups equal to the input channels (depthwise), any multiplier"
@@ -49,13 +48,8 @@ def _row_bytes(p: ConvProblem) -> int:
         * p.dtype.itemsize
 
 
-def _blocks(p: ConvProblem) -> list[tuple[int, int, int, int]]:
-    limit = get_workspace_limit()
-    n, ho = p.x_shape[0], p.geom.out_hw[0]
-    budget = scheduler.block_budget(n * ho * _row_bytes(p), BLOCK_BYTES)
-    rows = scheduler.even_rows(max(1, budget // _row_bytes(p)), n, ho)
-    # im2col's blocking, given rows per block as limit // bytes
-    return list(blocks(p, limit // rows))
+def _blocks(p: ConvProblem) -> list[scheduler.Block]:
+    return scheduler.row_blocks(p.x_shape[0], p.geom.out_hw[0], _row_bytes(p), BLOCK_BYTES)
 
 
 def cost(p: ConvProblem) -> Cost:

@@ -17,35 +17,15 @@ larger GEMMs) or some rows of one image when they are large.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 
 from convolab.algorithms import scheduler, unfold
 from convolab.algorithms.problem import ConvProblem
-from convolab.config import get_workspace_limit
 from convolab.padding import gather_rows_cols, pad_adjoint
 
 NAME = "im2col"
 BLOCK_BYTES = 8 << 20  # bytes of columns per block (measured: 4-16 MiB best on 2 workers)
-
-
-def blocks(p: ConvProblem, bytes_per_row: int) -> Iterator[tuple[int, int, int, int]]:
-    """Yield ``(n0, n1, r0, r1)``: images ``n0:n1``, output rows ``r0:r1`` per block.
-
-    ``bytes_per_row`` is the workspace one output row costs; blocks stay within the limit
-    (but always hold at least one row).
-    """
-    n, (ho, _) = p.x_shape[0], p.geom.out_hw
-    rows = max(1, get_workspace_limit() // max(bytes_per_row, 1))
-    if rows >= ho:
-        per_block = max(1, rows // ho)
-        for n0 in range(0, n, per_block):
-            yield n0, min(n, n0 + per_block), 0, ho
-    else:
-        for n0 in range(n):
-            for r0 in range(0, ho, rows):
-                yield n0, n0 + 1, r0, min(ho, r0 + rows)
 
 
 def padded_band(x: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
@@ -133,10 +113,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
 # workspace once and reuses it. Results are combined in block order, never in the order the
 # workers finish, so gradients are the same from run to run.
 
-Block = tuple[int, int, int, int]
-
-
-def worker_blocks(p: ConvProblem) -> tuple[list[Block], int]:
+def worker_blocks(p: ConvProblem) -> tuple[list[scheduler.Block], int]:
     """The blocks of ``forward`` and the backward functions, and the number of workers.
 
     Blocks run on one worker per core (``scheduler``), each with its own workspace, so a
@@ -146,11 +123,8 @@ def worker_blocks(p: ConvProblem) -> tuple[list[Block], int]:
     """
     n, (ho, wo) = p.x_shape[0], p.geom.out_hw
     kh, kw, _, _ = p.w_shape
-    row_bytes = wo * kh * kw * p.x_shape[3] * p.dtype.itemsize
-    budget = scheduler.block_budget(n * ho * row_bytes, BLOCK_BYTES)
-    rows = scheduler.even_rows(max(1, budget // row_bytes), n, ho)
-    # ``blocks`` takes rows per block as limit // bytes
-    return list(blocks(p, get_workspace_limit() // rows)), scheduler.workers()
+    row_bytes = wo * kh * kw * p.x_shape[3] * p.dtype.itemsize  # one output row of cols
+    return scheduler.row_blocks(n, ho, row_bytes, BLOCK_BYTES), scheduler.workers()
 
 
 def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
@@ -159,7 +133,8 @@ def _gy_block(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: int
     return gy[n0:n1, r0:r1].reshape(-1, g, o // g).transpose(1, 0, 2)
 
 
-def columns(x: np.ndarray, p: ConvProblem, block: Block, space: np.ndarray) -> np.ndarray:
+def columns(x: np.ndarray, p: ConvProblem, block: scheduler.Block,
+            space: np.ndarray) -> np.ndarray:
     """The im2col matrices of one block, ``(G, b*r*Wo, kh*kw*Cg)``, copied into ``space``.
 
     One channel per group is stored tap-major, ``(G, kh, kw, 1, b, r, Wo)``, so the copy runs

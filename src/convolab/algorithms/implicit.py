@@ -22,7 +22,6 @@ from convolab.algorithms import im2col, scheduler
 from convolab.algorithms.blas import MIN_CHANNELS, gemm, gemms
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
-from convolab.config import get_workspace_limit
 
 NAME = "implicit"
 REQUIRES = (f"stride 1, groups=1, at least {MIN_CHANNELS} input and output channels, and NumPy's "
@@ -35,20 +34,17 @@ def supports(p: ConvProblem) -> bool:
             and min(p.x_shape[3], p.w_shape[3]) >= MIN_CHANNELS and p.dtype in gemms())
 
 
-def _rows(p: ConvProblem) -> int:
-    """Output rows per block (whole images when they fit), as the scheduler's budget allows."""
-    n, (ho, _), (_, wp) = p.x_shape[0], p.geom.out_hw, p.geom.padded_hw
-    row_bytes = wp * (p.w_shape[3] + p.x_shape[3]) * p.dtype.itemsize  # Y and band rows
-    budget = scheduler.block_budget(n * ho * row_bytes, BLOCK_BYTES)
-    return scheduler.even_rows(max(1, budget // row_bytes), n, ho)
+def _sizing(p: ConvProblem) -> tuple[int, int, int]:
+    """``(images, output rows, bytes a row)``: a row is Wp pixels of Y and of the band."""
+    row_bytes = p.geom.padded_hw[1] * (p.w_shape[3] + p.x_shape[3]) * p.dtype.itemsize
+    return p.x_shape[0], p.geom.out_hw[0], row_bytes
 
 
 def cost(p: ConvProblem) -> Cost:
     kh, kw, c, o = p.w_shape
     n, (ho, wo), (_, wp) = p.x_shape[0], p.geom.out_hw, p.geom.padded_hw
-    rows = _rows(p)
+    rows, per_row = scheduler.block_rows(*_sizing(p), BLOCK_BYTES), _sizing(p)[2]
     n_blocks = max(1, -(-(n * ho) // rows))
-    per_row = wp * (o + c) * p.dtype.itemsize
     gemm = p.flops * wp // max(wo, 1)  # the thrown-away columns are computed too
     return Cost(
         flops=gemm, gemm_flops=gemm, gemm_mkn=(rows * wp, c, o),
@@ -83,6 +79,5 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             gemm(band, off, m, np.ascontiguousarray(w[a, bb]), flat, 0.0 if t == 0 else 1.0)
         y[n0:n1, r0:r1] = full[:, : r1 - r0, :wo]
 
-    limit = get_workspace_limit()
-    scheduler.run(list(im2col.blocks(p, limit // _rows(p))), work, n_workers)
+    scheduler.run(scheduler.row_blocks(*_sizing(p), BLOCK_BYTES), work, n_workers)
     return y

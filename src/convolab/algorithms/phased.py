@@ -86,12 +86,9 @@ def supports(p: ConvProblem) -> bool:
             and _image_bytes(p) <= get_workspace_limit())
 
 
-def _blocks(p: ConvProblem) -> list[tuple[int, int]]:
-    """Image ranges ``(n0, n1)``: evened, within the workspace limit, a block per worker."""
-    n, per_image = p.x_shape[0], _image_bytes(p)
-    budget = scheduler.block_budget(n * per_image, BLOCK_BYTES)
-    per_block = scheduler.even_rows(max(1, budget // per_image), n, 1)
-    return [(n0, min(n, n0 + per_block)) for n0 in range(0, n, per_block)]
+def _blocks(p: ConvProblem) -> list[scheduler.Block]:
+    """``(n0, n1, 0, 1)``: whole images ``n0:n1`` per block (an image is one "row" here)."""
+    return scheduler.row_blocks(p.x_shape[0], 1, _image_bytes(p), BLOCK_BYTES)
 
 
 def _gy_ext(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, space: np.ndarray) -> np.ndarray:
@@ -140,8 +137,8 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     todo, n_workers = _blocks(p), scheduler.workers()
     scratch = scheduler.Scratch(n_workers)
 
-    def work(block: tuple[int, int], i: int) -> None:
-        n0, n1 = block
+    def work(block: scheduler.Block, i: int) -> None:
+        n0, n1, _, _ = block
         pixels = (n1 - n0) * hq * wq
         g = _gy_ext(gy, p, n0, n1, scratch.get(i, "gy", (pixels * o,), p.dtype))
         planes = scratch.get(i, "gx", (sh * sw, pixels, c), p.dtype)

@@ -100,6 +100,41 @@ def even_rows(rows: int, n: int, height: int) -> int:
     return -(-height // -(-height // rows))
 
 
+Block = tuple[int, int, int, int]  # (n0, n1, r0, r1): images n0:n1, rows r0:r1 of each
+
+
+def block_rows(n: int, height: int, row_bytes: int, cache: int) -> int:
+    """Rows per block for ``n`` images of ``height`` rows, ``row_bytes`` of workspace a row.
+
+    As many as :func:`block_budget` allows (at least one), evened by :func:`even_rows`; a
+    multiple of ``height`` (whole images) when an image fits.
+
+    >>> block_rows(64, 28, 1 << 10, 1 << 20)  # 1 MiB: 36 images a block, evened to 2 of 32
+    896
+    """
+    budget = block_budget(n * height * row_bytes, cache)
+    return even_rows(max(1, budget // max(row_bytes, 1)), n, height)
+
+
+def row_blocks(n: int, height: int, row_bytes: int, cache: int) -> list[Block]:
+    """The blocks of ``n`` images of ``height`` rows, sized by :func:`block_rows`.
+
+    Several whole images per block when an image fits, else rows of one image; every
+    algorithm that blocks by output rows (or tile rows, or whole images) asks here.
+
+    >>> row_blocks(3, 4, 1 << 10, 1 << 20)  # small: one block
+    [(0, 3, 0, 4)]
+    >>> row_blocks(1, 10, 2 << 20, 4 << 20)  # 2 MiB a row, 4 MiB a block: rows of one image
+    [(0, 1, 0, 2), (0, 1, 2, 4), (0, 1, 4, 6), (0, 1, 6, 8), (0, 1, 8, 10)]
+    """
+    rows = block_rows(n, height, row_bytes, cache)
+    if rows >= height:
+        per_block = rows // height
+        return [(n0, min(n, n0 + per_block), 0, height) for n0 in range(0, n, per_block)]
+    return [(n0, n0 + 1, r0, min(height, r0 + rows))
+            for n0 in range(n) for r0 in range(0, height, rows)]
+
+
 def _pool(n: int) -> ThreadPoolExecutor:
     """The worker threads (``n`` of them; the pool is replaced if the count changes)."""
     if _state.get("pool_size") != n:

@@ -28,8 +28,6 @@ and 4.6e-7 for im2col; the tests hold it below ``ERROR_BOUND_F32``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from convolab.algorithms import adjoint, scheduler
@@ -60,28 +58,18 @@ def _block_bytes_per_tile(p: ConvProblem) -> int:
     return (24 * c + 20 * o) * p.dtype.itemsize
 
 
-def blocks(p: ConvProblem) -> Iterator[tuple[int, int, int, int]]:
-    """Yield ``(n0, n1, t0, t1)``: images ``n0:n1``, tile rows ``t0:t1``, about one block each."""
-    n = p.x_shape[0]
+def blocks(p: ConvProblem) -> list[scheduler.Block]:
+    """``(n0, n1, t0, t1)``: images ``n0:n1``, tile rows ``t0:t1`` of each, per block."""
     th, tw = _tile_grid(p)
     row_bytes = tw * _block_bytes_per_tile(p)  # one row of tiles
-    rows = scheduler.even_rows(
-        max(1, scheduler.block_budget(n * th * row_bytes, BLOCK_BYTES) // row_bytes), n, th)
-    if rows >= th:
-        per_block = max(1, rows // th)
-        for n0 in range(0, n, per_block):
-            yield n0, min(n, n0 + per_block), 0, th
-    else:
-        for n0 in range(n):
-            for t0 in range(0, th, rows):
-                yield n0, n0 + 1, t0, min(th, t0 + rows)
+    return scheduler.row_blocks(p.x_shape[0], th, row_bytes, BLOCK_BYTES)
 
 
 def cost(p: ConvProblem) -> Cost:
     n, c, o = p.x_shape[0], p.x_shape[3], p.w_shape[3]
     th, tw = _tile_grid(p)
     t = n * th * tw
-    n_blocks = max(1, sum(1 for _ in blocks(p)))  # (an empty batch has none)
+    n_blocks = max(1, len(blocks(p)))  # (an empty batch has none)
     item = p.dtype.itemsize
     gemm = 2 * 16 * t * c * o
     # values written by the element-wise passes: input rows ~8 C per tile, columns 16 C;
@@ -195,7 +183,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         else:  # an odd edge: drop the outputs the last tiles computed past it
             dest[...] = blk.reshape(b, 2 * tr, 2 * tw, o)[:, : r1 - 2 * t0, :wo]
 
-    scheduler.run(list(blocks(p)), work, n_workers)
+    scheduler.run(blocks(p), work, n_workers)
     return y
 
 
