@@ -17,7 +17,14 @@ import numpy as np
 
 from convolab.algorithms import ConvProblem
 from convolab.ops.arguments import resolve
-from convolab.select import Estimate, check_name, choose, estimate, estimates
+from convolab.select import (
+    Estimate,
+    check_name,
+    choose,
+    choose_input_gradient,
+    estimate,
+    estimates,
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,9 @@ class Plan:
 
     ``flops`` is the arithmetic the chosen algorithm does (``direct_flops`` is the textbook
     count, 2 per multiply-add); ``workspace`` is its peak scratch in bytes; ``alternatives``
-    are the other algorithms that could run the problem, cheapest first.
+    are the other algorithms that could run the problem, cheapest first; ``input_gradient``
+    is how ``conv2d_backward`` would compute ``grad_x``
+    (:func:`convolab.select.choose_input_gradient`).
     """
 
     problem: ConvProblem
@@ -37,6 +46,7 @@ class Plan:
     direct_flops: int
     workspace: int
     alternatives: tuple[Estimate, ...]
+    input_gradient: str
 
     def __str__(self) -> str:
         p = self.problem
@@ -46,6 +56,7 @@ class Plan:
             f"{self.flops / 1e9:.3g} GFLOP of {self.direct_flops / 1e9:.3g} direct, "
             f"workspace {self.workspace / 2**20:.3g} MiB)",
             f"  why: {self.reason}",
+            f"  grad_x in conv2d_backward: {self.input_gradient}",
         ]
         lines += [f"  {e.algorithm}: est. {e.seconds * 1e3:.3g} ms; {e.cost.summary}"
                   for e in self.alternatives]
@@ -111,4 +122,4 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
     else:
         reason = f"the only algorithm that supports this conv: {chosen.cost.summary}"
     return Plan(p, name, reason, chosen.seconds, chosen.cost.flops, p.flops,
-                chosen.cost.workspace, others)
+                chosen.cost.workspace, others, choose_input_gradient(p, algorithm))
