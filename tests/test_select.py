@@ -170,7 +170,7 @@ def test_input_gradient_by_an_algorithm_that_cannot_run_it_is_an_error():
     grouped = problem_of((2, 9, 9, 4), (3, 3, 2, 4), groups=2)
     with pytest.raises(ValueError, match="'phased' cannot run this conv.*groups=1"):
         choose_input_gradient(grouped, "phased")
-    with pytest.raises(ValueError, match="algorithm: expected one of"):
+    with pytest.raises(ValueError, match="algorithm: expected one of.*did you mean 'phased'"):
         choose_input_gradient(grouped, "phase")
 
 

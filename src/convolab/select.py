@@ -102,13 +102,14 @@ def _estimates(p: ConvProblem, limit: int, workers: int) -> tuple[Estimate, ...]
                         key=lambda e: e.seconds))
 
 
-def check_name(algorithm: object) -> str:
-    """``algorithm`` if it is "auto" or a registered name, else a ValueError listing the names."""
+def check_name(algorithm: object, extra: tuple[str, ...] = ()) -> str:
+    """``algorithm`` if it is "auto", a registered name or in ``extra``, else a ValueError
+    listing the names."""
     if not isinstance(algorithm, str):
         raise TypeError(f"algorithm: expected a name (str), got {type(algorithm).__name__}")
-    if algorithm == "auto" or algorithm in REGISTRY:
-        return algorithm  # type: ignore[return-value]
-    choices = ["auto", *REGISTRY]
+    choices = ["auto", *REGISTRY, *extra]
+    if algorithm in choices:
+        return algorithm
     close = difflib.get_close_matches(str(algorithm), choices, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"algorithm: expected one of {choices}, got {algorithm!r}{hint}")
@@ -163,7 +164,7 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     >>> choose_input_gradient(conv(1), "im2col"), choose_input_gradient(conv(2), "im2col")
     ('adjoint:im2col', 'im2col')
     """
-    if algorithm in INPUT_GRADIENT:
+    if check_name(algorithm, tuple(INPUT_GRADIENT)) in INPUT_GRADIENT:
         if not INPUT_GRADIENT[algorithm].supports(problem):
             _cannot_run(algorithm, INPUT_GRADIENT[algorithm], problem)
         return algorithm

@@ -117,7 +117,9 @@ def conv2d_backward(
     """Gradients of ``conv2d(x, w, b, ...)`` given ``grad_y = dL/dy``.
 
     Takes the keywords of :func:`convolab.conv2d`, with the same meanings; ``bias`` says whether
-    the forward call had a bias (its value does not enter the gradients).
+    the forward call had a bias (its value does not enter the gradients). ``algorithm`` may also
+    be ``"phased"``: ``grad_x`` by ``algorithms.phased``, the rest as for "auto".
+    ``convolab.plan(...).input_gradient`` says how "auto" (or a forced name) computes ``grad_x``.
 
     Parameters
     ----------
