@@ -118,12 +118,12 @@ def peak_memory(call: Callable[[], object]) -> int:
     return peak
 
 
-def chosen_algorithm(x: np.ndarray, w: np.ndarray, case: Case) -> str:
-    """What convolab's ``algorithm="auto"`` runs for this case, and why."""
+def chosen_algorithm(x: np.ndarray, w: np.ndarray, case: Case, direction: str) -> str:
+    """What convolab's ``algorithm="auto"`` runs for this case (backward: for grad_x)."""
     from convolab.plan import plan
 
     p = plan(x, w, **case.kwargs())
-    return p.algorithm
+    return p.algorithm if direction == "forward" else f"grad_x: {p.input_gradient}"
 
 
 def _rel_err(got: np.ndarray, want: np.ndarray) -> float:
@@ -161,10 +161,11 @@ def case_rows(case: Case, direction: str, repeats: int, min_time: float,
                    gflops=case.flops * (1 if direction == "forward" else 2) / t / 1e9,
                    rel_err=err)
         row["pct_sgemm"] = 100 * row["gflops"] / sgemm
+        if peer == "convolab":
+            row["algorithm"] = chosen_algorithm(x, w, case, direction)
         if peer == "convolab" and direction == "forward":
             row["peak_mib"] = peak_memory(call) / 2**20
             row["budget_mib"] = (x.nbytes + 4 * case.n * case.out_hw**2 * case.o) / 2**20 + 64
-            row["algorithm"] = chosen_algorithm(x, w, case)
         rows.append(row)
         print(f"  {case.name:9s} {direction:8s} {peer:18s} {t * 1e3:9.3f} ms "
               f"{row['gflops']:7.1f} GFLOP/s  err {err:.1e}", flush=True)
