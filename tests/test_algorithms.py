@@ -38,10 +38,11 @@ SHAPE_TO = {
     "depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1),
     "implicit": lambda c: dataclasses.replace(c, stride=(1, 1), groups=1,
                                               cg=implicit.MIN_CHANNELS, og=implicit.MIN_CHANNELS),
+    "toeplitz": lambda c: dataclasses.replace(c, groups=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5,
-             "implicit": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
+             "implicit": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -125,7 +126,7 @@ def peak_bytes(call) -> int:
 
 @pytest.mark.parametrize(("name", "k", "c", "groups"), [
     ("im2col", 5, 8, 1), ("pointwise", 1, 64, 1), ("fft", 15, 1, 1), ("winograd", 3, 32, 1),
-    ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64)])
+    ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64), ("toeplitz", 5, 1, 1)])
 def test_workspace_limit_bounds_peak_memory(name, k, c, groups):
     # a k*k-fold copy of this 8 MiB input (im2col's columns in one go) would be 25x its size
     rng = np.random.default_rng(0)

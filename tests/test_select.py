@@ -124,6 +124,7 @@ def test_plan_of_a_dask_array_reads_only_its_shape_and_dtype():
     ("implicit", (4, 64, 64, 32), (3, 3, 32, 32), {}),
     ("depthwise", (4, 64, 64, 64), (3, 3, 1, 64), {"groups": 64}),
     ("fft", (1, 700, 700, 1), (21, 21, 1, 1), {}),
+    ("toeplitz", (16, 64, 64, 1), (5, 5, 1, 6), {}),
 ])
 def test_planned_workspace_is_what_the_call_allocates_within_2x(name, x_shape, w_shape, kw):
     import tracemalloc

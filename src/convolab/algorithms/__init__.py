@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from convolab.algorithms import depthwise, fft, im2col, implicit, phased, pointwise, winograd
+from convolab.algorithms import (
+    depthwise,
+    fft,
+    im2col,
+    implicit,
+    phased,
+    pointwise,
+    toeplitz,
+    winograd,
+)
 from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
-    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft)
+    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 
