@@ -39,10 +39,11 @@ SHAPE_TO = {
     "implicit": lambda c: dataclasses.replace(c, stride=(1, 1), groups=1,
                                               cg=implicit.MIN_CHANNELS, og=implicit.MIN_CHANNELS),
     "toeplitz": lambda c: dataclasses.replace(c, groups=1),
+    "stencil": lambda c: dataclasses.replace(c, cg=1, og=1, groups=1, stride=(c.stride[0], 1)),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
-F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5,
-             "implicit": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
+F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
+             "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -106,8 +107,9 @@ def test_algorithm_matches_pytorch(name):
     # 3x3 (1x1 for pointwise), stride 1, "valid"; depthwise with a channel multiplier of 2
     k = 1 if name == "pointwise" else 3
     groups = 8 if name == "depthwise" else 1
-    x = rng.standard_normal((2, 10, 12, 8)).astype(np.float32)
-    w = rng.standard_normal((k, k, 8 // groups, 16)).astype(np.float32)
+    c, o = (1, 1) if name == "stencil" else (8, 16)  # stencil filters one-channel images
+    x = rng.standard_normal((2, 10, 12, c)).astype(np.float32)
+    w = rng.standard_normal((k, k, c // groups, o)).astype(np.float32)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                                       torch.from_numpy(w.transpose(3, 2, 0, 1).copy()),
                                       groups=groups)
@@ -126,7 +128,8 @@ def peak_bytes(call) -> int:
 
 @pytest.mark.parametrize(("name", "k", "c", "groups"), [
     ("im2col", 5, 8, 1), ("pointwise", 1, 64, 1), ("fft", 15, 1, 1), ("winograd", 3, 32, 1),
-    ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64), ("toeplitz", 5, 1, 1)])
+    ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64), ("toeplitz", 5, 1, 1),
+    ("stencil", 5, 1, 1)])
 def test_workspace_limit_bounds_peak_memory(name, k, c, groups):
     # a k*k-fold copy of this 8 MiB input (im2col's columns in one go) would be 25x its size
     rng = np.random.default_rng(0)

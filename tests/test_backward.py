@@ -258,6 +258,8 @@ BACKWARD_CASES = [  # shapes chosen so that every registered algorithm supports 
     dict(x=(2, 7, 8, 4), w=(1, 1, 4, 6), kw=dict()),
     dict(x=(2, 7, 8, 4), w=(3, 3, 1, 8), kw=dict(groups=4, padding=1, padding_mode="reflect")),
     dict(x=(1, 12, 11, 2), w=(5, 4, 2, 3), kw=dict(stride=2, dilation=(1, 2))),
+    dict(x=(2, 12, 11, 1), w=(3, 4, 1, 1), kw=dict(padding="same", padding_mode="reflect")),
+    dict(x=(1, 12, 11, 1), w=(3, 2, 1, 1), kw=dict(stride=(2, 1), padding=(2, 1))),
 ]
 
 

@@ -17,13 +17,14 @@ from convolab.algorithms import (
     implicit,
     phased,
     pointwise,
+    stencil,
     toeplitz,
     winograd,
 )
 from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
-    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz)
+    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 

@@ -16,7 +16,7 @@ import numpy as np
 # Each tap's GEMM is (M x C) @ (C x O): with fewer channels in or out, OpenBLAS crawls
 # (measured: C = 1 10x slower than im2col on img3x3, O = 1 5x slower on LeNet's input gradient).
 MIN_CHANNELS = 4
-_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
+ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS enums
 _found: dict = {}
 
 
@@ -72,5 +72,6 @@ def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: fl
     """
     k, n = b.shape
     item = a.itemsize
-    gemms()[a.dtype](_ROW_MAJOR, _NO_TRANS, _NO_TRANS, m, n, k, 1.0,
+    gemms()[a.dtype](ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0,
                      a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
+
