@@ -30,24 +30,59 @@ def naive_im2col(x: np.ndarray, w: np.ndarray, case: Case) -> np.ndarray:
 
     ``(N, H, W, C)`` -> windows ``(N, Ho, Wo, C, k, k)`` -> ``(N*Ho*Wo, k*k*C)`` @ ``(k*k*C, O)``.
     """
+    k = case.k
+    if case.groups == 1:
+        cols = naive_im2col_columns(x, case, case.padding)
+        shape = (case.n, case.out_hw, case.out_hw, case.o)
+        return (cols @ w.reshape(k * k * case.c, case.o)).reshape(shape)
+    # depthwise: (N, Ho, Wo, C, k, k) . (k, k, C) -> (N, Ho, Wo, C)
+    return np.einsum("nhwcab,abc->nhwc", _windows(x, case, case.padding), w[:, :, 0, :],
+                     optimize=True)
+
+
+def _windows(x: np.ndarray, case: Case, padding: str) -> np.ndarray:
+    """Every receptive field, ``(N, Ho, Wo, C, k, k)``: a view of ``x`` padded as TensorFlow."""
     k, s = case.k, case.stride
-    if case.padding == "same":
+    if padding == "same":
         total = max((case.out_hw - 1) * s + k - case.hw, 0)
         side = (total // 2, total - total // 2)
         x = np.pad(x, ((0, 0), side, side, (0, 0)))
-    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]
+    return np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]
+
+
+def naive_im2col_columns(x: np.ndarray, case: Case, padding: str) -> np.ndarray:
+    """The column matrix ``(N*Ho*Wo, k*k*C)``, receptive fields in HWC order (one copy)."""
+    win = _windows(x, case, padding)
     n, ho, wo = win.shape[:3]
-    if case.groups == 1:
-        cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, k * k * case.c)
-        return (cols @ w.reshape(k * k * case.c, case.o)).reshape(n, ho, wo, case.o)
-    # depthwise: (N, Ho, Wo, C, k, k) . (k, k, C) -> (N, Ho, Wo, C)
-    return np.einsum("nhwcab,abc->nhwc", win, w[:, :, 0, :], optimize=True)
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, case.k * case.k * case.c)
+
+
+GEMM_ALONE = "gemm-alone"  # not a peer: a floor for NumPy methods that lower to one GEMM
+GEMM_ALONE_MAX_BYTES = 512 << 20  # of pre-built columns (img31's would be 4 GiB)
+
+
+def gemm_alone(x: np.ndarray, w: np.ndarray, b: np.ndarray, case: Case) -> Iterator[Runner]:
+    """im2col's matrix product with the columns built beforehand, untimed: NumPy's matmul of
+    ``(N*Ho*Wo, k*k*C) @ (k*k*C, O)`` on its own BLAS threads, bias added outside the timing.
+
+    What any NumPy method that lowers the conv to this one GEMM could reach with free packing.
+    """
+    k = case.k
+    if case.groups != 1 or case.n * case.out_hw**2 * k * k * case.c * 4 > GEMM_ALONE_MAX_BYTES:
+        return
+    cols = np.ascontiguousarray(naive_im2col_columns(x, case, case.padding))
+    wmat = np.ascontiguousarray(w.reshape(k * k * case.c, case.o))
+    out = np.empty((len(cols), case.o), np.float32)
+    shape = (case.n, case.out_hw, case.out_hw, case.o)
+    yield (GEMM_ALONE, lambda: np.matmul(cols, wmat, out=out),
+           lambda y: y.reshape(shape) + b, case.padding)
 
 
 def forward_runners(case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> Iterator[Runner]:
     kw = case.kwargs()
     yield "convolab", lambda: cl.conv2d(x, w, b, **kw), np.asarray, case.padding
     yield "numpy-im2col", lambda: naive_im2col(x, w, case) + b, np.asarray, case.padding
+    yield from gemm_alone(x, w, b, case)
     if _has("torch"):
         import torch
         import torch.nn.functional as F

@@ -64,7 +64,7 @@ import tracemalloc  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
-from peers import backward_runners, forward_runners  # noqa: E402
+from peers import GEMM_ALONE, backward_runners, forward_runners  # noqa: E402
 from suite import BACKWARD, FORWARD, GEMM_BOUND, Case  # noqa: E402
 
 import convolab as cl  # noqa: E402
@@ -212,8 +212,12 @@ def verdicts(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
                     f"worst {max(nchw, default=float('nan')):.2f}"))
     gemm = [(c, ours[c]["pct_sgemm"]) for c in GEMM_BOUND if c in ours]
     if gemm:
+        alone = [(c, fwd[(c, GEMM_ALONE)]["pct_sgemm"]) for c, _ in gemm
+                 if (c, GEMM_ALONE) in fwd]
         out.append(("GEMM-bound layers >= 80% of sgemm", all(p >= 80 for _, p in gemm),
-                    ", ".join(f"{c} {p:.0f}%" for c, p in gemm)))
+                    ", ".join(f"{c} {p:.0f}%" for c, p in gemm)
+                    + ("; im2col's GEMM alone, columns built beforehand: "
+                       + ", ".join(f"{c} {p:.0f}%" for c, p in alone) if alone else "")))
     if "img3x3" in ours:
         t = ours["img3x3"]["seconds"]
         peers = {p: r["seconds"] for (c, p), r in fwd.items() if c == "img3x3"}
@@ -222,7 +226,7 @@ def verdicts(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
         ok = ok and t <= 3 * peers.get("opencv-filter2D", np.inf)
         out.append(("img3x3: >= 10x PyTorch and scipy correlate2d, within 3x of OpenCV", ok,
                     ", ".join(f"{p} {v / t:.1f}x our time" for p, v in peers.items()
-                              if p != "convolab")))
+                              if p not in ("convolab", GEMM_ALONE))))
     if "img31" in ours:
         r = ours["img31"]
         ff = fwd.get(("img31", "scipy-fftconvolve"))
