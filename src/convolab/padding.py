@@ -33,6 +33,9 @@ _LIMITS = {
 }
 
 
+_MODES = ("zeros", "replicate", "circular", "reflect", "symmetric")  # what index_map knows
+
+
 def check_padding_fits(in_hw: tuple[int, int], pads: Pads, mode: str) -> None:
     """Raise ValueError if ``mode`` cannot pad an ``in_hw`` input by ``pads``."""
     if mode not in _LIMITS:
@@ -55,8 +58,14 @@ def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     [2, 1, 0, 0, 1, 2, 3, 3, 2, 1]
     """
     pos = np.arange(-before, n + after)
+    if before == after == 0 and mode in _MODES:  # every mode maps an unpadded axis to itself
+        return pos
     if mode == "zeros":
-        return np.where((pos >= 0) & (pos < n), pos, -1)
+        if before < 0 or after < 0:  # negative amounts crop: the general form
+            return np.where((pos >= 0) & (pos < n), pos, -1)
+        pos[:before] = -1  # two slice writes: a third of the time of a masked np.where
+        pos[before + n :] = -1
+        return pos
     if mode == "replicate":
         return np.clip(pos, 0, n - 1)
     if mode == "circular":
@@ -82,7 +91,7 @@ def gather_rows_cols(
     """
     out = x
     for axis, idx in zip(axes, (rows, cols)):
-        if len(idx) and idx[0] >= 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        if _is_run(idx):
             out = out[(slice(None),) * axis + (slice(idx[0], idx[0] + len(idx)),)]
             continue
         zero = idx < 0
@@ -90,6 +99,21 @@ def gather_rows_cols(
         if zero.any():
             out[(slice(None),) * axis + (zero,)] = 0
     return out
+
+
+def _is_run(idx: np.ndarray) -> bool:
+    """Whether ``idx`` (1-D ints) is ``i0, i0 + 1, ..., i0 + len - 1`` with ``i0 >= 0``.
+
+    >>> _is_run(np.arange(2, 6)), _is_run(np.array([0, 2, 1, 3])), _is_run(np.array([-1, 0]))
+    (True, False, False)
+    """
+    n = len(idx)
+    if not n or idx[0] < 0 or idx[-1] - idx[0] != n - 1:
+        return False
+    i0 = int(idx[0])
+    if n <= 64:  # short maps (small images, bands of rows): a Python list compares faster
+        return idx.tolist() == list(range(i0, i0 + n))
+    return bool((idx[1:] - idx[:-1] == 1).all())
 
 
 def pad(x: np.ndarray, pads: Pads, mode: str, *, axes: tuple[int, int] = (1, 2)) -> np.ndarray:

@@ -72,8 +72,16 @@ def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
     >>> normalize_pair((3, 2), "stride")
     (3, 2)
     """
-    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    message = f"{name}: expected {kind} or a pair of them, received {name}={value!r}"
+    # Fast paths for the forms almost every call uses (a plain int, a tuple of two plain ints):
+    # several of these run per conv call. Anything else, or a value out of range, takes the
+    # general path below, which accepts NumPy ints and any sequence and words the error.
+    if type(value) is int:
+        if value >= minimum:
+            return (value, value)
+    elif type(value) is tuple and len(value) == 2:
+        a, b = value
+        if type(a) is int and type(b) is int and a >= minimum and b >= minimum:
+            return (a, b)
     if _is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
     elif (
@@ -84,10 +92,15 @@ def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
     ):
         pair = (int(value[0]), int(value[1]))
     else:
-        raise TypeError(message)
+        raise TypeError(_pair_message(value, name, minimum))
     if min(pair) < minimum:
-        raise ValueError(message)
+        raise ValueError(_pair_message(value, name, minimum))
     return pair
+
+
+def _pair_message(value: object, name: str, minimum: int) -> str:
+    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    return f"{name}: expected {kind} or a pair of them, received {name}={value!r}"
 
 
 def normalize_padding_mode(mode: object) -> str:
@@ -185,21 +198,34 @@ class ConvGeometry:
     dilation: Pair
     pads: Pads
 
+    def __post_init__(self) -> None:
+        # The derived sizes are computed once here: the checks, the cost model and the
+        # algorithms read them several times per conv call. They are not fields, so equality,
+        # hashing and repr see only the five arguments above.
+        (t, b), (left, r) = self.pads
+        (h, w), (kh, kw) = self.in_hw, self.kernel_hw
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        padded = (h + t + b, w + left + r)
+        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        out = ((padded[0] - span[0]) // sh + 1, (padded[1] - span[1]) // sw + 1)
+        # frozen: written straight into the instance dict, once (faster than object.__setattr__)
+        d = self.__dict__
+        d["_padded_hw"], d["_span_hw"], d["_out_hw"] = padded, span, out
+
     @property
     def padded_hw(self) -> Pair:
-        (t, b), (left, r) = self.pads
-        return (self.in_hw[0] + t + b, self.in_hw[1] + left + r)
+        """Input size plus padding, ``(H + top + bottom, W + left + right)``."""
+        return self._padded_hw  # type: ignore[attr-defined]
 
     @property
     def span_hw(self) -> Pair:
         """Extent of the dilated kernel, ``d*(k-1) + 1`` per axis."""
-        return tuple(d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_hw))  # type: ignore[return-value]
+        return self._span_hw  # type: ignore[attr-defined]
 
     @property
     def out_hw(self) -> Pair:
-        return tuple(  # type: ignore[return-value]
-            (p - span) // s + 1 for p, span, s in zip(self.padded_hw, self.span_hw, self.stride)
-        )
+        """Output size ``(Ho, Wo)``, ``(padded - span) // stride + 1`` per axis."""
+        return self._out_hw  # type: ignore[attr-defined]
 
 
 def conv_geometry(
@@ -216,6 +242,9 @@ def conv_geometry(
     s = normalize_pair(stride, "stride")
     d = normalize_pair(dilation, "dilation")
     geom = ConvGeometry(in_hw, k_hw, s, d, resolve_padding(padding, in_hw, k_hw, s, d))
+    span, padded = geom.span_hw, geom.padded_hw
+    if span[0] <= padded[0] and span[1] <= padded[1]:
+        return geom
     for axis, name in enumerate(("height", "width")):
         if geom.span_hw[axis] > geom.padded_hw[axis]:
             raise ValueError(

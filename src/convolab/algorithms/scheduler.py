@@ -52,12 +52,20 @@ def workers() -> int:
 
     While a region holds BLAS at one thread, the count from before it is answered.
     """
-    blas = _controller()
-    if blas is None or not blas.lib_controllers:
+    getters = _state.get("getters")
+    if getters is None:
+        blas = _controller()
+        # each library's get_num_threads, bound once (what its ``num_threads`` property calls):
+        # asked on every call, so a limit the user set through threadpoolctl is still seen
+        getters = _state["getters"] = [] if blas is None else [
+            c.get_num_threads for c in blas.lib_controllers
+        ]
+    if not getters:
         return 1
     with _limit:
         if not _state.get("limited"):
-            _state["threads"] = max(1, min(c.num_threads for c in blas.lib_controllers))
+            n = getters[0]() if len(getters) == 1 else min(g() for g in getters)
+            _state["threads"] = max(1, n)
         return _state["threads"]
 
 

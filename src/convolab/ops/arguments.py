@@ -6,7 +6,7 @@ a canonical padding mode; this module is where user input becomes that (or a cle
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from convolab.shapes import conv_geometry, normalize_padding_mode
 _DATA_FORMATS = {"NHWC": "NHWC", "CHANNELS_LAST": "NHWC", "NCHW": "NCHW", "CHANNELS_FIRST": "NCHW"}
 _KERNEL_FORMATS = {"HWIO": "HWIO", "OIHW": "OIHW"}
 _FLOATS = (np.float16, np.float32, np.float64)
+_FLOAT16, _FLOAT32 = np.dtype(np.float16), np.dtype(np.float32)
 
 
 def is_dask_array(x: object) -> bool:
@@ -54,6 +55,12 @@ def as_2d(value: object, name: str) -> np.ndarray:
 
 def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """NumPy promotion over the float inputs; int and bool count as float64."""
+    first = arrays[0].dtype if arrays and arrays[0] is not None else None
+    # the usual call: one native float dtype throughout, which promotes to itself
+    if first is not None and first.kind == "f" and first.isnative and all(
+        a is None or a.dtype == first for a in arrays
+    ):
+        return first
     dts = [
         a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
         for a in arrays
@@ -64,7 +71,7 @@ def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
 
 def compute_dtype(out: np.dtype) -> np.dtype:
     """float16 is computed in float32 (BLAS has no half GEMM) and rounded back at the end."""
-    return np.dtype(np.float32) if out == np.float16 else out
+    return _FLOAT32 if out == _FLOAT16 else out
 
 
 def normalize_data_format(data_format: object) -> str:
@@ -178,6 +185,27 @@ def resolve(
     Nothing is copied, so ``x`` and ``w`` may be zero-byte stand-ins with the right shape and
     dtype (``cl.plan`` validates shapes this way).
     """
+    return Prepared(*_resolved(
+        x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
+    ))
+
+
+def _resolved(
+    x: object,
+    w: object,
+    bias: object,
+    *,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    data_format: object,
+    kernel_format: object,
+    padding_mode: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvProblem, np.dtype, str, bool]:
+    """:func:`resolve`'s work, as the fields of a :class:`Prepared` (so that :func:`prepare`
+    builds one Prepared, not two)."""
     fmt = normalize_data_format(data_format)
     kfmt = normalize_kernel_format(kernel_format)
     mode = normalize_padding_mode(padding_mode)
@@ -196,17 +224,34 @@ def resolve(
     check_padding_fits(geom.in_hw, geom.pads, mode)
     out = result_dtype(xa, wa, ba)
     problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(out))
-    return Prepared(x4, w4, ba, problem, out, fmt, unbatched)
+    return x4, w4, ba, problem, out, fmt, unbatched
 
 
-def prepare(x: object, w: object, bias: object = None, **options: object) -> Prepared:
+def prepare(
+    x: object,
+    w: object,
+    bias: object = None,
+    *,
+    stride: object = 1,
+    padding: object = "valid",
+    dilation: object = 1,
+    groups: object = 1,
+    data_format: object = "NHWC",
+    kernel_format: object = "HWIO",
+    padding_mode: object = "zeros",
+) -> Prepared:
     """Validate a ``conv2d`` call (options as :func:`resolve`) and make its arrays ready for an
     algorithm: C-contiguous, in the compute dtype."""
-    r = resolve(x, w, bias, **options)
-    dt = r.problem.dtype
-    return replace(
-        r,
-        x=np.ascontiguousarray(r.x, dtype=dt),
-        w=np.ascontiguousarray(r.w, dtype=dt),
-        bias=None if r.bias is None else r.bias.astype(dt),
+    x4, w4, ba, problem, out, fmt, unbatched = _resolved(
+        x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
+        data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
+    )
+    dt = problem.dtype
+    # ascontiguousarray and astype(copy=False) return the array itself when it is already
+    # right; the bias is only read (added to the output), so it needs no copy of its own
+    return Prepared(
+        np.ascontiguousarray(x4, dtype=dt),
+        np.ascontiguousarray(w4, dtype=dt),
+        None if ba is None else ba.astype(dt, copy=False),
+        problem, out, fmt, unbatched,
     )

@@ -1,0 +1,130 @@
+"""The per-call fast paths give what the general forms they shortcut give.
+
+ConvGeometry's sizes are computed once at construction, ``normalize_pair`` and ``index_map``
+have shortcuts for their common inputs, and ``prepare`` skips copies of arrays that are already
+right: each is checked here against the formula or the general code it stands in for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convolab.ops.arguments import prepare, result_dtype
+from convolab.padding import _is_run, gather_rows_cols, index_map
+from convolab.shapes import ConvGeometry, normalize_pair
+
+MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+pairs = st.tuples(st.integers(1, 9), st.integers(1, 9))
+pads = st.tuples(st.tuples(st.integers(0, 9), st.integers(0, 9)),
+                 st.tuples(st.integers(0, 9), st.integers(0, 9)))
+
+
+@given(in_hw=st.tuples(st.integers(0, 40), st.integers(0, 40)), kernel_hw=pairs,
+       stride=pairs, dilation=pairs, pads=pads)
+def test_geometry_sizes_agree_with_the_output_size_formula(in_hw, kernel_hw, stride, dilation,
+                                                            pads):
+    g = ConvGeometry(in_hw, kernel_hw, stride, dilation, pads)
+    padded = tuple(n + before + after for n, (before, after) in zip(in_hw, pads))
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel_hw))
+    out = tuple((p - sp) // s + 1 for p, sp, s in zip(padded, span, stride))
+    assert (g.padded_hw, g.span_hw, g.out_hw) == (padded, span, out)
+
+
+def test_geometry_equality_hash_repr_and_replace_see_only_its_fields():
+    g = ConvGeometry((8, 8), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    same = ConvGeometry((8, 8), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert g == same and hash(g) == hash(same)
+    assert repr(g) == ("ConvGeometry(in_hw=(8, 8), kernel_hw=(3, 3), stride=(1, 1), "
+                       "dilation=(1, 1), pads=((1, 1), (1, 1)))")
+    assert [f.name for f in dataclasses.fields(g)] == [
+        "in_hw", "kernel_hw", "stride", "dilation", "pads"]
+    assert dataclasses.replace(g, stride=(2, 2)).out_hw == (4, 4)
+    assert pickle.loads(pickle.dumps(g)).out_hw == (8, 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.in_hw = (1, 1)  # type: ignore[misc]
+
+
+@given(value=st.one_of(
+    st.integers(-3, 5), st.booleans(), st.tuples(st.integers(-3, 5), st.integers(-3, 5)),
+    st.lists(st.integers(-3, 5), min_size=1, max_size=3), st.tuples(st.integers(0, 5)),
+    st.tuples(st.booleans(), st.integers(0, 5)), st.just("22"), st.just(2.0),
+    st.builds(np.int64, st.integers(-3, 5)),
+), minimum=st.integers(0, 1))
+def test_normalize_pair_fast_paths_match_the_general_rule(value, minimum):
+    def general(v: object) -> object:
+        ok_int = lambda q: isinstance(q, (int, np.integer)) and not isinstance(q, bool)  # noqa: E731
+        if ok_int(v):
+            pair = (int(v), int(v))
+        elif isinstance(v, (list, tuple)) and len(v) == 2 and all(ok_int(q) for q in v):
+            pair = (int(v[0]), int(v[1]))
+        else:
+            return TypeError
+        return ValueError if min(pair) < minimum else pair
+
+    try:
+        got: object = normalize_pair(value, "stride", minimum=minimum)
+    except (TypeError, ValueError) as exc:
+        assert f"received stride={value!r}" in str(exc)
+        got = type(exc)
+    assert got == general(value)
+
+
+@given(n=st.integers(1, 12), before=st.integers(0, 12), after=st.integers(0, 12),
+       mode=st.sampled_from(MODES))
+def test_index_map_matches_the_mode_formulas(n, before, after, mode):
+    pos = np.arange(-before, n + after)
+    expected = {
+        "zeros": np.where((pos >= 0) & (pos < n), pos, -1),
+        "replicate": np.clip(pos, 0, n - 1),
+        "circular": pos % n,
+        "reflect": (np.zeros_like(pos) if n == 1 else
+                    np.where(pos % (2 * n - 2) < n, pos % (2 * n - 2),
+                             2 * n - 2 - pos % (2 * n - 2))),
+        "symmetric": np.where(pos % (2 * n) < n, pos % (2 * n), 2 * n - 1 - pos % (2 * n)),
+    }[mode]
+    got = index_map(n, before, after, mode)
+    assert got.dtype == expected.dtype and got.tolist() == expected.tolist()
+
+
+def test_index_map_still_refuses_an_unknown_mode_without_padding():
+    with pytest.raises(ValueError, match="padding_mode"):
+        index_map(4, 0, 0, "bogus")
+
+
+@given(idx=st.lists(st.integers(-2, 80), max_size=90))
+def test_is_run_means_a_slice_of_consecutive_indices(idx):
+    a = np.array(idx, dtype=np.int64)
+    expected = bool(len(a)) and a[0] >= 0 and a.tolist() == list(range(a[0], a[0] + len(a)))
+    assert _is_run(a) == expected
+    if len(a) and a.min() >= 0:
+        x = np.arange(1.0, 82.0)[None, :, None, None] * np.ones((1, 1, 3, 1))
+        np.testing.assert_array_equal(gather_rows_cols(x, a, np.arange(3))[0, :, 0, 0], a + 1)
+
+
+def test_prepare_copies_only_what_is_not_ready():
+    x = np.ones((1, 5, 5, 2), np.float32)
+    w = np.ones((3, 3, 2, 4), np.float32)
+    b = np.ones(4, np.float32)
+    ready = prepare(x, w, b)
+    assert ready.x is x and ready.w is w and ready.bias is b
+    mixed = prepare(x, w.astype(np.float64), b.astype(np.float16))
+    assert mixed.x.dtype == mixed.w.dtype == mixed.bias.dtype == np.float64
+    assert mixed.out_dtype == np.float64
+    nchw = prepare(np.ones((1, 2, 5, 5), np.float32), w, data_format="NCHW")
+    assert nchw.x.flags.c_contiguous and nchw.x.shape == (1, 5, 5, 2)
+
+
+@pytest.mark.parametrize("dtypes", [
+    ("f4", "f4", None), ("f4", "f8", "f2"), (">f4", ">f4", None), ("f2", "f2", "f2"),
+    ("i4", "f4", None), ("?", "u1", None), ("f4", "f4", "i8"),
+])
+def test_result_dtype_fast_path_matches_numpy_promotion(dtypes):
+    arrays = [None if d is None else np.zeros(1, d) for d in dtypes]
+    floats = [a.dtype if a.dtype.kind == "f" else np.dtype("f8") for a in arrays if a is not None]
+    assert result_dtype(*arrays) == np.result_type(*floats)
