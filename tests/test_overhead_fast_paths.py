@@ -8,6 +8,7 @@ right: each is checked here against the formula or the general code it stands in
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pickle
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from convolab.algorithms import scheduler
 from convolab.ops.arguments import prepare, result_dtype
 from convolab.padding import _is_run, gather_rows_cols, index_map
 from convolab.shapes import ConvGeometry, normalize_pair
@@ -128,3 +130,20 @@ def test_result_dtype_fast_path_matches_numpy_promotion(dtypes):
     arrays = [None if d is None else np.zeros(1, d) for d in dtypes]
     floats = [a.dtype if a.dtype.kind == "f" else np.dtype("f8") for a in arrays if a is not None]
     assert result_dtype(*arrays) == np.result_type(*floats)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 6), (2, 4, 3, 64), (1, 1, 1, 1)])
+def test_bias_added_in_blocks_on_workers_equals_a_broadcast_add(monkeypatch, shape):
+    conv_module = importlib.import_module("convolab.ops.conv2d")  # the package exports conv2d
+    monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)  # small as it is, split it
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
+    monkeypatch.setattr(conv_module, "_BIAS_BLOCK_BYTES", 1)  # one row per block, ragged end
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(shape).astype(np.float32)
+    bias = rng.standard_normal(shape[3]).astype(np.float32)
+    expected = y + bias
+    conv_module._add_bias(y, bias)
+    np.testing.assert_array_equal(y, expected)
+    strided = np.zeros(shape[::-1], np.float32).T  # not C-contiguous: the broadcast add
+    conv_module._add_bias(strided, bias)
+    np.testing.assert_array_equal(strided, np.broadcast_to(bias, shape))
