@@ -138,6 +138,7 @@ def test_bias_added_in_blocks_on_workers_equals_a_broadcast_add(monkeypatch, sha
     monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)  # small as it is, split it
     monkeypatch.setattr(scheduler, "workers", lambda: 2)
     monkeypatch.setattr(conv_module, "_BIAS_BLOCK_BYTES", 1)  # one row per block, ragged end
+    monkeypatch.setattr(conv_module, "_TILE_FROM", 0)  # the tiled rows even for tiny outputs
     rng = np.random.default_rng(0)
     y = rng.standard_normal(shape).astype(np.float32)
     bias = rng.standard_normal(shape[3]).astype(np.float32)
@@ -147,3 +148,19 @@ def test_bias_added_in_blocks_on_workers_equals_a_broadcast_add(monkeypatch, sha
     strided = np.zeros(shape[::-1], np.float32).T  # not C-contiguous: the broadcast add
     conv_module._add_bias(strided, bias)
     np.testing.assert_array_equal(strided, np.broadcast_to(bias, shape))
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 8, 8, 6), (2, 24, 24, 6)])
+def test_bias_add_is_the_same_below_and_above_the_tiling_size(monkeypatch, shape):
+    conv_module = importlib.import_module("convolab.ops.conv2d")
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(shape).astype(np.float32)
+    bias = rng.standard_normal(shape[3]).astype(np.float32)
+    results = []
+    for tile_from in (0, 1 << 30):  # always tiled, never tiled
+        monkeypatch.setattr(conv_module, "_TILE_FROM", tile_from)
+        out = y.copy()
+        conv_module._add_bias(out, bias)
+        results.append(out)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], y + bias)

@@ -11,6 +11,9 @@ from convolab.select import choose
 # Output bytes per block of the parallel bias add: of 256 KiB, 1 MiB and 4 MiB, 1-4 MiB measured
 # best on y (16, 56, 56, 64) float32 (2 cores); 256 KiB blocks pay the hand-out per block.
 _BIAS_BLOCK_BYTES = 1 << 20
+# Below this many output values the bias is a plain broadcast add: building the tiled row costs
+# ~3 us, more than the short inner loop loses (measured crossover ~4000 values at O = 6).
+_TILE_FROM = 2048
 
 
 def conv2d(
@@ -87,14 +90,14 @@ def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
 
     NumPy's broadcast add loops innermost over O; with few channels (LeNet's 6) that loop is too
     short to be fast, so a contiguous ``y`` gets a row of Wo copies of the bias added to each of
-    its (N*Ho, Wo*O) rows instead (5x faster for O = 6, the same for O = 64). From
-    ``PARALLEL_BYTES`` of output up, blocks of rows are added on every worker: the pass is
-    memory-bound, yet two cores move more than one (y (16, 56, 56, 64) float32 on 2 cores:
-    0.65-0.75 ms -> 0.53-0.63). Below it, handing blocks to threads costs more than it saves
-    (y (16, 28, 28, 64), 3 MiB: 0.17 ms either way at best).
+    its (N*Ho, Wo*O) rows instead (5x faster for O = 6, 1.2x for O = 64; not worth it below
+    ``_TILE_FROM`` values). From ``PARALLEL_BYTES`` of output up, blocks of rows are added on
+    every worker: the pass is memory-bound, yet two cores move more than one (y (16, 56, 56, 64)
+    float32 on 2 cores: 0.65-0.75 ms -> 0.53-0.63). Below it, handing blocks to threads costs
+    more than it saves (y (16, 28, 28, 64), 3 MiB: 0.17 ms either way at best).
     """
     n, ho, wo, o = y.shape
-    if not y.flags.c_contiguous:
+    if y.size < _TILE_FROM or not y.flags.c_contiguous:
         y += bias
         return
     rows = y.reshape(n * ho, wo * o)  # a view: contiguous
