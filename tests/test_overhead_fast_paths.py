@@ -8,7 +8,6 @@ right: each is checked here against the formula or the general code it stands in
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import pickle
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convolab.algorithms import scheduler
+from convolab.algorithms import bias
 from convolab.ops.arguments import prepare, result_dtype
 from convolab.padding import _is_run, gather_rows_cols, index_map
 from convolab.shapes import ConvGeometry, normalize_pair
@@ -132,35 +131,19 @@ def test_result_dtype_fast_path_matches_numpy_promotion(dtypes):
     assert result_dtype(*arrays) == np.result_type(*floats)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 7, 6), (2, 4, 3, 64), (1, 1, 1, 1)])
-def test_bias_added_in_blocks_on_workers_equals_a_broadcast_add(monkeypatch, shape):
-    conv_module = importlib.import_module("convolab.ops.conv2d")  # the package exports conv2d
-    monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)  # small as it is, split it
-    monkeypatch.setattr(scheduler, "workers", lambda: 2)
-    monkeypatch.setattr(conv_module, "_BIAS_BLOCK_BYTES", 1)  # one row per block, ragged end
-    monkeypatch.setattr(conv_module, "_TILE_FROM", 0)  # the tiled rows even for tiny outputs
-    rng = np.random.default_rng(0)
-    y = rng.standard_normal(shape).astype(np.float32)
-    bias = rng.standard_normal(shape[3]).astype(np.float32)
-    expected = y + bias
-    conv_module._add_bias(y, bias)
-    np.testing.assert_array_equal(y, expected)
-    strided = np.zeros(shape[::-1], np.float32).T  # not C-contiguous: the broadcast add
-    conv_module._add_bias(strided, bias)
-    np.testing.assert_array_equal(strided, np.broadcast_to(bias, shape))
-
-
-@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 8, 8, 6), (2, 24, 24, 6)])
+@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 8, 8, 6), (2, 24, 24, 6), (2, 4, 3, 64)])
 def test_bias_add_is_the_same_below_and_above_the_tiling_size(monkeypatch, shape):
-    conv_module = importlib.import_module("convolab.ops.conv2d")
     rng = np.random.default_rng(1)
     y = rng.standard_normal(shape).astype(np.float32)
-    bias = rng.standard_normal(shape[3]).astype(np.float32)
+    b = rng.standard_normal(shape[3]).astype(np.float32)
     results = []
     for tile_from in (0, 1 << 30):  # always tiled, never tiled
-        monkeypatch.setattr(conv_module, "_TILE_FROM", tile_from)
+        monkeypatch.setattr(bias, "TILE_FROM", tile_from)
         out = y.copy()
-        conv_module._add_bias(out, bias)
+        bias.add_bias(out, b)
         results.append(out)
+        strided = np.zeros(shape[::-1], np.float32).T  # not C-contiguous: the broadcast add
+        bias.add_bias(strided, b)
+        np.testing.assert_array_equal(strided, np.broadcast_to(b, shape))
     np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_array_equal(results[0], y + bias)
+    np.testing.assert_array_equal(results[0], y + b)

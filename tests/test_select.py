@@ -45,9 +45,9 @@ def test_plan_is_what_conv2d_runs(monkeypatch):
     ran = []
     x, w = np.ones((1, 40, 40, 1), np.float32), np.ones((15, 15, 1, 1), np.float32)
     for name, module in REGISTRY.items():
-        def spy(x, w, p, _f=module.forward, _n=name):
+        def spy(x, w, p, bias=None, _f=module.forward, _n=name):
             ran.append(_n)
-            return _f(x, w, p)
+            return _f(x, w, p, bias)
         monkeypatch.setattr(module, "forward", spy)
     cl.conv2d(x, w, padding="same")
     assert ran == [plan(x, w, padding="same").algorithm]

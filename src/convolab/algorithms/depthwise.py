@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import adjoint, scheduler, unfold
+from convolab.algorithms.bias import add_bias
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
@@ -67,17 +68,21 @@ def cost(p: ConvProblem) -> Cost:
     return Cost(
         flops=2 * out * kh * kw, gemm_flops=0, gemm_mkn=(1, 1, 1),
         # per tap: one multiply-add sweep (einsum), or a multiply and an add (few channels);
-        # in cache, measured ~1.5 and ~3.5 bytes of COPY_BANDWIDTH per value and tap
-        bytes_moved=(7 if few else 3) * out * kh * kw * p.dtype.itemsize // 2,
+        # in cache, measured ~1.5 and ~2 bytes of COPY_BANDWIDTH per value and tap
+        bytes_moved=(4 if few else 3) * out * kh * kw * p.dtype.itemsize // 2,
         workspace=min(n_blocks, scheduler.workers()) * block,
-        calls=n_blocks * (5 + o // p.x_shape[3]),
+        # per block and multiplier slot: one einsum, or (few channels) a multiply and an add
+        # per tap, with a tile and a moveaxis
+        calls=n_blocks * (5 + o // p.x_shape[3] * (2 * kh * kw + 2 if few else 1)),
         summary=f"depthwise: shift-and-add, {kh * kw} taps over {n_blocks} cache-sized "
                 "block(s) of rows",
     )
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Depthwise-correlate NHWC ``x`` (N, H, W, C) with HWIO ``w`` (kh, kw, 1, C*m)."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise-correlate NHWC ``x`` (N, H, W, C) with HWIO ``w`` (kh, kw, 1, C*m), plus
+    ``bias`` (C*m,) if given."""
     c, (kh, kw, _, o) = p.x_shape[3], p.w_shape
     mult, wo = o // c, p.geom.out_hw[1]
     y = np.empty(p.y_shape, p.dtype)
@@ -93,6 +98,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             if c >= FEW_CHANNELS:
                 # one fused sweep: sum over taps of view * weights, written straight into y
                 np.einsum("cnhwab,abc->nhwc", taps, w[:, :, 0, k::mult], out=out)
+                add_bias(out, None if bias is None else bias[k::mult])
                 continue
             # few channels: einsum's inner loop would be C long; rows of Wo*C are longer.
             # The weights are tiled along Wo, (kh, kw, Wo, C): a broadcast (C,) vector would
@@ -108,6 +114,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
                     else:
                         np.multiply(tap, rows[a, t], out=prod)
                         out += prod
+            add_bias(out, None if bias is None else bias[k::mult])
 
     scheduler.run(_blocks(p), work, n_workers)
     return y

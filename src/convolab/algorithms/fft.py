@@ -28,6 +28,7 @@ from types import ModuleType
 import numpy as np
 
 from convolab.algorithms import im2col, scheduler
+from convolab.algorithms.bias import add_bias, write_block
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
@@ -145,14 +146,16 @@ def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
                             np.where(cols >= 0, cols - c0, -1))
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT, plus ``bias`` (O,) if given:
+    ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     with np.errstate(over="ignore", invalid="ignore"):  # a huge sum errs on the safe side
         finite = np.isfinite(x.sum()) and np.isfinite(w.sum())
     if not finite:
         # a transform mixes every pixel of a tile into every output: one NaN or Inf would
         # poison the whole tile, where the definition poisons only the windows that read it
-        return im2col.forward(x, w, p)
+        return im2col.forward(x, w, p, bias)
     c, (kh, kw, _, o) = p.x_shape[3], p.w_shape
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
     span_h, span_w = p.geom.span_hw
@@ -170,8 +173,9 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     wf = _backend()[0].rfft2(wd, axes=(0, 1), **opts)
     np.conjugate(wf, out=wf)
     if whole:
-        return _correlate(x, wf, lh, lw, opts)[:, : (ho - 1) * sh + 1 : sh,
-                                               : (wo - 1) * sw + 1 : sw]
+        y = _correlate(x, wf, lh, lw, opts)[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+        add_bias(y, bias)
+        return y
     rows, cols = p.row_map(), p.col_map()
     y = np.empty(p.y_shape, p.dtype)
     for i0 in range(0, (ho - 1) * sh + 1, th):
@@ -181,8 +185,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             # (N, i1 - i0 + span_h - 1, j1 - j0 + span_w - 1, C): the padded band of this tile
             band = _band(x, rows[i0 : i1 + span_h - 1], cols[j0 : j1 + span_w - 1])
             dense = _correlate(band, wf, lh, lw, opts)  # (N, Lh, Lw, O)
-            y[:, i0 // sh : -(-i1 // sh), j0 // sw : -(-j1 // sw)] = \
-                dense[:, : i1 - i0 : sh, : j1 - j0 : sw]
+            write_block(y[:, i0 // sh : -(-i1 // sh), j0 // sw : -(-j1 // sw)],
+                        dense[:, : i1 - i0 : sh, : j1 - j0 : sw], bias)
     return y
 
 

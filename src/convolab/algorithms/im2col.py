@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from convolab.algorithms import scheduler, unfold
+from convolab.algorithms.bias import add_bias
 from convolab.algorithms.problem import ConvProblem
 from convolab.padding import gather_rows_cols, pad_adjoint
 
@@ -57,8 +58,10 @@ def weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
     )
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Cross-correlate NHWC ``x`` with HWIO ``w``: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w``, plus ``bias`` (O,) if given:
+    ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     n = p.x_shape[0]
     kh, kw, cg, o = p.w_shape
     ho, wo = p.geom.out_hw
@@ -93,6 +96,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             np.matmul(cols[0], wmat[0], out=out[:, 0])
         else:
             out[...] = np.matmul(cols, wmat).transpose(1, 0, 2)
+        add_bias(y[n0:n1, r0:r1], bias)  # while the block is in cache
 
     scheduler.run(todo, work, n_workers)
     return y

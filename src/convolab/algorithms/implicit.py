@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import im2col, scheduler
+from convolab.algorithms.bias import write_block
 from convolab.algorithms.blas import MIN_CHANNELS, gemm, gemms
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
@@ -56,8 +57,10 @@ def cost(p: ConvProblem) -> Cost:
     )
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Cross-correlate NHWC ``x`` with HWIO ``w``, stride 1: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w``, stride 1, plus ``bias`` (O,) if given:
+    ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     kh, kw, c, o = p.w_shape
     dh, dw = p.geom.dilation
     wo, wp = p.geom.out_hw[1], p.geom.padded_hw[1]
@@ -77,7 +80,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         flat = full.reshape(-1, o)
         for t, (a, bb, off) in enumerate(taps):
             gemm(band, off, m, np.ascontiguousarray(w[a, bb]), flat, 0.0 if t == 0 else 1.0)
-        y[n0:n1, r0:r1] = full[:, : r1 - r0, :wo]
+        write_block(y[n0:n1, r0:r1], full[:, : r1 - r0, :wo], bias)
 
     scheduler.run(scheduler.row_blocks(*_sizing(p), BLOCK_BYTES), work, n_workers)
     return y

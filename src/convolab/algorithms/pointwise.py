@@ -44,8 +44,9 @@ def _pixels(x: np.ndarray, p: ConvProblem) -> np.ndarray:
     return np.ascontiguousarray(x[:, ::sh, ::sw]).reshape(-1, p.x_shape[3])
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO -> ``(N, Ho, Wo, O)``.
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """``(N, H, W, C)`` NHWC, ``(1, 1, C, O)`` HWIO, ``bias`` (O,) or None -> ``(N, Ho, Wo, O)``.
 
     Large products are split by rows among the scheduler's workers, each multiplying its
     share on one BLAS thread (OpenBLAS splits thin products poorly over threads); below
@@ -57,11 +58,14 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     # one block per worker (or one in all, for a small product): no workspace, no copies
     n_blocks = -(-pixels.nbytes // scheduler.block_budget(pixels.nbytes, pixels.nbytes))
     step = max(1, -(-rows // n_blocks))
-    scheduler.run(
-        [slice(r0, r0 + step) for r0 in range(0, rows, step)],
-        lambda rs, _: np.matmul(pixels[rs], w[0, 0], out=out[rs]),
-        scheduler.workers(),
-    )
+
+    def work(rs: slice, _: int) -> None:
+        np.matmul(pixels[rs], w[0, 0], out=out[rs])
+        if bias is not None:
+            out[rs] += bias  # while the block is in cache
+
+    scheduler.run([slice(r0, r0 + step) for r0 in range(0, rows, step)], work,
+                  scheduler.workers())
     return y
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convolab.algorithms import scheduler
+from convolab.algorithms.bias import add_bias
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
@@ -123,8 +124,10 @@ def _rows_matrix(band: np.ndarray, p: ConvProblem, r: int, j0: int, cb: int,
     return a.reshape(band.shape[0] * r, kh * cbin * c)
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Cross-correlate NHWC ``x`` with HWIO ``w``: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with HWIO ``w``, plus ``bias`` (O,) if given:
+    ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     o = p.w_shape[3]
     cols = column_blocks(p)
     widths = sorted({j1 - j0 for j0, j1 in cols})
@@ -145,6 +148,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             # j0:j1 are a (b*r, cb*O) matrix with rows Wo*O values apart, which BLAS writes
             out = y[n0:n1, r0:r1].reshape(b * r, -1)[:, j0 * o : j1 * o]
             np.matmul(a, t, out=out)
+            add_bias(out.reshape(b * r, j1 - j0, o), bias)  # while the block is in cache
 
     scheduler.run(_blocks(p), work, n_workers)
     return y

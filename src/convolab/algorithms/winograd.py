@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import adjoint, scheduler
+from convolab.algorithms.bias import write_block
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 from convolab.padding import gather_rows_cols
@@ -148,8 +149,10 @@ def _output_transform(m: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.nd
     return out.transpose(2, 3, 0, 4, 1, 5)
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """Cross-correlate NHWC ``x`` with a 3x3 HWIO ``w``: ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlate NHWC ``x`` with a 3x3 HWIO ``w``, plus ``bias`` (O,) if given:
+    ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     c, o = p.x_shape[3], p.w_shape[3]
     ho, wo = p.geom.out_hw
     th, tw = _tile_grid(p)
@@ -179,9 +182,9 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
         r1 = min(2 * t1, ho)
         dest = y[n0:n1, 2 * t0 : r1]  # (b, r1 - 2*t0, Wo, O)
         if dest.shape[1] == 2 * tr and wo == 2 * tw:
-            dest.reshape(b, tr, 2, tw, 2, o)[...] = blk
+            write_block(dest.reshape(b, tr, 2, tw, 2, o), blk, bias)
         else:  # an odd edge: drop the outputs the last tiles computed past it
-            dest[...] = blk.reshape(b, 2 * tr, 2 * tw, o)[:, : r1 - 2 * t0, :wo]
+            write_block(dest, blk.reshape(b, 2 * tr, 2 * tw, o)[:, : r1 - 2 * t0, :wo], bias)
 
     scheduler.run(blocks(p), work, n_workers)
     return y

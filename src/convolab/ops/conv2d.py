@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import REGISTRY, scheduler
+from convolab.algorithms import REGISTRY
 from convolab.ops.arguments import from_nhwc, is_dask_array, prepare
 from convolab.select import choose
-
-# Output bytes per block of the parallel bias add: of 256 KiB, 1 MiB and 4 MiB, 1-4 MiB measured
-# best on y (16, 56, 56, 64) float32 (2 cores); 256 KiB blocks pay the hand-out per block.
-_BIAS_BLOCK_BYTES = 1 << 20
-# Below this many output values the bias is a plain broadcast add: building the tiled row costs
-# ~3 us, more than the short inner loop loses (measured crossover ~4000 values at O = 6).
-_TILE_FROM = 2048
 
 
 def conv2d(
@@ -79,38 +72,7 @@ def conv2d(
     if p.x_shape[0] == 0:
         y = np.zeros(p.y_shape, p.dtype)
     else:
-        y = REGISTRY[name].forward(prep.x, prep.w, p)
-    if prep.bias is not None:
-        _add_bias(y, prep.bias)
+        # each algorithm adds the bias to a block of output while it is in cache
+        y = REGISTRY[name].forward(prep.x, prep.w, p, prep.bias)
     return from_nhwc(y, prep.data_format, prep.unbatched).astype(prep.out_dtype, copy=False)
 
-
-def _add_bias(y: np.ndarray, bias: np.ndarray) -> None:
-    """``y += bias`` over the channels: y (N, Ho, Wo, O), bias (O,).
-
-    NumPy's broadcast add loops innermost over O; with few channels (LeNet's 6) that loop is too
-    short to be fast, so a contiguous ``y`` gets a row of Wo copies of the bias added to each of
-    its (N*Ho, Wo*O) rows instead (5x faster for O = 6, 1.2x for O = 64; not worth it below
-    ``_TILE_FROM`` values). From ``PARALLEL_BYTES`` of output up, blocks of rows are added on
-    every worker: the pass is memory-bound, yet two cores move more than one (y (16, 56, 56, 64)
-    float32 on 2 cores: 0.65-0.75 ms -> 0.53-0.63). Below it, handing blocks to threads costs
-    more than it saves (y (16, 28, 28, 64), 3 MiB: 0.17 ms either way at best).
-    """
-    n, ho, wo, o = y.shape
-    if y.size < _TILE_FROM or not y.flags.c_contiguous:
-        y += bias
-        return
-    rows = y.reshape(n * ho, wo * o)  # a view: contiguous
-    line = np.tile(bias, wo)  # (Wo*O,): the bias for every pixel of a row
-    n_workers = 1 if y.nbytes < scheduler.PARALLEL_BYTES else scheduler.workers()
-    if n_workers == 1:
-        rows += line
-        return
-    step = max(1, _BIAS_BLOCK_BYTES // rows[0].nbytes)  # rows per block
-    blocks = [(r0, min(r0 + step, len(rows))) for r0 in range(0, len(rows), step)]
-
-    def work(block: tuple[int, int], _worker: int) -> None:
-        block_rows = rows[block[0] : block[1]]  # (rows, Wo*O), a view
-        block_rows += line
-
-    scheduler.run(blocks, work, n_workers)
