@@ -148,7 +148,9 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             # j0:j1 are a (b*r, cb*O) matrix with rows Wo*O values apart, which BLAS writes
             out = y[n0:n1, r0:r1].reshape(b * r, -1)[:, j0 * o : j1 * o]
             np.matmul(a, t, out=out)
-            add_bias(out.reshape(b * r, j1 - j0, o), bias)  # while the block is in cache
+        # once per block of rows, over whole rows (per column block, the rows' short strided
+        # runs made it 3x slower: LeNet's first layer 146 us against 52)
+        add_bias(y[n0:n1, r0:r1], bias)
 
     scheduler.run(_blocks(p), work, n_workers)
     return y
