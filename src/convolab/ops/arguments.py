@@ -185,27 +185,6 @@ def resolve(
     Nothing is copied, so ``x`` and ``w`` may be zero-byte stand-ins with the right shape and
     dtype (``cl.plan`` validates shapes this way).
     """
-    return Prepared(*_resolved(
-        x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
-    ))
-
-
-def _resolved(
-    x: object,
-    w: object,
-    bias: object,
-    *,
-    stride: object,
-    padding: object,
-    dilation: object,
-    groups: object,
-    data_format: object,
-    kernel_format: object,
-    padding_mode: object,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvProblem, np.dtype, str, bool]:
-    """:func:`resolve`'s work, as the fields of a :class:`Prepared` (so that :func:`prepare`
-    builds one Prepared, not two)."""
     fmt = normalize_data_format(data_format)
     kfmt = normalize_kernel_format(kernel_format)
     mode = normalize_padding_mode(padding_mode)
@@ -224,34 +203,19 @@ def _resolved(
     check_padding_fits(geom.in_hw, geom.pads, mode)
     out = result_dtype(xa, wa, ba)
     problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(out))
-    return x4, w4, ba, problem, out, fmt, unbatched
+    return Prepared(x4, w4, ba, problem, out, fmt, unbatched)
 
 
-def prepare(
-    x: object,
-    w: object,
-    bias: object = None,
-    *,
-    stride: object = 1,
-    padding: object = "valid",
-    dilation: object = 1,
-    groups: object = 1,
-    data_format: object = "NHWC",
-    kernel_format: object = "HWIO",
-    padding_mode: object = "zeros",
-) -> Prepared:
+def prepare(x: object, w: object, bias: object = None, **options: object) -> Prepared:
     """Validate a ``conv2d`` call (options as :func:`resolve`) and make its arrays ready for an
     algorithm: C-contiguous, in the compute dtype."""
-    x4, w4, ba, problem, out, fmt, unbatched = _resolved(
-        x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
-        data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
-    )
-    dt = problem.dtype
+    r = resolve(x, w, bias, **options)
+    dt = r.problem.dtype
     # ascontiguousarray and astype(copy=False) return the array itself when it is already
     # right; the bias is only read (added to the output), so it needs no copy of its own
     return Prepared(
-        np.ascontiguousarray(x4, dtype=dt),
-        np.ascontiguousarray(w4, dtype=dt),
-        None if ba is None else ba.astype(dt, copy=False),
-        problem, out, fmt, unbatched,
+        np.ascontiguousarray(r.x, dtype=dt),
+        np.ascontiguousarray(r.w, dtype=dt),
+        None if r.bias is None else r.bias.astype(dt, copy=False),
+        r.problem, r.out_dtype, r.data_format, r.unbatched,
     )
