@@ -156,7 +156,7 @@ WITH_BACKWARD = sorted(n for n, m in REGISTRY.items()
 
 
 def test_the_algorithms_with_their_own_backward_are_the_expected_ones():
-    assert WITH_BACKWARD == ["depthwise", "pointwise", "winograd"]
+    assert WITH_BACKWARD == ["depthwise", "pointwise", "toeplitz", "winograd"]
 
 
 @pytest.mark.parametrize("name", WITH_BACKWARD)
@@ -189,7 +189,8 @@ def test_scheduler_stops_and_reraises_when_a_block_fails():
     assert done[-2:] == [-1, -1]
 
 
-@pytest.mark.parametrize("name", ["im2col", "implicit", "winograd", "depthwise", "pointwise"])
+@pytest.mark.parametrize("name", ["im2col", "implicit", "winograd", "depthwise", "pointwise",
+                                  "toeplitz"])
 def test_two_workers_compute_what_one_computes(name, monkeypatch):
     rng = np.random.default_rng(5)
     c, groups, k = (8, 8, 3) if name == "depthwise" else (8, 1, 1 if name == "pointwise" else 3)

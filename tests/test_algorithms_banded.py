@@ -16,6 +16,7 @@ from strategies import configs
 import convolab as cl
 from convolab import reference
 from convolab.algorithms import blas, stencil, toeplitz
+from convolab.plan import problem_of
 
 seeds = st.integers(0, 2**31 - 1)
 needs_blas = pytest.mark.skipif(not blas.gemms(), reason="stencil needs NumPy's OpenBLAS")
@@ -35,19 +36,25 @@ def test_stencil_in_blocks_of_few_rows_matches_the_reference(cfg, rows, seed):
 
 
 @settings(max_examples=60)
-@given(cfg=configs(max_hw=12, max_batch=2), target=st.integers(1, 6), seed=seeds)
-def test_toeplitz_in_blocks_of_few_columns_matches_the_reference(cfg, target, seed):
+@given(cfg=configs(max_hw=12, max_batch=2), target=st.integers(1, 6),
+       block_bytes=st.sampled_from([1, 4 << 20]), seed=seeds)
+def test_toeplitz_in_blocks_of_few_columns_matches_the_reference(cfg, target, block_bytes, seed):
+    """Few output columns a block, and (1 byte) a block per output row: the gradients' row
+    blocks then share halo rows, which backward_input adds one block at a time."""
     cfg = dataclasses.replace(cfg, cg=cfg.groups * cfg.cg, og=cfg.groups * cfg.og, groups=1)
     x, w, b = cfg.arrays(seed)
-    gy = np.random.default_rng(seed).standard_normal(reference.conv2d(x, w, **cfg.kwargs()).shape)
+    p = problem_of(x, w, **cfg.kwargs())
+    gy = np.random.default_rng(seed).standard_normal(p.y_shape)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(toeplitz, "TARGET_COLUMNS", target)
-        y = cl.conv2d(x, w, b, algorithm="toeplitz", **cfg.kwargs())
-        _, gw, _ = cl.conv2d_backward(gy, x, w, algorithm="toeplitz", **cfg.kwargs())
+        patch.setattr(toeplitz, "BLOCK_BYTES", block_bytes)
+        y = toeplitz.forward(x, w, p, b)
+        gx, gw = toeplitz.backward_input(gy, w, p), toeplitz.backward_weight(gy, x, p)
     np.testing.assert_allclose(y, reference.conv2d(x, w, b, **cfg.kwargs()),
                                rtol=1e-10, atol=1e-10)
-    _, want, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
-    np.testing.assert_allclose(gw, want, rtol=1e-10, atol=1e-10)
+    want_x, want_w, _ = reference.conv2d_backward(gy, x, w, **cfg.kwargs())
+    np.testing.assert_allclose(gx, want_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, want_w, rtol=1e-10, atol=1e-10)
 
 
 @needs_blas

@@ -144,7 +144,7 @@ def test_planned_workspace_is_what_the_call_allocates_within_2x(name, x_shape, w
 
 # the benchmark suite's backward cases (float32, "same"): what "auto" runs for grad_x, measured
 INPUT_GRADIENT_CHOICES = [
-    ("phased", (64, 28, 28, 1), (5, 5, 1, 6), {}),  # lenet1: one input channel
+    ("toeplitz", (64, 28, 28, 1), (5, 5, 1, 6), {}),  # lenet1: one input channel
     ("adjoint:implicit", (16, 56, 56, 64), (3, 3, 64, 64), {}),  # res3x3a
     ("phased", (16, 56, 56, 64), (3, 3, 64, 128), {"stride": 2}),  # res3x3s2
     ("adjoint:depthwise", (16, 56, 56, 128), (3, 3, 1, 128), {"groups": 128}),  # dw3x3

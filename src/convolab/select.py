@@ -30,6 +30,7 @@ from convolab.algorithms import (
     implicit,
     phased,
     scheduler,
+    toeplitz,
 )
 from convolab.algorithms.cost import Cost, im2col_cost
 from convolab.config import get_workspace_limit
@@ -147,7 +148,9 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
       (``algorithms.adjoint.gradient_problem``, the problem priced here), run by ``<name>``;
     - a ``REGISTRY`` name: that algorithm's own ``backward_input``, im2col's col2im if it has none.
 
-    ``"auto"``: at stride 1, the conv of ``grad_y`` by the algorithm the cost model prices lowest
+    ``"auto"``: toeplitz's own way when the forward runs toeplitz (LeNet's layers: 0.75 ms
+    against phased's 1.2; 0.64 against 2.2 for the conv of ``grad_y`` by implicit GEMM); else at
+    stride 1, the conv of ``grad_y`` by the algorithm the cost model prices lowest
     for it, when that is cheaper than col2im (``COL2IM_VS_IM2COL`` times im2col's forward) and
     either runs on implicit GEMM or phased cannot run the problem; else phased when it can; else
     the forward choice's own way. Phased has no cost model: the rule is what was measured on 2
@@ -169,6 +172,8 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
             _cannot_run(algorithm, INPUT_GRADIENT[algorithm], problem)
         return algorithm
     name = choose(problem, algorithm)  # also checks a forced name against this conv
+    if algorithm == "auto" and name == toeplitz.NAME:
+        return name  # its own banded matrices, transposed
     use_phased = algorithm == "auto" and phased.supports(problem)
     if problem.geom.stride == (1, 1):
         conv = _gradient_conv(problem, algorithm)

@@ -30,6 +30,7 @@ from convolab.algorithms.bias import add_bias
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
+from convolab.padding import pad_adjoint
 
 NAME = "toeplitz"
 REQUIRES = "groups=1"
@@ -154,6 +155,39 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 
     scheduler.run(_blocks(p), work, n_workers)
     return y
+
+
+def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, O): ``dL/dA = gy @ T^T`` per column
+    block, each of its ``kh`` row slabs added back onto the padded rows ``A`` copied.
+
+    Blocks of whole images write disjoint rows and run on every worker; blocks of rows of one
+    image share their halo rows, so they run one after another.
+    """
+    n, h, wd, c = p.x_shape
+    kh, o = p.w_shape[0], p.w_shape[3]
+    (sh, sw), dh = p.geom.stride, p.geom.dilation[0]
+    ho = p.geom.out_hw[0]
+    cols = column_blocks(p)
+    mats = {cb: band_matrix(w, p, cb).T for cb in {j1 - j0 for j0, j1 in cols}}
+    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)  # the gradient of the padded input
+
+    def work(block: tuple[int, int, int, int], _: int) -> None:
+        n0, n1, r0, r1 = block
+        b, r = n1 - n0, r1 - r0
+        for j0, j1 in cols:
+            t_t = mats[j1 - j0]  # (cb*O, kh*cbin*C)
+            g = gy[n0:n1, r0:r1].reshape(b * r, -1)[:, j0 * o : j1 * o]  # (b*r, cb*O), a view
+            da = (g @ t_t).reshape(b, r, kh, -1, c)  # (b, r, kh, cbin, C)
+            c0 = j0 * sw
+            for a in range(kh):
+                top = r0 * sh + a * dh
+                gxp[n0:n1, top : top + (r - 1) * sh + 1 : sh, c0 : c0 + da.shape[3]] += da[:, :, a]
+
+    todo = _blocks(p)
+    whole_images = all(r0 == 0 and r1 == ho for _, _, r0, r1 in todo)
+    scheduler.run(todo, work, scheduler.workers() if whole_images else 1)
+    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:

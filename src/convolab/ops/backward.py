@@ -89,14 +89,18 @@ def weight_gradient(
 
 
 def bias_gradient(gy: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``grad_b`` (O,): NHWC ``gy`` summed over images and pixels, in ``dtype``.
+    """``grad_b`` (O,): NHWC ``gy`` (N, Ho, Wo, O) summed over images and pixels, in ``dtype``.
 
-    ``einsum`` sums the ``(N*Ho*Wo, O)`` rows 2-4x faster than NumPy's reduction over the
-    leading axes (LeNet: 0.14 ms against 0.6). Not a product with ones: that BLAS call leaves
-    OpenBLAS's threads spinning, and they slowed the next gradient's workers by half.
+    Summed as ``(N*Ho, Wo*O)`` rows first, then the ``Wo`` pixels of the resulting row: the
+    first sum's inner loop runs over whole rows (LeNet: 0.055 ms, against 0.15 for einsum over
+    ``(N*Ho*Wo, O)`` and 0.6 for NumPy's reduction over the leading axes; the same as einsum
+    from 64 channels up), and is more accurate than einsum's running sum. Not a product with
+    ones: that BLAS call leaves OpenBLAS's threads spinning, and they slowed the next
+    gradient's workers by half.
     """
-    rows = np.asarray(gy, dtype).reshape(-1, gy.shape[-1])
-    return np.einsum("pc->c", rows)
+    n, ho, wo, o = gy.shape
+    rows = np.asarray(gy, dtype).reshape(n * ho, wo * o)
+    return rows.sum(axis=0).reshape(wo, o).sum(axis=0)
 
 
 def conv2d_backward(
