@@ -28,10 +28,16 @@ needs_blas = pytest.mark.skipif(not blas.gemms(), reason="stencil needs NumPy's 
 def test_stencil_in_blocks_of_few_rows_matches_the_reference(cfg, rows, seed):
     cfg = dataclasses.replace(cfg, cg=1, og=1, groups=1, stride=(cfg.stride[0], 1))
     x, w, b = cfg.arrays(seed)
+    p = problem_of(x, w, **cfg.kwargs())
+    gy = np.random.default_rng(seed).standard_normal(p.y_shape)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stencil, "ROWS", rows)
+        patch.setattr(stencil, "MAX_PARTIALS", 2)  # several blocks summed per task
         y = cl.conv2d(x, w, b, algorithm="stencil", **cfg.kwargs())
+        gw = stencil.backward_weight(gy, x, p)
     np.testing.assert_allclose(y, reference.conv2d(x, w, b, **cfg.kwargs()),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, reference.conv2d_backward(gy, x, w, **cfg.kwargs())[1],
                                rtol=1e-10, atol=1e-10)
 
 

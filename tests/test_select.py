@@ -148,6 +148,7 @@ INPUT_GRADIENT_CHOICES = [
     ("adjoint:implicit", (16, 56, 56, 64), (3, 3, 64, 64), {}),  # res3x3a
     ("phased", (16, 56, 56, 64), (3, 3, 64, 128), {"stride": 2}),  # res3x3s2
     ("adjoint:depthwise", (16, 56, 56, 128), (3, 3, 1, 128), {"groups": 128}),  # dw3x3
+    ("adjoint:stencil", (1, 512, 512, 1), (5, 5, 1, 1), {}),  # a one-channel image filter
 ]
 
 

@@ -30,6 +30,7 @@ from convolab.algorithms import (
     implicit,
     phased,
     scheduler,
+    stencil,
     toeplitz,
 )
 from convolab.algorithms.cost import Cost, im2col_cost
@@ -152,10 +153,11 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     against phased's 1.2; 0.64 against 2.2 for the conv of ``grad_y`` by implicit GEMM); else at
     stride 1, the conv of ``grad_y`` by the algorithm the cost model prices lowest
     for it, when that is cheaper than col2im (``COL2IM_VS_IM2COL`` times im2col's forward) and
-    either runs on implicit GEMM or phased cannot run the problem; else phased when it can; else
-    the forward choice's own way. Phased has no cost model: the rule is what was measured on 2
-    cores (res3x3a: the conv by implicit GEMM and phased even at 18-19 ms; LeNet's one-channel
-    input: phased 1.3 ms, the conv by im2col 5.6; res3x3s2: phased 11 ms, col2im 22).
+    either runs on implicit GEMM or stencil, or phased cannot run the problem; else phased when
+    it can; else the forward choice's own way. Phased has no cost model: the rule is what was
+    measured on 2 cores (res3x3a: the conv by implicit GEMM and phased even at 18-19 ms; LeNet's
+    one-channel input: phased 1.3 ms, the conv by im2col 5.6; res3x3s2: phased 11 ms, col2im 22;
+    a one-channel 512x512 image, 5x5: the conv by stencil 1.5 ms, phased 10).
     A forced ``REGISTRY`` name runs the conv of ``grad_y`` at stride 1 if it supports that conv,
     else its own way; ``"phased"`` forces phased.
 
@@ -177,7 +179,7 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     use_phased = algorithm == "auto" and phased.supports(problem)
     if problem.geom.stride == (1, 1):
         conv = _gradient_conv(problem, algorithm)
-        if conv is not None and not (use_phased and conv != implicit.NAME):
+        if conv is not None and not (use_phased and conv not in (implicit.NAME, stencil.NAME)):
             return ADJOINT + conv
     return phased.NAME if use_phased else name
 

@@ -16,7 +16,7 @@ import numpy as np
 # Each tap's GEMM is (M x C) @ (C x O): with fewer channels in or out, OpenBLAS crawls
 # (measured: C = 1 10x slower than im2col on img3x3, O = 1 5x slower on LeNet's input gradient).
 MIN_CHANNELS = 4
-ROW_MAJOR, NO_TRANS = 101, 111  # CBLAS enums
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enums
 _found: dict = {}
 
 

@@ -11,12 +11,14 @@ is the image width::
 
 ``S_b`` is banded (``kh`` entries a row); the right-hand side is a *view* of the image (rows of
 ``W`` pixels, a column offset), and the ``kw`` products accumulate in place in the output through
-BLAS's ``beta = 1``. With zero padding nothing is copied: a block at the
-border multiplies only the image rows and columns it overlaps (a slice of ``S_b``, a narrower
-strip of ``Y``), the output starting at zero. Other padding modes pay one padded copy of the
-image. The band multiplies ``rows_in / kh`` times the direct arithmetic (6x for 3x3 and
-``R = 16``); BLAS still runs it ~3x faster than NumPy's element-wise loops run the direct sum
-(a 2048x2048 image, 3x3: 6 ms against 11 for im2col on 2 cores).
+BLAS's ``beta = 1``. With zero padding nothing is copied: a block at the border multiplies only
+the image rows and columns it overlaps (a slice of ``S_b``, a narrower strip of ``Y``), the
+output starting at the bias (or zero). Other padding modes pay one padded copy of the image.
+The band multiplies ``rows_in / kh`` times the direct arithmetic (6x for 3x3 and ``R = 16``);
+BLAS still runs it ~2x faster than NumPy's element-wise loops run the direct sum (a 2048x2048
+image, 3x3: 5.6-6.8 ms against 10-11 for im2col on 2 cores). The weight gradient runs the same
+products backwards (:func:`backward_weight`); the input gradient is the stencil of ``grad_y``
+with the flipped kernel (``algorithms/adjoint.py``, chosen in ``select``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import scheduler
-from convolab.algorithms.blas import NO_TRANS, ROW_MAJOR, gemms
+from convolab.algorithms.blas import NO_TRANS, ROW_MAJOR, TRANS, gemms
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
@@ -127,3 +129,66 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 
     scheduler.run(_blocks(p), work, scheduler.workers())
     return y
+
+
+# Blocks whose S-gradients one task sums in turn, before the tasks' sums are added in task
+# order: the result does not depend on which worker ran what, and at most MAX_PARTIALS partial
+# sums are kept (a batch of 60000 small images has 120000 blocks).
+MAX_PARTIALS = 256
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``dL/dw`` (kh, kw, 1, 1) from ``gy`` (N, Ho, Wo, 1) and ``x`` (N, H, W, 1).
+
+    The forward's products read backwards: per block, ``dL/dS_b = gy_block (R, Wo) @
+    X[rows, b*dw : b*dw + Wo]^T`` (a long contraction over the image width, BLAS's own
+    transpose of the image view, no copy), summed over blocks; ``dL/dw[a, b]`` collects
+    ``dL/dS_b[i, i*sh + a*dh]`` over the block's rows ``i``.
+    """
+    (top, _), (left, _) = p.geom.pads
+    if p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0)):
+        x = padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_hw[0])
+        top = left = 0
+    img = np.ascontiguousarray(x[..., 0])  # (N, H', W')
+    grad = np.ascontiguousarray(gy[..., 0])  # (N, Ho, Wo)
+    h, wd = img.shape[1:]
+    sh, dh, dw = p.geom.stride[0], p.geom.dilation[0], p.geom.dilation[1]
+    ho, wo = p.geom.out_hw
+    kh, kw = p.w_shape[:2]
+    r = min(ROWS, ho)
+    rows_in = _rows_in(p, r)
+    blocks = _blocks(p)
+    per_task = -(-len(blocks) // MAX_PARTIALS)
+    tasks = [blocks[k : k + per_task] for k in range(0, len(blocks), per_task)]
+    # per task: dL/dS_b for every tap column b, summed over the task's blocks
+    partial = np.zeros((len(tasks), kw, r, rows_in), p.dtype)
+    gemm, item = gemms()[p.dtype], p.dtype.itemsize
+    img_at, gy_at = img.ctypes.data, grad.ctypes.data
+    taps = []  # (tap, first output column, columns, image column of the first)
+    for b in range(kw):
+        off = b * dw - left
+        j0, j1 = max(0, -off), min(wo, wd - off)
+        if j0 < j1:
+            taps.append((b, j0, j1 - j0, j0 + off))
+
+    def work(k: int, _: int) -> None:
+        acc_at = partial[k].ctypes.data
+        for n, i0, i1 in tasks[k]:
+            start = i0 * sh - top
+            lo, hi = max(0, start), min(h, start + _rows_in(p, i1 - i0))
+            for b, j0, cols, c0 in taps:
+                if lo >= hi:
+                    break
+                # dS_b[:i1-i0, lo-start : hi-start] += gy[i0:i1, j0:j0+cols] @ X[lo:hi, c0:...]^T
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, i1 - i0, hi - lo, cols, 1.0,
+                     gy_at + ((n * ho + i0) * wo + j0) * item, wo,
+                     img_at + ((n * h + lo) * wd + c0) * item, wd, 1.0,
+                     acc_at + (b * r * rows_in + lo - start) * item, rows_in)
+
+    scheduler.run(range(len(tasks)), work, scheduler.workers())
+    ds = partial.sum(axis=0)  # (kw, r, rows_in), in task order
+    i = np.arange(r)[:, None]
+    a = np.arange(kh)[None, :]
+    # dL/dw[a, b] = sum_i dS_b[i, i*sh + a*dh]: (kw, r, kh) summed over i -> (kw, kh)
+    gw = ds[:, i, i * sh + a * dh].sum(axis=1).T
+    return gw.reshape(kh, kw, 1, 1)
