@@ -16,7 +16,7 @@ from strategies import Config, configs
 
 import convolab as cl
 from convolab import reference
-from convolab.algorithms import REGISTRY, implicit, scheduler, winograd
+from convolab.algorithms import REGISTRY, implicit, scheduler, stencil, toeplitz, winograd
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.select import supports
@@ -190,12 +190,13 @@ def test_scheduler_stops_and_reraises_when_a_block_fails():
 
 
 @pytest.mark.parametrize("name", ["im2col", "implicit", "winograd", "depthwise", "pointwise",
-                                  "toeplitz"])
+                                  "toeplitz", "stencil"])
 def test_two_workers_compute_what_one_computes(name, monkeypatch):
     rng = np.random.default_rng(5)
     c, groups, k = (8, 8, 3) if name == "depthwise" else (8, 1, 1 if name == "pointwise" else 3)
+    c, o = (1, 1) if name == "stencil" else (c, 8)  # stencil filters one-channel images
     x = rng.standard_normal((4, 64, 64, c), dtype=np.float32)
-    w = rng.standard_normal((k, k, c // groups, 8), dtype=np.float32)
+    w = rng.standard_normal((k, k, c // groups, o), dtype=np.float32)
     kw = dict(padding="same" if k > 1 else "valid", groups=groups, algorithm=name)
     monkeypatch.setattr(scheduler, "workers", lambda: 2)
     monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)  # small as it is, split it
@@ -204,6 +205,37 @@ def test_two_workers_compute_what_one_computes(name, monkeypatch):
     monkeypatch.setattr(scheduler, "workers", lambda: 1)
     # the same function; only BLAS's blocking (one thread or two) may round differently
     np.testing.assert_allclose(two, cl.conv2d(x, w, **kw), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("image_blocks", [True, False])
+def test_two_workers_compute_toeplitz_gradients(image_blocks, monkeypatch):
+    """Blocks of one whole image each (the input gradient then runs on both workers), or of
+    single rows (their halos overlap: one block after another)."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((6, 20, 24, 2)), rng.standard_normal((3, 5, 2, 6))
+    p = problem_of(x, w, padding="same")
+    gy = rng.standard_normal(p.y_shape)
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
+    monkeypatch.setattr(scheduler, "PARALLEL_BYTES", 0)
+    row = toeplitz._row_bytes(p)
+    monkeypatch.setattr(toeplitz, "BLOCK_BYTES", row * 20 if image_blocks else row)
+    assert len(toeplitz._blocks(p)) == (6 if image_blocks else 120)
+    gx, gw = toeplitz.backward_input(gy, w, p), toeplitz.backward_weight(gy, x, p)
+    want_x, want_w, _ = reference.conv2d_backward(gy, x, w, padding="same")
+    np.testing.assert_allclose(gx, want_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, want_w, rtol=1e-10, atol=1e-10)
+
+
+def test_two_workers_compute_the_stencil_weight_gradient(monkeypatch):
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((3, 30, 24, 1)), rng.standard_normal((3, 5, 1, 1))
+    p = problem_of(x, w, padding="same")
+    gy = rng.standard_normal(p.y_shape)
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
+    monkeypatch.setattr(stencil, "ROWS", 2)  # 45 blocks,
+    monkeypatch.setattr(stencil, "MAX_PARTIALS", 4)  # summed 12 a task, 4 tasks
+    want = reference.conv2d_backward(gy, x, w, padding="same")[1]
+    np.testing.assert_allclose(stencil.backward_weight(gy, x, p), want, rtol=1e-10, atol=1e-10)
 
 
 def test_winograd_float32_error_on_a_wide_layer_stays_within_its_bound():
@@ -217,3 +249,59 @@ def test_winograd_float32_error_on_a_wide_layer_stays_within_its_bound():
     direct = rel_err(cl.conv2d(x, w, padding="same", algorithm="im2col"), exact)
     assert err < winograd.ERROR_BOUND_F32
     assert err < 10 * direct  # a small constant over the direct method's rounding
+
+
+# One Inf and one NaN in the input (or grad_y); every algorithm must keep them in the outputs
+# whose windows read them, as the definition does (0 * inf is NaN, so an algorithm multiplying
+# zeros the definition never multiplies would spread them; those fall back to im2col).
+NON_FINITE_CASES = {
+    "im2col": ((1, 12, 13, 3), (3, 3, 3, 4), {}),
+    "implicit": ((1, 12, 13, 4), (3, 3, 4, 4), {}),
+    "pointwise": ((1, 12, 13, 4), (1, 1, 4, 4), {"padding": "valid"}),
+    "winograd": ((1, 12, 13, 4), (3, 3, 4, 4), {}),
+    "depthwise": ((1, 12, 13, 4), (3, 3, 1, 8), {"groups": 4}),
+    "fft": ((1, 12, 13, 2), (5, 5, 2, 3), {}),
+    "toeplitz": ((2, 12, 13, 1), (5, 5, 1, 6), {}),
+    "stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
+}
+
+
+def _with_non_finite(shape: tuple[int, ...]) -> np.ndarray:
+    a = np.random.default_rng(4).standard_normal(shape)
+    a.flat[a.size // 3], a.flat[-2] = np.inf, np.nan
+    return a
+
+
+def test_every_algorithm_is_tried_with_inf_and_nan():
+    assert set(NON_FINITE_CASES) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE_CASES))
+def test_inf_and_nan_stay_in_the_windows_that_read_them(name):
+    x_shape, w_shape, kw = NON_FINITE_CASES[name]
+    kw = {"padding": "same", **kw}
+    x, w = _with_non_finite(x_shape), np.random.default_rng(5).standard_normal(w_shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = cl.conv2d(x, w, algorithm=name, **kw)
+        want = reference.conv2d(x, w, **kw)
+        gy, x = _with_non_finite(want.shape), np.where(np.isfinite(x), x, 0.0)
+        got_grads = cl.conv2d_backward(gy, x, w, algorithm=name, **kw)
+        want_grads = reference.conv2d_backward(gy, x, w, **kw)
+    for got, ref in ((y, want), *zip(got_grads[:2], want_grads[:2])):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_phased_input_gradient_keeps_inf_and_nan_where_the_definition_puts_them(stride):
+    x = np.random.default_rng(6).standard_normal((2, 11, 12, 3))
+    w = _with_non_finite((3, 3, 3, 4))  # an Inf and a NaN weight
+    kw = dict(padding="same", stride=stride)
+    gy = np.random.default_rng(7).standard_normal(problem_of(x, w, **kw).y_shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = cl.conv2d_backward(gy, x, w, algorithm="phased", **kw)[0]
+        want = reference.conv2d_backward(gy, x, w, **kw)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))

@@ -1,8 +1,9 @@
 """Fast conv algorithms, one file each, all computing the same function as ``reference``.
 
-Each algorithm module has ``NAME`` and ``forward(x, w, problem) -> y`` (see ``problem.py`` for
-what it may assume). ``REGISTRY`` maps names to modules; ``select`` chooses among them.
-``INPUT_GRADIENT`` holds the modules that compute only ``grad_x`` (``backward_input``), which
+Each algorithm module has ``NAME`` and ``forward(x, w, problem, bias=None) -> y`` (see
+``problem.py`` for what it may assume; the algorithm adds the bias, block by block).
+``REGISTRY`` maps names to modules; ``select`` chooses among them. ``INPUT_GRADIENT`` holds the
+modules that compute only ``grad_x`` (``backward_input``), which
 ``select.choose_input_gradient`` weighs beside the conv algorithms' own ways.
 """
 

@@ -74,4 +74,3 @@ def gemm(a: np.ndarray, off: int, m: int, b: np.ndarray, c: np.ndarray, beta: fl
     item = a.itemsize
     gemms()[a.dtype](ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0,
                      a.ctypes.data + off * k * item, k, b.ctypes.data, n, beta, c.ctypes.data, n)
-

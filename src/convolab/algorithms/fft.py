@@ -30,6 +30,7 @@ import numpy as np
 from convolab.algorithms import im2col, scheduler
 from convolab.algorithms.bias import add_bias, write_block
 from convolab.algorithms.cost import Cost
+from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import gather_rows_cols
@@ -150,9 +151,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlate NHWC ``x`` with HWIO ``w`` by FFT, plus ``bias`` (O,) if given:
     ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
-    with np.errstate(over="ignore", invalid="ignore"):  # a huge sum errs on the safe side
-        finite = np.isfinite(x.sum()) and np.isfinite(w.sum())
-    if not finite:
+    if not all_finite(x, w):
         # a transform mixes every pixel of a tile into every output: one NaN or Inf would
         # poison the whole tile, where the definition poisons only the windows that read it
         return im2col.forward(x, w, p, bias)

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import blas, scheduler
+from convolab.algorithms import blas, im2col, scheduler
+from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.padding import pad_adjoint
@@ -162,6 +163,8 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
             out[n0:n1, rows, cols] = grid[ph, pw, :, q_rows, q_cols]
 
     scheduler.run(todo, work, n_workers)
+    if not all_finite(out):  # the zero extension times an Inf or NaN: see ``finite``
+        return im2col.backward_input(gy, w, p)
     if p.padding_mode == "zeros":
         return out
     return pad_adjoint(out, p.geom.pads, p.padding_mode, (h, wd))

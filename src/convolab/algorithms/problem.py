@@ -2,7 +2,8 @@
 
 Algorithms trust these fields. Arrays reaching an algorithm are NHWC (``x``, ``(N, H, W, C)``),
 HWIO (``w``, ``(kh, kw, C // groups, O)``), C-contiguous and of one float dtype (float32 or
-float64); the output is NHWC ``(N, Ho, Wo, O)`` without bias (``ops`` adds it).
+float64); the output is NHWC ``(N, Ho, Wo, O)``, with the ``bias`` (O,) a ``forward`` is given
+added (``algorithms/bias.py``).
 """
 
 from __future__ import annotations

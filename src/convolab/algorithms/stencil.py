@@ -15,20 +15,21 @@ BLAS's ``beta = 1``. With zero padding nothing is copied: a block at the border 
 the image rows and columns it overlaps (a slice of ``S_b``, a narrower strip of ``Y``), the
 output starting at the bias (or zero). Other padding modes pay one padded copy of the image.
 The band multiplies ``rows_in / kh`` times the direct arithmetic (6x for 3x3 and ``R = 16``);
-BLAS still runs it ~2x faster than NumPy's element-wise loops run the direct sum (a 2048x2048
-image, 3x3: 5.6-6.8 ms against 10-11 for im2col on 2 cores). The weight gradient runs the same
-products backwards (:func:`backward_weight`); the input gradient is the stencil of ``grad_y``
-with the flipped kernel (``algorithms/adjoint.py``, chosen in ``select``).
+BLAS still runs it faster than the alternatives run theirs (a 2048x2048 image, 3x3: 5.6-6.8 ms
+against 10-11 for im2col on 2 cores). The weight gradient runs the same products backwards
+(:func:`backward_weight`); at stride 1, ``select`` computes the input gradient as the stencil
+of ``grad_y`` with the flipped kernel (``algorithms/adjoint.py``). An Inf or NaN falls back to
+im2col (``algorithms/finite.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import scheduler
+from convolab.algorithms import im2col, scheduler
 from convolab.algorithms.blas import NO_TRANS, ROW_MAJOR, TRANS, gemms
 from convolab.algorithms.cost import Cost
-from convolab.algorithms.im2col import padded_band
+from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
 
 NAME = "stencil"
@@ -88,16 +89,10 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlate ``x`` (N, H, W, 1) with ``w`` (kh, kw, 1, 1), plus ``bias`` (1,) if
     given: ``(N, Ho, Wo, 1)``. Each block starts from the bias (or zero), in cache."""
-    (top, _), (left, _) = p.geom.pads
-    if p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0)):
-        # the padded image once; then it is a problem without padding
-        x = padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_hw[0])
-        top = left = 0
-    img = np.ascontiguousarray(x[..., 0])  # (N, H', W'): rows of pixels (a view: C = 1)
+    img, top, left = _image(x, p)
     h, wd = img.shape[1:]
-    sh, dw = p.geom.stride[0], p.geom.dilation[1]
+    sh = p.geom.stride[0]
     ho, wo = p.geom.out_hw
-    kw = p.w_shape[1]
     r = min(ROWS, ho)
     s = band_matrices(w, p, r)
     start_value = 0.0 if bias is None else bias[0]
@@ -106,21 +101,14 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     # for them cost more than the products of a 3x3 filter (measured 2x slower).
     gemm, item, rows_in = gemms()[p.dtype], p.dtype.itemsize, _rows_in(p, r)
     s_at, img_at, y_at = s.ctypes.data, img.ctypes.data, y.ctypes.data
-    taps = []  # (tap, first output column, columns, image column of the first)
-    for b in range(kw):
-        off = b * dw - left  # output column j reads image column j + off
-        j0, j1 = max(0, -off), min(wo, wd - off)
-        if j0 < j1:
-            taps.append((b, j0, j1 - j0, j0 + off))
+    taps = _taps(p, wd, left)
 
     def work(block: tuple[int, int, int], _: int) -> None:
         n, i0, i1 = block
         y[n, i0:i1].fill(start_value)  # the products add into it; borders may get none
         start = i0 * sh - top  # image row under S's first column
         lo, hi = max(0, start), min(h, start + _rows_in(p, i1 - i0))
-        if lo >= hi:
-            return
-        for b, j0, cols, c0 in taps:
+        for b, j0, cols, c0 in taps if lo < hi else ():
             # Y[i0:i1, j0:j0+cols] += S_b[:, lo-start : hi-start] @ X[lo:hi, c0 : c0+cols]
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, i1 - i0, cols, hi - lo, 1.0,
                  s_at + (b * r * rows_in + lo - start) * item, rows_in,
@@ -128,7 +116,31 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
                  y_at + ((n * ho + i0) * wo + j0) * item, wo)
 
     scheduler.run(_blocks(p), work, scheduler.workers())
-    return y
+    # the band's zeros times an Inf or NaN would reach outputs that never read it
+    return y if all_finite(y) else im2col.forward(x, w, p, bias)
+
+
+def _image(x: np.ndarray, p: ConvProblem) -> tuple[np.ndarray, int, int]:
+    """``(img, top, left)``: ``x`` (N, H, W, 1) as rows of pixels (N, H', W'), and the padding
+    still to apply. Zero padding is applied by skipping; other modes pad one copy here."""
+    (top, _), (left, _) = p.geom.pads
+    if p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0)):
+        x = im2col.padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_hw[0])
+        top = left = 0
+    return np.ascontiguousarray(x[..., 0]), top, left  # a view: C = 1
+
+
+def _taps(p: ConvProblem, width: int, left: int) -> list[tuple[int, int, int, int]]:
+    """Per kernel column ``b`` whose products touch the image: ``(b, first output column,
+    columns, image column of the first)``; output column ``j`` reads image column
+    ``j + b*dw - left``, and columns reading only padding are skipped."""
+    wo, taps = p.geom.out_hw[1], []
+    for b in range(p.w_shape[1]):
+        off = b * p.geom.dilation[1] - left
+        j0, j1 = max(0, -off), min(wo, width - off)
+        if j0 < j1:
+            taps.append((b, j0, j1 - j0, j0 + off))
+    return taps
 
 
 # Blocks whose S-gradients one task sums in turn, before the tasks' sums are added in task
@@ -145,14 +157,10 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     transpose of the image view, no copy), summed over blocks; ``dL/dw[a, b]`` collects
     ``dL/dS_b[i, i*sh + a*dh]`` over the block's rows ``i``.
     """
-    (top, _), (left, _) = p.geom.pads
-    if p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0)):
-        x = padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_hw[0])
-        top = left = 0
-    img = np.ascontiguousarray(x[..., 0])  # (N, H', W')
+    img, top, left = _image(x, p)
     grad = np.ascontiguousarray(gy[..., 0])  # (N, Ho, Wo)
     h, wd = img.shape[1:]
-    sh, dh, dw = p.geom.stride[0], p.geom.dilation[0], p.geom.dilation[1]
+    sh, dh = p.geom.stride[0], p.geom.dilation[0]
     ho, wo = p.geom.out_hw
     kh, kw = p.w_shape[:2]
     r = min(ROWS, ho)
@@ -164,21 +172,16 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     partial = np.zeros((len(tasks), kw, r, rows_in), p.dtype)
     gemm, item = gemms()[p.dtype], p.dtype.itemsize
     img_at, gy_at = img.ctypes.data, grad.ctypes.data
-    taps = []  # (tap, first output column, columns, image column of the first)
-    for b in range(kw):
-        off = b * dw - left
-        j0, j1 = max(0, -off), min(wo, wd - off)
-        if j0 < j1:
-            taps.append((b, j0, j1 - j0, j0 + off))
+    taps = _taps(p, wd, left)
 
     def work(k: int, _: int) -> None:
         acc_at = partial[k].ctypes.data
         for n, i0, i1 in tasks[k]:
             start = i0 * sh - top
             lo, hi = max(0, start), min(h, start + _rows_in(p, i1 - i0))
+            if lo >= hi:
+                continue
             for b, j0, cols, c0 in taps:
-                if lo >= hi:
-                    break
                 # dS_b[:i1-i0, lo-start : hi-start] += gy[i0:i1, j0:j0+cols] @ X[lo:hi, c0:...]^T
                 gemm(ROW_MAJOR, NO_TRANS, TRANS, i1 - i0, hi - lo, cols, 1.0,
                      gy_at + ((n * ho + i0) * wo + j0) * item, wo,
@@ -190,5 +193,6 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     i = np.arange(r)[:, None]
     a = np.arange(kh)[None, :]
     # dL/dw[a, b] = sum_i dS_b[i, i*sh + a*dh]: (kw, r, kh) summed over i -> (kw, kh)
-    gw = ds[:, i, i * sh + a * dh].sum(axis=1).T
-    return gw.reshape(kh, kw, 1, 1)
+    gw = ds[:, i, i * sh + a * dh].sum(axis=1).T.reshape(kh, kw, 1, 1)
+    # an Inf or NaN skipped the padding's zeros the definition multiplies: see ``finite``
+    return gw if all_finite(gw) else im2col.backward_weight(gy, x, p)

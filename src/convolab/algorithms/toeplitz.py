@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from convolab.algorithms import scheduler
+from convolab.algorithms import im2col, scheduler
 from convolab.algorithms.bias import add_bias
 from convolab.algorithms.cost import Cost
-from convolab.algorithms.im2col import padded_band
+from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
 from convolab.padding import pad_adjoint
 
@@ -140,7 +140,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     def work(block: tuple[int, int, int, int], i: int) -> None:
         n0, n1, r0, r1 = block
         b, r = n1 - n0, r1 - r0
-        band = padded_band(x, p, n0, n1, r0, r1)
+        band = im2col.padded_band(x, p, n0, n1, r0, r1)
         for j0, j1 in cols:
             t = mats[j1 - j0]
             a = _rows_matrix(band, p, r, j0, j1 - j0,
@@ -154,7 +154,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
         add_bias(y[n0:n1, r0:r1], bias)
 
     scheduler.run(_blocks(p), work, n_workers)
-    return y
+    # the band's zeros times an Inf or NaN would reach outputs that never read it
+    return y if all_finite(y) else im2col.forward(x, w, p, bias)
 
 
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
@@ -187,6 +188,8 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     todo = _blocks(p)
     whole_images = all(r0 == 0 and r1 == ho for _, _, r0, r1 in todo)
     scheduler.run(todo, work, scheduler.workers() if whole_images else 1)
+    if not all_finite(gxp):  # the band's zeros times an Inf or NaN: see ``finite``
+        return im2col.backward_input(gy, w, p)
     return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
 
 
@@ -202,7 +205,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     def work(k: int, i: int) -> None:
         n0, n1, r0, r1 = todo[k]
         b, r = n1 - n0, r1 - r0
-        band = padded_band(x, p, n0, n1, r0, r1)
+        band = im2col.padded_band(x, p, n0, n1, r0, r1)
         for j0, j1 in cols:
             cb = j1 - j0
             cbin = _in_columns(p, cb)

@@ -1,0 +1,27 @@
+"""Inf and NaN: keeping them in the outputs whose windows read them, as the definition does.
+
+Some algorithms multiply values the definition never multiplies: the zeros of a banded matrix
+(``toeplitz``, ``stencil``), a transform mixing a whole tile (``winograd``, ``fft``), a
+zero-extended gradient (``phased``). With finite data those products are exact zeros; with an
+Inf or NaN, ``0 * inf`` is NaN and it lands on outputs whose windows never read that value.
+Conversely, a result with no Inf or NaN in it touched none, so it is the definition's to float
+rounding. Those algorithms check their result (or, for FFT, their input: a transform costs
+more than the check) and, if anything is not finite, recompute by im2col, which multiplies
+exactly the definition's products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether every value of every array is finite (one summing pass over each).
+
+    A sum that overflows reads as not finite too: the caller's fallback is then merely slower.
+
+    >>> all_finite(np.ones(3), np.zeros(2)), all_finite(np.array([1.0, np.inf]))
+    (True, False)
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(bool(np.isfinite(a.sum())) for a in arrays)
