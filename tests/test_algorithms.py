@@ -305,3 +305,31 @@ def test_phased_input_gradient_keeps_inf_and_nan_where_the_definition_puts_them(
         want = reference.conv2d_backward(gy, x, w, **kw)[0]
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def _weight_cases() -> list[tuple[str, int]]:
+    """(algorithm, stride) pairs of NON_FINITE_CASES that the algorithm supports, and "auto"."""
+    cases = [("auto", 1), ("auto", 2)]
+    for name, (x_shape, w_shape, kw) in sorted(NON_FINITE_CASES.items()):
+        for stride in (1, 2):
+            p = problem_of(np.zeros(x_shape), np.zeros(w_shape),
+                           **{"padding": "same", **kw, "stride": stride})
+            cases += [(name, stride)] if supports(name, p) else []
+    return cases
+
+
+@pytest.mark.parametrize(("name", "stride"), _weight_cases())
+def test_an_inf_or_nan_weight_reaches_the_input_gradient_where_the_definition_puts_it(name,
+                                                                                      stride):
+    """The conv of grad_y (adjoint) multiplies the zeros around and between grad_y's pixels by
+    the kernel; with an Inf or NaN weight those products must not appear."""
+    x_shape, w_shape, kw = NON_FINITE_CASES.get(name, NON_FINITE_CASES["im2col"])
+    kw = {"padding": "same", **kw, "stride": stride}
+    x = np.random.default_rng(8).standard_normal(x_shape)
+    w = _with_non_finite(w_shape)
+    gy = np.random.default_rng(9).standard_normal(problem_of(x, w, **kw).y_shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = cl.conv2d_backward(gy, x, w, algorithm=name, **kw)[0]
+        want = reference.conv2d_backward(gy, x, w, **kw)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import adjoint, scheduler, unfold
+from convolab.algorithms import adjoint, im2col, scheduler, unfold
 from convolab.algorithms.bias import add_bias
 from convolab.algorithms.cost import Cost
+from convolab.algorithms.finite import all_finite
 from convolab.algorithms.im2col import padded_band
 from convolab.algorithms.problem import ConvProblem
 
@@ -123,6 +124,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, C*m): depthwise convs of ``gy`` with the
     flipped kernel, one per multiplier slot ``k`` (output ``c*m + k`` came from input ``c``)."""
+    if not all_finite(w):  # the conv of grad_y multiplies its zeros by w: see ``finite``
+        return im2col.backward_input(gy, w, p)
     c, mult = p.x_shape[3], p.w_shape[3] // p.x_shape[3]
     flipped = w[::-1, ::-1]
     return sum(

@@ -195,4 +195,6 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) from ``gy`` (N, Ho, Wo, O): a Winograd conv of ``gy`` ("full",
     kernel flipped and transposed to ``(3, 3, O, C)``), see ``adjoint``."""
+    if not all_finite(w):  # the conv of grad_y multiplies its zero border by w: see ``finite``
+        return im2col.backward_input(gy, w, p)
     return adjoint.input_gradient(gy, adjoint.transposed_kernel(w, 1), p, 1, forward)

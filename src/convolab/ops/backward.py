@@ -24,6 +24,7 @@ import dataclasses
 import numpy as np
 
 from convolab.algorithms import INPUT_GRADIENT, REGISTRY, ConvProblem, adjoint, im2col
+from convolab.algorithms.finite import all_finite
 from convolab.ops.arguments import (
     Prepared,
     as_numeric,
@@ -68,6 +69,10 @@ def input_gradient(
         return np.zeros(p.x_shape, p.dtype)
     name = choose_input_gradient(p, algorithm)
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
+    if name.startswith(ADJOINT) and not all_finite(w):
+        # the conv of grad_y multiplies its zero border (and the stride's zeros) by w, where
+        # the definition never does: 0 * inf would spread (``algorithms/finite.py``)
+        return im2col.backward_input(gy, w, p)
     if name.startswith(ADJOINT):
         forward = REGISTRY[name.removeprefix(ADJOINT)].forward
         return adjoint.input_gradient(gy, adjoint.transposed_kernel(w, p.groups), p, p.groups,
