@@ -13,11 +13,14 @@ with ``cbin = (cb - 1)*sw + dw*(kw - 1) + 1`` input columns under a block of ``c
 The GEMM's inner and outer sizes grow with the block width (K = kh*cbin*C, N = cb*O) at the
 price of multiplying the band's zeros: ``cbin / kw`` times the direct method's arithmetic.
 Blocks of ``TARGET_COLUMNS`` GEMM columns balance the two (LeNet's first layer: 2 blocks of 14
-outputs, 0.42 ms against im2col's 0.87 on 2 cores). ``A`` is a copy of ``kh`` rows of the band
+outputs, 0.70 ms against im2col's 0.98 on 2 cores). ``A`` is a copy of ``kh`` rows of the band
 per output row, ``kw / (cbin / cb)`` times smaller than im2col's columns.
 
-The weight gradient comes from the same matrices: ``dL/dT = A^T @ gy`` per column block, and
-``dL/dw[a, b, c, o]`` sums ``dL/dT`` over the band's diagonal ``jj = j*sw + b*dw``.
+The gradients come from the same matrices: ``dL/dT = A^T @ gy`` per column block, and
+``dL/dw[a, b, c, o]`` sums ``dL/dT`` over the band's diagonal ``jj = j*sw + b*dw``; ``dL/dA =
+gy @ T^T`` is added back onto the padded rows ``A`` copied. An Inf or NaN, multiplied by the
+band's zeros, would reach outputs that never read it: such results are recomputed by im2col
+(``algorithms/finite.py``).
 """
 
 from __future__ import annotations
