@@ -322,14 +322,17 @@ def _weight_cases() -> list[tuple[str, int]]:
 def test_an_inf_or_nan_weight_reaches_the_input_gradient_where_the_definition_puts_it(name,
                                                                                       stride):
     """The conv of grad_y (adjoint) multiplies the zeros around and between grad_y's pixels by
-    the kernel; with an Inf or NaN weight those products must not appear."""
+    the kernel; with an Inf or NaN weight those products must not appear. The forward's output
+    too (stencil skips the zero padding the definition multiplies by the weight)."""
     x_shape, w_shape, kw = NON_FINITE_CASES.get(name, NON_FINITE_CASES["im2col"])
     kw = {"padding": "same", **kw, "stride": stride}
     x = np.random.default_rng(8).standard_normal(x_shape)
     w = _with_non_finite(w_shape)
     gy = np.random.default_rng(9).standard_normal(problem_of(x, w, **kw).y_shape)
     with np.errstate(invalid="ignore", over="ignore"):
-        got = cl.conv2d_backward(gy, x, w, algorithm=name, **kw)[0]
-        want = reference.conv2d_backward(gy, x, w, **kw)[0]
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        got = [cl.conv2d_backward(gy, x, w, algorithm=name, **kw)[0],
+               cl.conv2d(x, w, algorithm=name, **kw)]
+        want = [reference.conv2d_backward(gy, x, w, **kw)[0], reference.conv2d(x, w, **kw)]
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r))
+        np.testing.assert_array_equal(np.isinf(g), np.isinf(r))

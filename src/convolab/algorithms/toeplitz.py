@@ -132,6 +132,10 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlate NHWC ``x`` with HWIO ``w``, plus ``bias`` (O,) if given:
     ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
+    if not all_finite(x):
+        # the band's zeros times an Inf or NaN would reach outputs that never read it (a
+        # weight's Inf only meets the pixels the definition multiplies it by): see ``finite``
+        return im2col.forward(x, w, p, bias)
     o = p.w_shape[3]
     cols = column_blocks(p)
     widths = sorted({j1 - j0 for j0, j1 in cols})
@@ -157,8 +161,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
         add_bias(y[n0:n1, r0:r1], bias)
 
     scheduler.run(_blocks(p), work, n_workers)
-    # the band's zeros times an Inf or NaN would reach outputs that never read it
-    return y if all_finite(y) else im2col.forward(x, w, p, bias)
+    return y
 
 
 def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
