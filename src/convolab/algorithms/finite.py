@@ -5,9 +5,11 @@ Some algorithms multiply values the definition never multiplies: the zeros of a 
 zero-extended gradient (``phased``). With finite data those products are exact zeros; with an
 Inf or NaN, ``0 * inf`` is NaN and it lands on outputs whose windows never read that value.
 Conversely, a result with no Inf or NaN in it touched none, so it is the definition's to float
-rounding. Those algorithms check their result (or, for FFT, their input: a transform costs
-more than the check) and, if anything is not finite, recompute by im2col, which multiplies
-exactly the definition's products.
+rounding. Those algorithms check their result, or their input where that suffices and costs
+less (FFT: a transform costs more than the check; toeplitz's forward: a weight's Inf meets only
+the pixels the definition multiplies it by, and LeNet's input is smaller than its output), and
+if anything is not finite they recompute by im2col, which multiplies exactly the definition's
+products.
 """
 
 from __future__ import annotations
