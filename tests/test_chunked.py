@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import zarr
 from distributed import CancelledError, Client, LocalCluster
+from distributed.comm.core import CommClosedError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import configs
@@ -440,8 +441,10 @@ def test_a_cluster_going_away_surfaces_dask_error_and_writes_nothing(tmp_path):
         cluster.close()
         worker.join(60)
     assert not worker.is_alive()
-    assert failure and isinstance(failure[0], CancelledError)
-    assert "cancelled" in str(failure[0])
+    # Which error distributed raises depends on what the client sees first: the scheduler
+    # cancelling the futures, or the connection to a closing worker dropping mid-gather.
+    # Either is Dask's own error, surfaced unchanged.
+    assert failure and isinstance(failure[0], (CancelledError, CommClosedError)), failure
     if sys.version_info >= (3, 11):
         assert "nothing was written" in failure[0].__notes__[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
