@@ -294,6 +294,65 @@ def test_inf_and_nan_stay_in_the_windows_that_read_them(name):
         np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-10, atol=1e-10)
 
 
+def _padding_only_cases(kind: str) -> list[str]:
+    """Algorithms of NON_FINITE_CASES that run ``kind``'s padding-only case (see below)."""
+    names = []
+    for name in sorted(NON_FINITE_CASES):
+        x, w, kw = _padding_only_case(name, kind)
+        names += [name] if supports(name, problem_of(x, w, **kw)) else []
+    return names
+
+
+def _padding_only_case(name: str, kind: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(x, w, kwargs)`` where an Inf and a NaN meet nothing but zero padding.
+
+    "weight": an image (kh - 1) // 2 rows tall, "same": the kernel's first and last rows read
+    only the padding rows above and below it, and hold the Inf and the NaN. "grad_y": kh rows
+    of padding on top, so grad_y's first row (which gets the Inf and the NaN) has windows lying
+    wholly in the padding."""
+    x_shape, w_shape, kw = NON_FINITE_CASES[name]
+    kh = w_shape[0]
+    w = np.random.default_rng(11).standard_normal(w_shape)
+    if kind == "weight":
+        x = np.random.default_rng(10).standard_normal((x_shape[0], max(1, (kh - 1) // 2),
+                                                       *x_shape[2:]))
+        w[0, 0, 0, 0], w[-1, -1, -1, -1] = np.inf, np.nan
+        return x, w, {**kw, "padding": "same"}
+    x = np.random.default_rng(10).standard_normal(x_shape)
+    pad = ((kh, kh // 2), (w_shape[1] // 2, w_shape[1] // 2))
+    return x, w, {**kw, "padding": pad}
+
+
+@pytest.mark.parametrize("name", _padding_only_cases("weight"))
+def test_a_weight_meeting_only_padding_still_makes_nan_in_the_output(name):
+    """0 * inf is NaN in the definition even where the 0 is padding: an algorithm skipping the
+    zero padding (stencil) must not lose it."""
+    x, w, kw = _padding_only_case(name, "weight")
+    with np.errstate(invalid="ignore", over="ignore"):
+        got, want = cl.conv2d(x, w, algorithm=name, **kw), reference.conv2d(x, w, **kw)
+    assert np.isnan(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+@pytest.mark.parametrize("name", _padding_only_cases("grad_y"))
+def test_a_gradient_whose_window_is_padding_still_makes_nan_in_the_weight_gradient(name):
+    x, w, kw = _padding_only_case(name, "grad_y")
+    gy = np.random.default_rng(12).standard_normal(problem_of(x, w, **kw).y_shape)
+    gy[0, 0, 0, 0], gy[0, 0, -1, -1] = np.inf, np.nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = cl.conv2d_backward(gy, x, w, algorithm=name, **kw)[1]
+        want = reference.conv2d_backward(gy, x, w, **kw)[1]
+    assert np.isnan(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_the_padding_only_cases_reach_the_algorithms_that_skip_padding():
+    for kind in ("weight", "grad_y"):
+        assert {"im2col", "stencil", "toeplitz"} <= set(_padding_only_cases(kind))
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_phased_input_gradient_keeps_inf_and_nan_where_the_definition_puts_them(stride):
     x = np.random.default_rng(6).standard_normal((2, 11, 12, 3))

@@ -10,6 +10,11 @@ less (FFT: a transform costs more than the check; toeplitz's forward: a weight's
 the pixels the definition multiplies it by, and LeNet's input is smaller than its output), and
 if anything is not finite they recompute by im2col, which multiplies exactly the definition's
 products.
+
+What a result cannot show is a product that was never formed. ``stencil`` skips the zero padding
+instead of multiplying by it, so a weight that meets only padding (forward), or a grad_y value
+whose window reaches into the padding (weight gradient), would leave no trace where the
+definition has ``0 * inf = NaN``. It checks those inputs before the work instead.
 """
 
 from __future__ import annotations

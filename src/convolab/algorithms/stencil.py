@@ -89,6 +89,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """Cross-correlate ``x`` (N, H, W, 1) with ``w`` (kh, kw, 1, 1), plus ``bias`` (1,) if
     given: ``(N, Ho, Wo, 1)``. Each block starts from the bias (or zero), in cache."""
+    if not all_finite(w):  # a weight meeting only skipped padding would vanish: see ``finite``
+        return im2col.forward(x, w, p, bias)
     img, top, left = _image(x, p)
     h, wd = img.shape[1:]
     sh = p.geom.stride[0]
@@ -160,6 +162,8 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     img, top, left = _image(x, p)
     grad = np.ascontiguousarray(gy[..., 0])  # (N, Ho, Wo)
     h, wd = img.shape[1:]
+    if not _finite_where_padding_is_skipped(grad, p, h, wd, top, left):
+        return im2col.backward_weight(gy, x, p)
     sh, dh = p.geom.stride[0], p.geom.dilation[0]
     ho, wo = p.geom.out_hw
     kh, kw = p.w_shape[:2]
@@ -193,6 +197,20 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     i = np.arange(r)[:, None]
     a = np.arange(kh)[None, :]
     # dL/dw[a, b] = sum_i dS_b[i, i*sh + a*dh]: (kw, r, kh) summed over i -> (kw, kh)
-    gw = ds[:, i, i * sh + a * dh].sum(axis=1).T.reshape(kh, kw, 1, 1)
-    # an Inf or NaN skipped the padding's zeros the definition multiplies: see ``finite``
-    return gw if all_finite(gw) else im2col.backward_weight(gy, x, p)
+    # only the band is read: products of pixels with grad_y values the definition never pairs
+    # (an Inf or NaN among them included) stay off it
+    return ds[:, i, i * sh + a * dh].sum(axis=1).T.reshape(kh, kw, 1, 1)
+
+
+def _finite_where_padding_is_skipped(grad: np.ndarray, p: ConvProblem, h: int, wd: int,
+                                     top: int, left: int) -> bool:
+    """Whether every ``grad`` (N, Ho, Wo) value whose window reaches the skipped zero padding
+    around the (h, wd) image is finite. The definition multiplies those values by the padding's
+    zeros (``0 * inf`` is NaN in ``dL/dw``); the stencil skips those products."""
+    (sh, sw), (span_h, span_w) = p.geom.stride, p.geom.span_hw
+    ho, wo = p.geom.out_hw
+    rows = np.arange(ho) * sh - top  # first image row of each output row's window
+    cols = np.arange(wo) * sw - left
+    border_rows = (rows < 0) | (rows + span_h > h)
+    border_cols = (cols < 0) | (cols + span_w > wd)
+    return all_finite(grad[:, border_rows], grad[:, :, border_cols])
