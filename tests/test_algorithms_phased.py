@@ -46,6 +46,24 @@ def test_input_gradient_matches_the_reference_loops(cfg, seed):
 
 
 @needs_blas
+@pytest.mark.parametrize("vertical", [True, False])
+def test_a_phase_with_no_row_in_the_image_writes_nothing(vertical):
+    """Stride 3 over 3 rows, 2 of them padding on top: phase rows 1 and 2 have no plane row
+    inside the image; their empty span must not wrap around to the image's first row
+    (a case hypothesis found: the slice stop went negative)."""
+    x_shape, w_shape = ((1, 3, 1, 1), (2, 1, 1, 1)) if vertical else ((1, 1, 3, 1), (1, 2, 1, 1))
+    pair = ((2, 0), (0, 0)) if vertical else ((0, 0), (2, 0))
+    kw = dict(stride=(3, 1) if vertical else (1, 3), dilation=(2, 1) if vertical else (1, 2),
+              padding=pair)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    p = prepare(x, w, None, **kw).problem
+    gy = rng.standard_normal(p.y_shape)
+    rx, _, _ = reference.conv2d_backward(gy, x, w, **kw)
+    np.testing.assert_allclose(phased.backward_input(gy, w, p), rx, rtol=1e-12, atol=1e-12)
+
+
+@needs_blas
 @pytest.mark.parametrize("c", [1, 6])
 def test_many_image_blocks_give_the_same_gradient(c):
     """A small workspace limit splits the batch into blocks of images (run on the workers)."""

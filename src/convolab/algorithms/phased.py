@@ -114,7 +114,9 @@ def _target(p: ConvProblem, phase: tuple[int, int], hq: int, wq: int,
         k0 = max(0, -(-(o - q) // s))  # first plane row at or after the origin
         first = q + k0 * s - o
         count = max(0, min(length - k0, -(-(size - first) // s)))
-        spans.append((slice(first, first + (count - 1) * s + 1, s), slice(k0, k0 + count)))
+        # (an empty span stops at its start: first - s + 1 may be negative, which would wrap)
+        stop = first + (count - 1) * s + 1 if count else first
+        spans.append((slice(first, stop, s), slice(k0, k0 + count)))
     (out_r, plane_r), (out_c, plane_c) = spans
     return (out_r, out_c), (plane_r, plane_c)
 
