@@ -4,7 +4,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-# CI draws the same examples on every run (seeded from each test's name): a submission lands or
+# CI draws the same examples on every run (seeded from a hash of each test): a submission lands or
 # not on its code, never on the luck of the draw. "dev" keeps exploring new examples each run.
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
