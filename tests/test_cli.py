@@ -225,3 +225,49 @@ def test_a_missing_optional_dependency_is_one_line_not_a_traceback(tmp_path, mon
                    str(tmp_path / "o.npy")])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "tqdm is not installed" in err
+
+
+def convolab_umask(*args, cwd, umask):
+    """``convolab`` run as a shell with ``umask`` would run it."""
+    return subprocess.run([sys.executable, "-m", "convolab", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, umask=umask)
+
+
+def file_modes(directory):
+    return {p.name: p.stat().st_mode & 0o777 for p in Path(directory).iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_written_files_get_the_modes_open_would_give_not_mkstemps_0600(tmp_path, umask):
+    np.save(tmp_path / "x.npy", np.ones((8, 8)))
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (["filter", "x.npy", "--kernel", "box", "-o", "out/f.png", "-o", "out/f.npy",
+                  "-o", "out/f.tif"],
+                 ["match", "-o", "out/m.png"],
+                 ["learn", "--epochs", "2", "--plot", "out/l.png"]):
+        proc = convolab_umask(*args, cwd=tmp_path, umask=umask)
+        assert proc.returncode == 0, proc.stderr
+    expected = 0o666 & ~umask
+    assert file_modes(out) == dict.fromkeys(["f.png", "f.npy", "f.tif", "m.png", "l.png"],
+                                            expected)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_tour_figures_and_index_are_readable_as_the_umask_allows(tmp_path, umask):
+    proc = convolab_umask("tour", "--out", "tour", "--quiet", cwd=tmp_path, umask=umask)
+    assert proc.returncode == 0, proc.stderr
+    modes = file_modes(tmp_path / "tour")
+    assert "index.html" in modes and len(modes) > 5
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_force_keeps_the_mode_of_the_file_it_replaces_as_open_does(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((8, 8)))
+    (tmp_path / "y.npy").write_bytes(b"old")
+    (tmp_path / "y.npy").chmod(0o640)
+    proc = convolab_umask("filter", "x.npy", "--kernel", "box", "-o", "y.npy", "--force",
+                          cwd=tmp_path, umask=0o022)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(tmp_path / "y.npy").shape == (8, 8)
+    assert (tmp_path / "y.npy").stat().st_mode & 0o777 == 0o640
