@@ -186,6 +186,22 @@ def test_learn_other_kernel_by_name(tmp_path):
     assert float(proc.stdout.split("max |learned - true| = ")[1].split()[0]) < 1e-3
 
 
+def test_learn_that_diverges_stops_with_one_line_naming_the_epoch_and_lr(tmp_path):
+    proc = convolab("learn", "--lr", "10", "--epochs", "30", "--plot", "l.png", cwd=tmp_path)
+    assert_one_line_error(proc, "diverged at epoch", "--lr")
+    assert "RuntimeWarning" not in proc.stderr
+    epoch = int(proc.stderr.split("diverged at epoch ")[1].split()[0])
+    printed = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert printed[-1].startswith(f"epoch {epoch - 1}, loss")  # stopped there
+    assert not (tmp_path / "l.png").exists()
+
+
+def test_learn_whose_loss_grows_without_overflow_warns(tmp_path):
+    proc = convolab("learn", "--lr", "10", "--epochs", "3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "warning: the loss grew" in proc.stderr
+
+
 def test_match_built_in_scene_finds_waldo(tmp_path):
     proc = convolab("match", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
