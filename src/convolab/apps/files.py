@@ -17,10 +17,43 @@ FileExistsError: ...a.txt already exists (use --force to overwrite it)
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows.
+
+    Linux shows it in ``/proc/self/status`` (since 4.7). Elsewhere the only way is to set it and
+    set it back; a lock keeps two of our own calls from interleaving (other threads creating
+    files in that instant would still see umask 0, hence /proc first).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _new_file_mode(out: Path) -> int:
+    """The permissions ``open(out, "w")`` would leave: an existing file keeps its own, a new one
+    gets ``0o666 & ~umask``."""
+    try:
+        return stat.S_IMODE(out.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
 
 
 def check_output(path: str | os.PathLike, *, force: bool = False,
@@ -49,6 +82,10 @@ def atomic_write(path: str | os.PathLike, *, force: bool = False,
     The temporary file has the same suffix (writers choose the format by it) and lives in the
     same directory, so ``os.replace`` is atomic: readers see the old file or the new one, never
     half of one. On error the temporary file is removed and ``path`` is untouched.
+
+    ``path`` ends up with the permissions a plain ``open(path, "w")`` gives: those of the file
+    it replaces, or ``0o666 & ~umask`` for a new file (``mkstemp`` makes its file 0600, private;
+    that mode must not reach the output). Every file convolab writes goes through here.
     """
     out = check_output(path, force=force, inputs=inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +96,7 @@ def atomic_write(path: str | os.PathLike, *, force: bool = False,
         yield tmp
         if not force and out.exists():  # appeared while we were writing
             raise FileExistsError(f"{out} already exists (use --force to overwrite it)")
+        os.chmod(tmp, _new_file_mode(out))  # after the writer: it may have recreated tmp
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

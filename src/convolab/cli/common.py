@@ -17,6 +17,12 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know but that is not an error (a
+    conversion that loses information, a run that did not converge)."""
+    print(f"convolab: warning: {' '.join(message.split())}", file=sys.stderr)
+
+
 def _ints(text: str, option: str, allowed: str) -> list[int]:
     parts = re.split(r"[x,]", text.strip().lower())
     if not all(p.strip().lstrip("-").isdigit() for p in parts):

@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"built-in scene {image.shape[0]}x{image.shape[1]}, Waldo planted at "
               f"{scene.location}")
     else:
-        image = _gray(read_input(args.scene, "SCENE")[0])
-        template = _gray(read_input(args.template, "TEMPLATE")[0])
+        image = _gray(read_input(args.scene, "SCENE").values)
+        template = _gray(read_input(args.template, "TEMPLATE").values)
         inputs = (args.scene, args.template)
     matches = find_template(image, template, k=args.k)
     th, tw = template.shape
