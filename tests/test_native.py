@@ -283,3 +283,52 @@ def test_a_missing_extension_warns_once_and_numpy_runs():
              "print(len([w for w in caught if 'compiled core' in str(w.message)]), y.sum())")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "81.0"]
+
+
+# ---- layout: the compiled transpose ---------------------------------------------------------
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=25)
+@given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(1, 30), w=st.integers(1, 30),
+       f64=st.booleans())
+def test_transpose_is_numpys_at_every_size(isa, n, c, h, w, f64):
+    from convolab.algorithms import layout
+
+    x = np.random.default_rng(c * h).standard_normal((n, c, h, w)).astype(
+        np.float64 if f64 else np.float32)
+    with _native.using(isa), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(layout, "SMALL", 0)  # the kernel, however small
+        y = layout.contiguous_nhwc(x.transpose(0, 2, 3, 1), x.dtype)
+        back = layout.nchw(y)
+    np.testing.assert_array_equal(y, x.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(back, x)
+    assert y.flags.c_contiguous and back.flags.c_contiguous
+
+
+def test_nchw_calls_give_the_nhwc_results_through_the_transpose():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 16, 40, 40), dtype=np.float32)  # 200 KiB: the kernel's size
+    w = rng.standard_normal((8, 16, 3, 3), dtype=np.float32)
+    y = cl.conv2d(x, w, padding="same", data_format="NCHW", kernel_format="OIHW")
+    want = cl.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), padding="same")
+    np.testing.assert_array_equal(y, want.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((np.ones(6), np.empty(6), 1, 2, 3, 1, 0, 3), "outside"),
+    ((np.ones(6), np.empty(6), 1, 2, 3, 0, 0, 4), "outside"),
+    ((np.ones(6), np.empty(5), 1, 2, 3, 0, 0, 3), "dst: expected 6"),
+    ((np.ones(6), np.empty(6, np.float32), 1, 2, 3, 0, 0, 3), "dst: expected"),
+])
+def test_the_transpose_entry_point_refuses_what_would_leave_the_arrays(args, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _native.core.transpose(*args)
+
+
+def test_convolab_info_names_the_kernels_and_instruction_set():
+    r = subprocess.run([sys.executable, "-m", "convolab", "info"], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert f"compiled core: {ISAS[-1]} kernels" in r.stdout and "direct tiles" in r.stdout
+    r = _run("from convolab.cli.main import main; main(['info'])", CONVOLAB_NATIVE="0")
+    assert "compiled core: not running (turned off by CONVOLAB_NATIVE=0)" in r.stdout

@@ -1,26 +1,33 @@
 /* Direct convolution, NHWC, register-blocked: one source for every ISA and dtype.
  *
- * Included by isa_<set>.c once per dtype, with
+ * Included by isa_template.h once per dtype, with
  *   T      the element type (float, double)      TNAME  its short name (f32, f64)
  *   VBYTES bytes of one SIMD vector (64, 32, 16)  ISA    the set's name (avx512, avx2, ...)
  *   PIX1, PIX2, PIX4  output pixels per tile for 1, 2 and 4 vectors of output channels
  *                     (0: that width is not built for this set)
  *
  * The tile is PIX output pixels x NV vectors of output channels, held in registers as PIX*NV
- * accumulators for the whole reduction over kernel taps and input channels, the design of
- * oneDNN's and LIBXSMM's direct convolutions (Zhang, Franchetti & Low, ICML 2018). For each
- * tap and input channel c the tile loads NV weight vectors (w[tap, c, o-block], contiguous in
- * the packed kernel) and broadcasts one input value per pixel: NV + PIX loads feed PIX*NV
- * fused multiply-adds. AVX-512 has 32 registers: 6x4 or 12x2 accumulators (24) + NV weights
- * + a broadcast; AVX2 and SSE have 16: 6x2 (12) or 8x1.
+ * accumulators for the whole reduction, the design of oneDNN's and LIBXSMM's direct
+ * convolutions (Zhang, Franchetti & Low, ICML 2018). For each tap and input channel the
+ * microkernel loads NV weight vectors (contiguous in the packed kernel) and broadcasts one
+ * input value per pixel: NV + PIX loads feed PIX*NV fused multiply-adds. AVX-512 has 32
+ * registers: 6x4 or 12x2 accumulators (24) + NV weights + a broadcast; AVX2 and SSE have 16:
+ * 6x2 (12) or 8x1. The PIX pixel pointers of a tap live in general registers (12 fit).
+ * Measured on one Sapphire Rapids core, res3x3b (3x3, 128 -> 128, 28x28): 6x4 runs at ~150
+ * GFLOP/s, 12x2 at ~140, against ~135-175 for FMAs alone (the machine's clock varies).
  *
  * Output pixels are a flat run of the (N, Ho, Wo) grid, so a tile may span rows or images
- * and only the end of a task leaves a remainder (done one pixel at a time). Each pixel's
- * input row and column per tap come from the padding's index maps, which makes every padding
- * mode, stride and dilation the same code, and padding costs no copy. The weights of one
- * (group, o-block), kh*kw*cg*NV*lanes values, are swept once per tile: 9*64*64*4 B = 147 KiB
- * for a 3x3 64->64 layer, in L2; a task walks CHUNK pixels per (group, o-block) so that those
- * pixels' input stays in L1/L2 across o-blocks.
+ * and only the end of a task leaves a remainder (done one pixel at a time). For each chunk of
+ * CL_CHUNK pixels an indirection buffer (XNNPACK's trick) holds, per tile, tap and pixel, a
+ * pointer to the input the tap reads: the pixel the padding's index maps name, or a buffer of
+ * zeros. That makes every padding mode, stride and dilation one code path, padding costs no
+ * copy, and a padded tap multiplies real zeros, as the definition does (0 * inf = NaN).
+ *
+ * Merged kernel rows: with groups == 1 and no horizontal dilation, the kw taps of a kernel row
+ * read kw*C consecutive input values, and the packed kernel holds their weights consecutively
+ * too (HWIO order). Such a row is one "tap" of kw*C channels: few-channel layers (a 7x7 stem on
+ * RGB, LeNet) then run long inner loops instead of 3-channel ones. A pixel whose row segment
+ * crosses the left or right padding reads a copy gathered through the column map.
  */
 
 #define CL_CAT3_(a, b, c) a##_##b##_##c
@@ -32,23 +39,26 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
 #ifndef CL_CHUNK
-/* pixels a task walks per (group, o-block): a multiple of every PIX (12, 8, 6, 3, 2) */
+/* pixels whose indirection is built at once: a multiple of every PIX (12, 8, 6) */
 #define CL_CHUNK 192
 #endif
-#define CL_INLINE static inline __attribute__((always_inline))
-#ifndef CL_L1_WEIGHTS
-/* bytes of weights one pass over a chunk's tiles sweeps: half of a 48 KiB L1 */
-#define CL_L1_WEIGHTS (24 << 10)
+#ifndef CL_PASS_WEIGHTS
+/* bytes of weights one pass over a chunk's tiles sweeps (measured: splitting a 3x3 128-channel
+ * layer's 295 KiB into L1-sized passes was slower; this only splits very large kernels) */
+#define CL_PASS_WEIGHTS (1 << 20)
 #endif
+#ifndef CL_MERGE_MAX
+/* merge a kernel row into one tap when it holds at most this many values (kw * C) */
+#define CL_MERGE_MAX 256
+#endif
+#define CL_INLINE static inline __attribute__((always_inline))
 
 /* The microkernel: acc[p][j] += sum over taps t and channels c < cn of
- * ind[t][p][c] * wt[t][c][j], with ind an indirection buffer of taps x pix input pointers
- * (each at the tile's first channel) and wt the taps' weights, wstride values apart, each
- * tap's rows of nv vectors. The accumulators are loaded once and stored once; in between
- * they never leave registers (a separate function, so nothing of the driver competes for
- * them: inlined into it, GCC spilled half of them). */
+ * (ind[t][p] + off)[c] * wt[t][c][j]; wt's taps are wstride values apart, each a row of nv
+ * vectors per channel. The accumulators are loaded once and stored once, and in between never
+ * leave registers: a function of its own, since inlined into the driver GCC spilled half. */
 CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *ind,
-                                  const T *wt, ptrdiff_t taps, ptrdiff_t cn,
+                                  ptrdiff_t off, const T *wt, ptrdiff_t taps, ptrdiff_t cn,
                                   ptrdiff_t wstride, VEC *acc_io)
 {
     const ptrdiff_t ob = nv * VW;
@@ -60,7 +70,7 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *i
         const T *px[16];
 #pragma GCC unroll 16
         for (int p = 0; p < pix; ++p)
-            px[p] = ind[t * pix + p];
+            px[p] = ind[t * pix + p] + off;
         const T *w = wt + t * wstride;
         for (ptrdiff_t c = 0; c < cn; ++c) {
             VEC wv[4];
@@ -81,15 +91,18 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *i
         acc_io[k] = acc[k];
 }
 
+typedef void (*FN(ukernel_fn))(const T *const *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, VEC *);
+
 #define CL_UKERNEL(PIX, NV)                                                                   \
     static __attribute__((noinline)) void FN(ukernel_##PIX##x##NV)(                           \
-        const T *const *ind, const T *wt, ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,    \
-        VEC *acc)                                                                            \
+        const T *const *ind, ptrdiff_t off, const T *wt, ptrdiff_t taps, ptrdiff_t cn,        \
+        ptrdiff_t wstride, VEC *acc)                                                         \
     {                                                                                         \
-        FN(direct_ukernel)(PIX, NV, ind, wt, taps, cn, wstride, acc);                         \
+        FN(direct_ukernel)(PIX, NV, ind, off, wt, taps, cn, wstride, acc);                    \
     }
 
-/* The first n lanes of v to p (n < VW), or all of them. */
+/* The first n lanes of v to p (all of them when n >= VW). */
 CL_INLINE void FN(store_lanes)(T *p, VEC v, ptrdiff_t n)
 {
     if (n >= VW) {
@@ -111,32 +124,79 @@ CL_INLINE VEC FN(load_lanes)(const T *p, ptrdiff_t n)
     return v;
 }
 
-/* One tile: pixels q .. q+pix-1 of the flat grid, o-block b of group g, input channels
- * c0 <= c < c1 of the group: the sum starts from y's partial sums unless c0 == 0, and the
- * bias is added when c1 == cg. */
-typedef void (*FN(ukernel_fn))(const T *const *, const T *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                               VEC *);
+/* How a call walks its reduction: per-tap (taps = kh*kw of cg channels) or merged rows
+ * (taps = kh of kw*C values). */
+struct FN(plan) {
+    int merged;
+    ptrdiff_t taps, cn, wstride, seg;
+};
 
+/* The pointer tap t of pixel q (flat index, at (n, oh, ow)) reads, before the channel
+ * offset; `slot` is scratch for a merged row that crosses the column padding. */
+CL_INLINE const T *FN(tap_source)(const struct cl_conv *a, const struct FN(plan) *pl,
+                                  ptrdiff_t n, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t t,
+                                  T *slot)
+{
+    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
+    const ptrdiff_t i = pl->merged ? t : t / a->kw, j = pl->merged ? 0 : t - i * a->kw;
+    const int64_t r = a->row_map[oh * a->sh + i * a->dh];
+    if (r < 0)
+        return zero;
+    const T *row = x + (n * a->ih + r) * a->iw * a->c;
+    const ptrdiff_t col = ow * a->sw + j * a->dw;
+    const int64_t c0 = a->col_map[col];
+    if (!pl->merged)
+        return c0 < 0 ? zero : row + c0 * a->c;
+    int contiguous = c0 >= 0;
+    for (ptrdiff_t jj = 1; contiguous && jj < a->kw; ++jj)
+        contiguous = a->col_map[col + jj] == c0 + jj;
+    if (contiguous)
+        return row + c0 * a->c;
+    for (ptrdiff_t jj = 0; jj < a->kw; ++jj) {
+        const int64_t cj = a->col_map[col + jj];
+        for (ptrdiff_t c = 0; c < a->c; ++c)
+            slot[jj * a->c + c] = cj < 0 ? (T)0 : row[cj * a->c + c];
+    }
+    return slot;
+}
+
+/* The indirection of pixels s <= q < e: tiles of pix first ([tile][tap][pixel]), then the
+ * remainder one pixel at a time ([pixel][tap]). */
+static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
+                            ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch)
+{
+    const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix;
+    ptrdiff_t n = s / hw, oh = (s - n * hw) / a->wo, ow = s - n * hw - oh * a->wo;
+    for (ptrdiff_t k = 0; k < e - s; ++k) {
+        const ptrdiff_t tile = k / pix, p = k - tile * pix;
+        for (ptrdiff_t t = 0; t < pl->taps; ++t) {
+            const ptrdiff_t at = k < full ? (tile * pl->taps + t) * pix + p
+                                          : full * pl->taps + (k - full) * pl->taps + t;
+            ind[at] = FN(tap_source)(a, pl, n, oh, ow, t,
+                                     scratch ? scratch + (k * pl->taps + t) * pl->seg : NULL);
+        }
+        if (++ow == a->wo) {
+            ow = 0;
+            if (++oh == a->ho) {
+                oh = 0;
+                ++n;
+            }
+        }
+    }
+}
+
+/* One tile: pixels q .. q+pix-1 of the flat grid, o-block b of group g, reduction indices
+ * c0 <= c < c1 of each tap: the sum starts from y's partial sums unless c0 == 0, and the
+ * bias is added when c1 ends the reduction. */
 CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukernel,
-                               const struct cl_conv *a, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
-                               ptrdiff_t c0, ptrdiff_t c1, const T **ind)
+                               const struct cl_conv *a, const struct FN(plan) *pl,
+                               const T *const *ind, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
+                               ptrdiff_t c0, ptrdiff_t c1)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
-    const ptrdiff_t taps = a->kh * a->kw, hw_out = a->ho * a->wo;
-    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
-    const T *wb = (const T *)a->w + (g * nob + b) * taps * a->cg * ob;
     const ptrdiff_t lanes = a->og - b * ob < ob ? a->og - b * ob : ob;
-    ptrdiff_t img[16], row0[16], col0[16];
+    const T *wb = (const T *)a->w + (g * nob + b) * a->kh * a->kw * a->cg * ob;
     VEC acc[64] __attribute__((aligned(64)));
-
-#pragma GCC unroll 16
-    for (int p = 0; p < pix; ++p) {
-        const ptrdiff_t qq = q + p, n = qq / hw_out, rem = qq - n * hw_out;
-        const ptrdiff_t oh = rem / a->wo, ow = rem - oh * a->wo;
-        img[p] = n * a->ih;
-        row0[p] = oh * a->sh;
-        col0[p] = ow * a->sw;
-    }
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
         const T *yp = (const T *)a->y + (q + p) * a->o + g * a->og + b * ob;
@@ -144,24 +204,8 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
         for (int j = 0; j < nv; ++j)
             acc[p * nv + j] = c0 ? FN(load_lanes)(yp + j * VW, lanes - j * VW) : (VEC){0};
     }
-
-    /* the indirection buffer: per tap, each pixel's input (or the zeros) at channel c0 */
-    for (ptrdiff_t i = 0, t = 0; i < a->kh; ++i) {
-        for (ptrdiff_t j = 0; j < a->kw; ++j, ++t) {
-#pragma GCC unroll 16
-            for (int p = 0; p < pix; ++p) {
-                const int64_t r = a->row_map[row0[p] + i * a->dh];
-                const int64_t cc = a->col_map[col0[p] + j * a->dw];
-                ind[t * pix + p] = (r < 0 || cc < 0)
-                    ? zero
-                    : x + ((img[p] + r) * a->iw + cc) * a->c + g * a->cg + c0;
-            }
-        }
-    }
-    ukernel(ind, wb + c0 * ob, a->kh * a->kw, c1 - c0, a->cg * ob, acc);
-
-    /* store lanes < og - b*ob of each vector, adding the bias after the last channel */
-    const T *bias = a->bias && c1 == a->cg ? (const T *)a->bias + (g * nob + b) * ob : NULL;
+    ukernel(ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0, pl->wstride, acc);
+    const T *bias = a->bias && c1 == pl->cn ? (const T *)a->bias + (g * nob + b) * ob : NULL;
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
         T *yp = (T *)a->y + (q + p) * a->o + g * a->og + b * ob;
@@ -175,34 +219,49 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
     }
 }
 
-/* Pixels q0 <= q < q1, every group and o-block, in tiles of pix (then single pixels). */
+/* Pixels q0 <= q < q1, every group and o-block: per chunk, the indirection once, then per
+ * (group, o-block, pass over the reduction) every tile of the chunk. */
 CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
-                                FN(ukernel_fn) ukernel1, const struct cl_conv *a,
-                                ptrdiff_t q0, ptrdiff_t q1)
+                               FN(ukernel_fn) ukernel1, const struct cl_conv *a,
+                               ptrdiff_t q0, ptrdiff_t q1)
 {
-    const T **ind = malloc(sizeof(const T *) * (size_t)(pix * a->kh * a->kw));
-    if (!ind)
-        return -1;
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
-    /* input channels a pass: its weights, kh*kw*cb*ob values, fit half of L1 */
-    ptrdiff_t cb = CL_L1_WEIGHTS / (a->kh * a->kw * ob * (ptrdiff_t)sizeof(T));
-    cb = cb < 1 ? 1 : cb > a->cg ? a->cg : cb;
+    struct FN(plan) pl;
+    pl.merged = a->groups == 1 && a->dw == 1 && a->kw > 1 && a->kw * a->c <= CL_MERGE_MAX;
+    pl.taps = pl.merged ? a->kh : a->kh * a->kw;
+    pl.cn = pl.merged ? a->kw * a->cg : a->cg;
+    pl.wstride = pl.cn * ob;
+    pl.seg = pl.merged ? a->kw * a->c : 0;
+    ptrdiff_t cb = CL_PASS_WEIGHTS / (pl.taps * ob * (ptrdiff_t)sizeof(T));
+    cb = cb < 1 ? 1 : cb > pl.cn ? pl.cn : cb;
+
+    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
+    T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_CHUNK * pl.taps * pl.seg)) : NULL;
+    if (!ind || (pl.merged && !scratch)) {
+        free(ind);
+        free(scratch);
+        return -1;
+    }
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
+        const ptrdiff_t full = (e - s) / pix * pix;
+        FN(indirection)(a, &pl, pix, s, e, ind, scratch);
         for (ptrdiff_t g = 0; g < a->groups; ++g) {
             for (ptrdiff_t b = 0; b < nob; ++b) {
-                for (ptrdiff_t c0 = 0; c0 < a->cg; c0 += cb) {
-                    const ptrdiff_t c1 = a->cg - c0 < cb ? a->cg : c0 + cb;
-                    ptrdiff_t q = s;
-                    for (; q + pix <= e; q += pix)
-                        FN(direct_tile)(pix, nv, ukernel, a, q, g, b, c0, c1, ind);
-                    for (; q < e; ++q)
-                        FN(direct_tile)(1, nv, ukernel1, a, q, g, b, c0, c1, ind);
+                for (ptrdiff_t c0 = 0; c0 < pl.cn; c0 += cb) {
+                    const ptrdiff_t c1 = pl.cn - c0 < cb ? pl.cn : c0 + cb;
+                    for (ptrdiff_t k = 0; k < full; k += pix)
+                        FN(direct_tile)(pix, nv, ukernel, a, &pl, ind + k * pl.taps, s + k, g,
+                                        b, c0, c1);
+                    for (ptrdiff_t k = full; k < e - s; ++k)
+                        FN(direct_tile)(1, nv, ukernel1, a, &pl, ind + k * pl.taps, s + k, g,
+                                        b, c0, c1);
                 }
             }
         }
     }
     free(ind);
+    free(scratch);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "direct.h"
 #include "depthwise.h"
+#include "transpose.h"
 
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
@@ -27,6 +28,8 @@ struct cl_kernels {
     cl_direct_fn direct_f32[CL_MAX_NV + 1];
     cl_direct_fn direct_f64[CL_MAX_NV + 1];
     cl_depthwise_fn depthwise_f32, depthwise_f64;
+    cl_transpose_f32_fn transpose_f32;
+    cl_transpose_f64_fn transpose_f64;
 };
 
 extern struct cl_kernels cl_kernels;

@@ -14,8 +14,11 @@
 #define PIX2 F32_PIX2
 #define PIX4 F32_PIX4
 #define DW_PIX F32_DW_PIX
+#define TSIZE 4
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
+#include "transpose_kernel.h"
+#undef TSIZE
 #undef T
 #undef TNAME
 #undef PIX1
@@ -29,8 +32,11 @@
 #define PIX2 F64_PIX2
 #define PIX4 F64_PIX4
 #define DW_PIX F64_DW_PIX
+#define TSIZE 8
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
+#include "transpose_kernel.h"
+#undef TSIZE
 #undef T
 #undef TNAME
 
@@ -42,4 +48,6 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
+    k->transpose_f32 = CL_CAT3(transpose, f32, ISA);
+    k->transpose_f64 = CL_CAT3(transpose, f64, ISA);
 }

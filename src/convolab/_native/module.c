@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "isa.h"
+#include "transpose.h"
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
@@ -172,8 +173,9 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra)
     if (check_map(&c->rows, "row_map", rows_need, a->ih) < 0
         || check_map(&c->cols, "col_map", cols_need, a->iw) < 0)
         return -1;
-    /* what a padded tap reads: enough zeros for a whole vector past any channel offset */
-    c->zero = calloc((size_t)a->c + 64, (size_t)c->itemsize);
+    /* what a padded tap reads: a whole merged kernel row (kw * C values), or a vector past
+     * any channel offset */
+    c->zero = calloc((size_t)((a->kw + 1) * a->c + 64), (size_t)c->itemsize);
     if (!c->zero) {
         PyErr_NoMemory();
         return -1;
@@ -269,6 +271,48 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(transpose_doc,
+"transpose(src, dst, batch, rows, cols, b, j0, j1)\n\n"
+"dst[b] (cols, rows) = src[b] (rows, cols) transposed, destination rows j0 <= j < j1 of\n"
+"matrix b of the batch.");
+
+static PyObject *py_transpose(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *so, *dobj;
+    Py_ssize_t batch, rows, cols, b, j0, j1;
+    struct buf src = {0}, dst = {0};
+    if (!PyArg_ParseTuple(args, "OOnnnnnn", &so, &dobj, &batch, &rows, &cols, &b, &j0, &j1))
+        return NULL;
+    if (get(so, &src, "src", 0, "float", 0) < 0
+        || get(dobj, &dst, "dst", 1, "float", src.view.itemsize) < 0)
+        goto fail;
+    Py_ssize_t dims[3] = {batch, rows, cols}, n = product(3, dims);
+    if (n < 0 || check_len(&src, "src", n) < 0 || check_len(&dst, "dst", n) < 0)
+        goto fail;
+    if (b < 0 || b >= batch || j0 < 0 || j0 > j1 || j1 > cols) {
+        PyErr_Format(PyExc_ValueError, "matrix %zd rows [%zd, %zd) are outside %zd x [0, %zd)",
+                     b, j0, j1, batch, cols);
+        goto fail;
+    }
+    const Py_ssize_t off = b * rows * cols;
+    Py_BEGIN_ALLOW_THREADS
+    if (src.view.itemsize == 8)
+        cl_kernels.transpose_f64((const double *)src.view.buf + off, (double *)dst.view.buf + off, rows,
+                         cols, j0, j1);
+    else
+        cl_kernels.transpose_f32((const float *)src.view.buf + off, (float *)dst.view.buf + off, rows,
+                         cols, j0, j1);
+    Py_END_ALLOW_THREADS
+    release(&src);
+    release(&dst);
+    Py_RETURN_NONE;
+fail:
+    release(&src);
+    release(&dst);
+    return NULL;
+}
+
 /* ---- the dispatch, as Python sees it --------------------------------------------------- */
 
 static const char *const ISA_NAMES[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
@@ -359,6 +403,7 @@ static PyObject *py_lanes(PyObject *self, PyObject *arg)
 static PyMethodDef methods[] = {
     {"direct", py_direct, METH_VARARGS, direct_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
+    {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

@@ -39,7 +39,7 @@ def tile(p: ConvProblem) -> tuple[int, int]:
     for nv, pix in sorted(_native.core.tiles(p.dtype.itemsize).items()):
         nob = -(-og // (nv * lanes))
         cycles = nob * max(pix * nv, nv + pix) / pix  # per pixel, input channel and tap
-        if best is None or cycles < best[0]:
+        if best is None or cycles <= best[0]:  # a tie: the wider tile, fewer broadcasts
             best = (cycles, nv, pix)
     return best[1], best[2]
 

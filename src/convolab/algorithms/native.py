@@ -21,6 +21,7 @@ from convolab.algorithms.problem import ConvProblem
 SERIAL_MACS = 1 << 21
 CHUNK = 192  # pixels a kernel walks per block of weights (CL_CHUNK in direct_kernel.h)
 TASKS_PER_WORKER = 4  # more tasks than workers, so a core slowed by others does less
+TASK_MACS = 50_000_000  # multiply-adds a task: ~1 ms on one core
 
 
 def available() -> bool:
@@ -53,20 +54,26 @@ def maps(p: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
-    """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized."""
+    """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized.
+
+    About ``TASK_MACS`` multiply-adds a task (~1 ms on a core), at least ``TASKS_PER_WORKER``
+    tasks a worker: few enough that handing them out costs nothing, enough that the last
+    task's wait is short and a core slowed by another process takes fewer.
+    """
     pixels = p.y_shape[0] * p.y_shape[1] * p.y_shape[2]
     workers = scheduler.workers()
-    if workers <= 1 or pixels * macs_per_pixel < SERIAL_MACS:
+    macs = pixels * macs_per_pixel
+    if workers <= 1 or macs < SERIAL_MACS:
         return [(0, pixels)]
     chunks = -(-pixels // CHUNK)
-    tasks = min(chunks, workers * TASKS_PER_WORKER)
+    tasks = min(chunks, max(workers * TASKS_PER_WORKER, macs // TASK_MACS))
     per = -(-chunks // tasks) * CHUNK
     return [(q, min(pixels, q + per)) for q in range(0, pixels, per)]
 
 
-def run(kernel: Callable[[int, int], None], ranges: list[tuple[int, int]]) -> None:
-    """``kernel(q0, q1)`` for every range, on the workers (BLAS untouched)."""
-    scheduler.run(ranges, lambda r, _: kernel(*r), min(scheduler.workers(), len(ranges)),
+def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:
+    """``kernel(*task)`` for every task (a pixel range, say), on the workers (BLAS untouched)."""
+    scheduler.run(tasks, lambda t, _: kernel(*t), min(scheduler.workers(), len(tasks)),
                   limit_blas=False)
 
 

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from convolab.cli import filter as filter_cmd
-from convolab.cli import learn, match, shape, tour
+from convolab.cli import info, learn, match, shape, tour
 from convolab.cli.common import ArgumentParser
 
-COMMANDS = (tour, filter_cmd, shape, learn, match)
+COMMANDS = (tour, filter_cmd, shape, learn, match, info)
 
 
 def build_parser() -> ArgumentParser:

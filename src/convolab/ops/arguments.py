@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convolab.algorithms import ConvProblem
+from convolab.algorithms import ConvProblem, layout
 from convolab.padding import check_padding_fits
 from convolab.shapes import conv_geometry, normalize_padding_mode
 
@@ -116,7 +116,7 @@ def to_nhwc(x: np.ndarray, data_format: str, name: str = "x") -> tuple[np.ndarra
 def from_nhwc(y: np.ndarray, data_format: str, unbatched: bool) -> np.ndarray:
     """Inverse of :func:`to_nhwc` for a result: back to the caller's layout, contiguous."""
     if data_format == "NCHW":
-        y = y.transpose(0, 3, 1, 2)
+        y = layout.nchw(y)
     return np.ascontiguousarray(y[0] if unbatched else y)
 
 
@@ -214,7 +214,7 @@ def prepare(x: object, w: object, bias: object = None, **options: object) -> Pre
     # ascontiguousarray and astype(copy=False) return the array itself when it is already
     # right; the bias is only read (added to the output), so it needs no copy of its own
     return Prepared(
-        np.ascontiguousarray(r.x, dtype=dt),
+        layout.contiguous_nhwc(r.x, dt),
         np.ascontiguousarray(r.w, dtype=dt),
         None if r.bias is None else r.bias.astype(dt, copy=False),
         r.problem, r.out_dtype, r.data_format, r.unbatched,

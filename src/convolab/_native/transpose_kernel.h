@@ -1,0 +1,76 @@
+/* Layout changes at memory speed: a row-major (rows, cols) matrix to (cols, rows).
+ *
+ * Included by isa_template.h once per dtype (T, TNAME, ISA). NCHW -> NHWC is, per image,
+ * (C, H*W) -> (H*W, C); NHWC -> NCHW is (H*W, O) -> (O, H*W). NumPy's strided copy does this
+ * at a fifth of copy speed (12 MiB in 4.7 ms; a copy takes 1.2), about as fast as a scalar
+ * blocked loop here. So the matrix is walked in 64 x 64 cache blocks, each as 8 x 8 tiles:
+ * eight row loads, three rounds of shuffles (unpack pairs, then pairs of pairs, then halves),
+ * eight row stores, all in registers. Ragged edges are copied one value at a time.
+ */
+
+#define CL_CAT3_(a, b, c) a##_##b##_##c
+#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
+#define FN(name) CL_CAT3(name, TNAME, ISA)
+
+typedef T FN(v8) __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T))));
+#if TSIZE == 8
+typedef long long FN(m8) __attribute__((vector_size(64)));
+#else
+typedef int FN(m8) __attribute__((vector_size(32)));
+#endif
+#define V8 FN(v8)
+#define M8 FN(m8)
+
+/* dst[j][i] = src[i][j] for an 8 x 8 tile (row strides ls, ld). */
+CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
+{
+    V8 r[8], t[8], u[8];
+    for (int k = 0; k < 8; ++k)
+        r[k] = *(const V8 *)(src + k * ls);
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = __builtin_shuffle(r[k], r[k + 1], (M8){0, 8, 1, 9, 4, 12, 5, 13});
+        t[k + 1] = __builtin_shuffle(r[k], r[k + 1], (M8){2, 10, 3, 11, 6, 14, 7, 15});
+    }
+    for (int k = 0; k < 8; k += 4) {
+        for (int h = 0; h < 2; ++h) {
+            u[k + 2 * h] = __builtin_shuffle(t[k + h], t[k + h + 2],
+                                             (M8){0, 1, 8, 9, 4, 5, 12, 13});
+            u[k + 2 * h + 1] = __builtin_shuffle(t[k + h], t[k + h + 2],
+                                                 (M8){2, 3, 10, 11, 6, 7, 14, 15});
+        }
+    }
+    for (int k = 0; k < 4; ++k) {
+        *(V8 *)(dst + k * ld) = __builtin_shuffle(u[k], u[k + 4],
+                                                  (M8){0, 1, 2, 3, 8, 9, 10, 11});
+        *(V8 *)(dst + (k + 4) * ld) = __builtin_shuffle(u[k], u[k + 4],
+                                                        (M8){4, 5, 6, 7, 12, 13, 14, 15});
+    }
+}
+
+/* dst (cols, rows) = src (rows, cols)^T, destination rows j0 <= j < j1. */
+static void FN(transpose)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j0,
+                          ptrdiff_t j1)
+{
+    for (ptrdiff_t jb = j0; jb < j1; jb += 64) {
+        const ptrdiff_t je = j1 - jb < 64 ? j1 : jb + 64;
+        for (ptrdiff_t ib = 0; ib < rows; ib += 64) {
+            const ptrdiff_t ie = rows - ib < 64 ? rows : ib + 64;
+            ptrdiff_t j = jb;
+            for (; j + 8 <= je; j += 8) {
+                ptrdiff_t i = ib;
+                for (; i + 8 <= ie; i += 8)
+                    FN(tile8)(src + i * cols + j, cols, dst + j * rows + i, rows);
+                for (; i < ie; ++i)
+                    for (ptrdiff_t jj = j; jj < j + 8; ++jj)
+                        dst[jj * rows + i] = src[i * cols + jj];
+            }
+            for (; j < je; ++j)
+                for (ptrdiff_t i = ib; i < ie; ++i)
+                    dst[j * rows + i] = src[i * cols + j];
+        }
+    }
+}
+
+#undef V8
+#undef M8
+#undef FN
