@@ -9,10 +9,11 @@ import numpy as np
 
 from convolab.apps.files import check_output
 from convolab.apps.kernels import KERNELS, get_kernel, kernel_parameters, parse_kernel
-from convolab.cli.common import add_conv_options, conv_options, progress
-from convolab.cli.files import check_suffix, read_input, write_output
+from convolab.cli.common import add_conv_options, conv_options, output_named, progress, read_array
+from convolab.cli.files import check_suffix, write_output
 
 HELP = "filter an image or .npy array with a named or given kernel"
+DEFAULT_KERNEL = "vertical_edge"
 SCALES = ("auto", "clip", "minmax", "abs", "signed")
 EPILOG = f"""kernels: {", ".join(f"{n}({', '.join(kernel_parameters(n))})" if kernel_parameters(n)
                        else n for n in KERNELS)}
@@ -26,7 +27,9 @@ scaling for image outputs (.npy outputs are always the raw values):
           minmax otherwise
 
 examples:
+  convolab filter                       # the built-in picture, the book's [[1, -1]]: filtered.png
   convolab filter photo.png --kernel sobel_x -o edges.png
+  convolab filter --kernel gaussian --sigma 3 -o blur.png     # size from sigma: 19x19
   convolab filter photo.png --kernel gaussian --size 7 --sigma 2 -o blur.png -o blur.npy
   convolab filter --kernel "[[1, -1]]" --padding valid -o book.png
   convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr"""
@@ -38,12 +41,15 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(HELP[0].upper() + HELP[1:] + " (cross-correlation, as conv layers do; "
                      "--flip for true convolution). Color images are filtered per channel. "
-                     "With no IMAGE, a built-in 256x256 test picture is used."))
+                     "With no IMAGE, a built-in 256x256 test picture is used; with no kernel, the "
+                     "book's [[1, -1]] (6.2.3)."))
     p.add_argument("image", nargs="?", help="PNG/JPEG/... image, .npy array or .zarr store")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--kernel", help='a kernel name (see below) or numbers, "[[1, -1]]"')
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--kernel", help='a kernel name (see below) or numbers, "[[1, -1]]" '
+                                         "(default: vertical_edge, the book's [[1, -1]])")
     source.add_argument("--kernel-file", help="a .npy file holding a 2-D kernel")
-    p.add_argument("--size", type=int, help="kernel size, for identity, box and gaussian")
+    p.add_argument("--size", type=int, help="kernel size, for identity, box and gaussian "
+                                            "(gaussian: 2*ceil(3*sigma)+1 when not given)")
     p.add_argument("--sigma", type=float, help="standard deviation, for gaussian")
     add_conv_options(p, padding="same")
     p.add_argument("--padding-mode", default="zeros",
@@ -65,10 +71,14 @@ def read_kernel(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     if args.kernel_file is not None:
         if params:
             raise ValueError("--size/--sigma: only apply to a named kernel, not --kernel-file")
-        k, _ = read_input(args.kernel_file, "--kernel-file")
+        k, _ = read_array(args.kernel_file, "--kernel-file")
         if k.ndim != 2:
             raise ValueError(f"--kernel-file: expected a 2-D kernel, got shape {k.shape}")
         return k, Path(args.kernel_file).stem
+    if args.kernel is None:  # the book's edge detector (6.2.3)
+        if params:
+            raise ValueError("--size/--sigma: only apply to a named kernel; give --kernel")
+        return get_kernel(DEFAULT_KERNEL), f"{DEFAULT_KERNEL} (the default, the book's [[1, -1]])"
     if args.kernel.lstrip().startswith("["):
         if params:
             raise ValueError("--size/--sigma: only apply to a named kernel, not to numbers")
@@ -111,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         x, is_image, inputs = sample_image(256, rgb=True), True, ()
         print("input: built-in test image 256x256x3")
     else:
-        x, is_image = read_input(args.image, "IMAGE")
+        x, is_image = read_array(args.image, "IMAGE")
         inputs = (args.image,)
         print(f"input: {args.image} {'x'.join(map(str, x.shape))}")
     x3 = x[..., None] if x.ndim == 2 else x  # (H, W, C): each channel filtered alike
@@ -125,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
           f"{'x'.join(map(str, y.shape))}, values in [{y.min():.4g}, {y.max():.4g}]")
     display = scale_for_display(y, args.scale, kernel_sum=float(kernel.sum()), image=is_image)
     for out in outputs:
-        write_output(out, y, display, force=args.force, inputs=inputs)
+        with output_named(out):
+            write_output(out, y, display, force=args.force, inputs=inputs)
         print(f"wrote {out}")
     return 0
 
