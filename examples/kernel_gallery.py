@@ -14,7 +14,6 @@ from convolab.apps.kernels import KERNELS, get_kernel
 from convolab.apps.plots import arrays_figure, save_figure
 from convolab.ops import conv2d
 
-
 OUT = Path(__file__).parent / "out"  # ignored by git (.gitignore)
 COLUMNS = 5
 

@@ -15,7 +15,6 @@ from convolab.apps.images import waldo_scene
 from convolab.apps.matching import find_template, match_template
 from convolab.apps.plots import match_figure, save_figure
 
-
 OUT = Path(__file__).parent / "out"  # ignored by git (.gitignore)
 
 
