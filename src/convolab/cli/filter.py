@@ -30,7 +30,7 @@ examples:
   convolab filter                       # the built-in picture, the book's [[1, -1]]: filtered.png
   convolab filter photo.png --kernel sobel_x -o edges.png
   convolab filter --kernel gaussian --sigma 3 -o blur.png     # size from sigma: 19x19
-  convolab filter photo.png --kernel gaussian --size 7 --sigma 2 -o blur.png -o blur.npy
+  convolab filter photo.png --kernel gaussian --size 9 --sigma 2 -o blur.png -o blur.npy
   convolab filter --kernel "[[1, -1]]" --padding valid -o book.png
   convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr"""
 
