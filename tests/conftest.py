@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI draws the same examples on every run (seeded from a hash of each test): a submission lands or
@@ -14,3 +15,12 @@ settings.register_profile(
     "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def numpy_engine(monkeypatch):
+    """The compiled core turned off for one test: what "auto" chooses among the NumPy
+    algorithms (as with CONVOLAB_NATIVE=0, or where the extension could not be built)."""
+    from convolab import _native
+
+    monkeypatch.setattr(_native, "core", None)

@@ -40,10 +40,13 @@ SHAPE_TO = {
                                               cg=implicit.MIN_CHANNELS, og=implicit.MIN_CHANNELS),
     "toeplitz": lambda c: dataclasses.replace(c, groups=1),
     "stencil": lambda c: dataclasses.replace(c, cg=1, og=1, groups=1, stride=(c.stride[0], 1)),
+    "direct": lambda c: c,
+    "direct_depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
-             "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32}
+             "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32,
+             "direct": 1e-5, "direct_depthwise": 1e-5}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -88,7 +91,7 @@ def test_algorithm_float32_within_its_error_bound(name, cfg, seed):
 UNSUPPORTED = dict(stride=2, dilation=2, groups=2, padding="same")
 
 
-@pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"im2col"}))
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"im2col", "direct"}))
 def test_forcing_an_algorithm_on_a_problem_it_cannot_run_names_it(name):
     x, w = np.ones((1, 9, 9, 4)), np.ones((3, 3, 2, 4))
     with pytest.raises(ValueError, match=f"algorithm: '{name}' cannot run"):
@@ -106,8 +109,9 @@ def test_algorithm_matches_pytorch(name):
     rng = np.random.default_rng(3)
     # 3x3 (1x1 for pointwise), stride 1, "valid"; depthwise with a channel multiplier of 2
     k = 1 if name == "pointwise" else 3
-    groups = 8 if name == "depthwise" else 1
+    groups = 8 if "depthwise" in name else 1
     c, o = (1, 1) if name == "stencil" else (8, 16)  # stencil filters one-channel images
+    o = 8 if name == "direct_depthwise" else o  # no channel multiplier
     x = rng.standard_normal((2, 10, 12, c)).astype(np.float32)
     w = rng.standard_normal((k, k, c // groups, o)).astype(np.float32)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
@@ -129,7 +133,7 @@ def peak_bytes(call) -> int:
 @pytest.mark.parametrize(("name", "k", "c", "groups"), [
     ("im2col", 5, 8, 1), ("pointwise", 1, 64, 1), ("fft", 15, 1, 1), ("winograd", 3, 32, 1),
     ("implicit", 5, 16, 1), ("depthwise", 5, 64, 64), ("toeplitz", 5, 1, 1),
-    ("stencil", 5, 1, 1)])
+    ("stencil", 5, 1, 1), ("direct", 5, 8, 1), ("direct_depthwise", 5, 64, 64)])
 def test_workspace_limit_bounds_peak_memory(name, k, c, groups):
     # a k*k-fold copy of this 8 MiB input (im2col's columns in one go) would be 25x its size
     rng = np.random.default_rng(0)
@@ -263,6 +267,8 @@ NON_FINITE_CASES = {
     "fft": ((1, 12, 13, 2), (5, 5, 2, 3), {}),
     "toeplitz": ((2, 12, 13, 1), (5, 5, 1, 6), {}),
     "stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
+    "direct": ((1, 12, 13, 3), (3, 3, 1, 6), {"groups": 3}),
+    "direct_depthwise": ((1, 12, 13, 4), (3, 3, 1, 4), {"groups": 4}),
 }
 
 

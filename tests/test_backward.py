@@ -311,7 +311,8 @@ def test_both_ways_to_grad_x_at_stride_1_match_the_reference(factor, cfg, seed):
 
 @pytest.mark.skipif(not blas.gemms(), reason="phased needs NumPy's OpenBLAS (algorithms/blas.py)")
 @pytest.mark.parametrize(("stride", "c", "runs"), [(2, 8, True), (1, 1, True), (1, 8, False)])
-def test_auto_runs_phased_for_strided_or_one_channel_grad_x(monkeypatch, stride, c, runs):
+def test_auto_runs_phased_for_strided_or_one_channel_grad_x(monkeypatch, stride, c, runs,
+                                                           numpy_engine):
     """"auto" sends grad_x to algorithms.phased at stride > 1 and where the conv of grad_y
     would not run on implicit GEMM (one input channel); stride 1 with channels: the conv."""
     from convolab.algorithms import phased

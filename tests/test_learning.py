@@ -2,13 +2,14 @@
 
 import importlib.util
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convolab import conv2d, corr2d
-from convolab.layers import Conv2D, fit
+from convolab.layers import Conv2D, TrainingDivergedError, fit
 
 EDGE_K = np.array([[1.0, -1.0]])
 
@@ -91,3 +92,40 @@ def test_example_script_prints_the_loss_per_epoch_and_the_kernel(capsys):
     assert losses[-1] < losses[0]
     assert lines[-1].startswith("learned kernel")
     assert np.abs(learned - EDGE_K).max() < 0.02
+
+
+def test_fit_stops_with_an_error_naming_the_epoch_when_training_overflows():
+    """lr 10 on the book's data: the loss grows ~1e5 per epoch, and the float32 step overflows
+    within 20 epochs. fit must stop there, not return inf weights or warn."""
+    X4, Y4 = edge_data()
+    seen = []
+    layer = Conv2D(1, kernel_size=(1, 2), use_bias=False, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from NumPy would fail here
+        with pytest.raises(TrainingDivergedError, match="smaller learning_rate") as info:
+            fit(layer, X4, Y4, epochs=20, learning_rate=10.0,
+                callback=lambda epoch, loss, _: seen.append(loss))
+    exc = info.value
+    assert isinstance(exc, ValueError) and isinstance(exc, FloatingPointError)
+    assert not isinstance(exc, RuntimeError)
+    assert exc.epoch == len(seen) + 1 <= 20  # the epochs before it completed and were reported
+    assert f"epoch {exc.epoch}" in str(exc) and f"{exc.loss:.3g}" in str(exc)
+    assert all(np.isfinite(seen)) and all(b > a for a, b in itertools.pairwise(seen))
+    assert exc.loss > seen[-1]
+
+
+def test_fit_in_float64_stops_when_the_loss_itself_overflows():
+    X4, Y4 = edge_data()
+    layer = Conv2D(1, kernel_size=(1, 2), use_bias=False, seed=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TrainingDivergedError, match=r"epoch \d+: the loss overflowed"):
+            fit(layer, X4, Y4, epochs=500, learning_rate=10.0)
+
+
+def test_fit_refuses_non_finite_data():
+    X4, Y4 = edge_data()
+    X4 = X4.copy()
+    X4[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="x: expected finite values"):
+        fit(Conv2D(1, kernel_size=(1, 2)), X4, Y4, epochs=1, learning_rate=0.01)

@@ -18,7 +18,8 @@ CLEAR_CHOICES = [
 
 
 @pytest.mark.parametrize(("expected", "x_shape", "w_shape", "kw"), CLEAR_CHOICES)
-def test_auto_picks_the_algorithm_made_for_the_layer(expected, x_shape, w_shape, kw):
+def test_auto_picks_the_algorithm_made_for_the_layer(expected, x_shape, w_shape, kw,
+                                                     numpy_engine):
     assert plan(x_shape, w_shape, **kw).algorithm == expected
 
 
@@ -28,7 +29,7 @@ def test_large_kernel_on_a_large_image_picks_fft_by_itself():
     assert p.flops < p.direct_flops / 5  # FFT does a fraction of the direct arithmetic
 
 
-def test_a_3x3_layer_with_many_channels_goes_to_a_gemm_algorithm():
+def test_a_3x3_layer_with_many_channels_goes_to_a_gemm_algorithm(numpy_engine):
     p = plan((16, 28, 28, 128), (3, 3, 128, 128), padding="same")
     gemms = {"implicit", "winograd", "im2col"}
     assert p.algorithm in gemms
@@ -171,7 +172,8 @@ INPUT_GRADIENT_CHOICES = [
 
 @pytest.mark.skipif(not blas.gemms(), reason="phased and implicit need NumPy's OpenBLAS")
 @pytest.mark.parametrize(("expected", "x_shape", "w_shape", "kw"), INPUT_GRADIENT_CHOICES)
-def test_auto_input_gradient_keeps_the_measured_choices(expected, x_shape, w_shape, kw):
+def test_auto_input_gradient_keeps_the_measured_choices(expected, x_shape, w_shape, kw,
+                                                        numpy_engine):
     p = problem_of(x_shape, w_shape, padding="same", **kw)
     assert choose_input_gradient(p) == expected
 

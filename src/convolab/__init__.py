@@ -10,7 +10,15 @@ from convolab import theory
 from convolab.apps.kernels import KERNELS, get_kernel
 from convolab.apps.matching import find_template, match_template
 from convolab.config import get_workspace_limit, set_workspace_limit, workspace_limit
-from convolab.layers import SGD, Conv2D, comp_conv2d, fit, mse_loss, mse_loss_grad
+from convolab.layers import (
+    SGD,
+    Conv2D,
+    TrainingDivergedError,
+    comp_conv2d,
+    fit,
+    mse_loss,
+    mse_loss_grad,
+)
 from convolab.ops import conv2d, conv2d_backward, conv_transpose2d, convolve2d, corr2d
 from convolab.plan import Plan, plan
 from convolab.shapes import explain_shape, output_shape
@@ -32,6 +40,7 @@ __all__ = [
     "SGD",
     "Conv2D",
     "Plan",
+    "TrainingDivergedError",
     "comp_conv2d",
     "conv2d",
     "conv2d_backward",

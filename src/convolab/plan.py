@@ -1,9 +1,9 @@
 """``plan``: which algorithm ``conv2d`` would run, why, and what it would cost — without running it.
 
 >>> import numpy as np
->>> p = plan((16, 28, 28, 256), (1, 1, 256, 64))
->>> p.algorithm
-'pointwise'
+>>> p = plan((16, 28, 28, 256), (1, 1, 256, 64), algorithm="pointwise")
+>>> p.algorithm, p.direct_flops
+('pointwise', 411041792)
 >>> print(p)  # doctest: +ELLIPSIS
 conv x (16, 28, 28, 256) * w (1, 1, 256, 64) -> y (16, 28, 28, 64), float32: pointwise ...
 """

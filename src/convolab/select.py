@@ -22,11 +22,14 @@ import difflib
 import functools
 from dataclasses import dataclass
 
+from convolab import _native
 from convolab.algorithms import (
     INPUT_GRADIENT,
     REGISTRY,
     ConvProblem,
     adjoint,
+    direct,
+    direct_depthwise,
     implicit,
     phased,
     scheduler,
@@ -39,11 +42,16 @@ from convolab.config import get_workspace_limit
 GEMM_PEAK = 300e9  # flop/s of a large float32 GEMM on 2 cores
 COPY_BANDWIDTH = 20e9  # bytes/s of NumPy copies and element-wise loops, cache-blocked
 CALL_OVERHEAD = 3e-6  # seconds of Python and NumPy dispatch per call
+# float32 flop/s of one core's FMA units per instruction set (2 FMA ports x lanes x 2 x ~3 GHz;
+# the baseline's SSE has 4 lanes and no FMA); float64 runs at half
+KERNEL_PEAK_PER_CORE = {"avx512": 200e9, "avx2": 100e9, "baseline": 25e9, "none": 1.0}
 # col2im writes the K-wide columns and adds them back tap by tap (read-modify-write), where
 # im2col's forward fills them once and reads them: on 2 cores it took 1.8-2.2x the forward's time
 # on the same problem, so it is priced at twice the cost model's im2col estimate.
 COL2IM_VS_IM2COL = 2.0
 ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
+# the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
+ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME)
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:
@@ -85,20 +93,27 @@ def estimate(name: str, p: ConvProblem) -> Estimate:
     blas = c.gemm_flops / (GEMM_PEAK * gemm_efficiency(*c.gemm_mkn)) if c.gemm_flops else 0.0
     seconds = (
         blas
+        + c.kernel_flops / kernel_peak(p)
         + c.bytes_moved / COPY_BANDWIDTH
         + c.calls * CALL_OVERHEAD
     )
     return Estimate(name, c, seconds)
 
 
+def kernel_peak(p: ConvProblem) -> float:
+    """flop/s of the compiled kernels on ``p``'s dtype, on every worker."""
+    peak = KERNEL_PEAK_PER_CORE[_native.isa()] * scheduler.workers()
+    return peak / 2 if p.dtype.itemsize == 8 else peak
+
+
 def estimates(p: ConvProblem) -> list[Estimate]:
     """Every algorithm that supports ``p``, cheapest first."""
-    # costs depend on the workspace limit and the worker count too (block sizes)
-    return list(_estimates(p, get_workspace_limit(), scheduler.workers()))
+    # costs depend on the workspace limit, the worker count (block sizes) and the kernels' ISA
+    return list(_estimates(p, get_workspace_limit(), scheduler.workers(), _native.isa()))
 
 
 @functools.lru_cache(maxsize=512)
-def _estimates(p: ConvProblem, limit: int, workers: int) -> tuple[Estimate, ...]:
+def _estimates(p: ConvProblem, limit: int, workers: int, isa: str) -> tuple[Estimate, ...]:
     # a layer runs the same shapes call after call: price them once (~60 us of Python)
     return tuple(sorted((estimate(n, p) for n in REGISTRY if supports(n, p)),
                         key=lambda e: e.seconds))
@@ -179,7 +194,7 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     use_phased = algorithm == "auto" and phased.supports(problem)
     if problem.geom.stride == (1, 1):
         conv = _gradient_conv(problem, algorithm)
-        if conv is not None and not (use_phased and conv not in (implicit.NAME, stencil.NAME)):
+        if conv is not None and not (use_phased and conv not in ADJOINT_OVER_PHASED):
             return ADJOINT + conv
     return phased.NAME if use_phased else name
 

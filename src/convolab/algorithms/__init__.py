@@ -13,6 +13,8 @@ from types import ModuleType
 
 from convolab.algorithms import (
     depthwise,
+    direct,
+    direct_depthwise,
     fft,
     im2col,
     implicit,
@@ -25,7 +27,8 @@ from convolab.algorithms import (
 from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
-    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil)
+    m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
+                        direct, direct_depthwise)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 

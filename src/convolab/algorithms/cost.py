@@ -21,7 +21,9 @@ class Cost:
     ``gemm_flops`` run in BLAS matrix products whose typical shape is ``gemm_mkn``
     ``(rows, inner, cols)``; ``flops`` is everything the algorithm computes (what ``plan``
     reports); ``bytes_moved`` is the traffic of the copies and element-wise passes;
-    ``workspace`` is peak scratch bytes; ``calls`` the NumPy calls (Python overhead).
+    ``workspace`` is peak scratch bytes; ``calls`` the NumPy calls (Python overhead);
+    ``kernel_flops`` is what a compiled kernel executes (every SIMD lane it computes, and its
+    load-bound excess, as FLOPs at the FMA rate).
     """
 
     flops: int
@@ -31,6 +33,7 @@ class Cost:
     workspace: int
     calls: int
     summary: str
+    kernel_flops: int = 0
 
 
 def im2col_cost(p: ConvProblem, block_bytes: int) -> Cost:

@@ -153,23 +153,25 @@ def _pool(n: int) -> ThreadPoolExecutor:
     return _state["pool"]
 
 
-def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int) -> None:
+def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int, *,
+        limit_blas: bool = True) -> None:
     """Call ``work(task, worker)`` for every task, on ``n_workers`` threads.
 
     Workers take the next task as they finish one (so a core slowed by another process does
     less), and worker ``i`` (``0 <= i < n_workers``) keeps its own workspace, indexed by
-    ``worker``, across its tasks. BLAS is limited to one thread while the workers run.
-    ``n_workers == 1`` runs everything here, BLAS untouched.
+    ``worker``, across its tasks. BLAS is limited to one thread while the workers run, unless
+    ``limit_blas`` is False (work that calls no BLAS: the compiled kernels; limiting costs
+    ~50 us). ``n_workers == 1`` runs everything here, BLAS untouched.
     """
     if n_workers <= 1 or len(tasks) <= 1 or not _region.acquire(blocking=False):
         for t in tasks:
             work(t, 0)
         return
     try:
-        blas = _controller()
+        blas = _controller() if limit_blas else None
         workers()  # record the count from outside the region before limiting BLAS
         with _limit:  # applied under the lock, so workers() never reads the limited count
-            _state["limited"] = True
+            _state["limited"] = blas is not None
             limit: AbstractContextManager = blas.limit(limits=1) if blas else nullcontext()
         try:
             queue = _Queue(tasks)

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable
 
-import numpy as np
-
-from convolab.cli.files import read_input
 from convolab.shapes import PADDING_STRINGS
-
-NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -23,6 +15,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def warn(message: str) -> None:
+    """One line on stderr for something the user should know but that is not an error (a
+    conversion that loses information, a run that did not converge)."""
+    print(f"convolab: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _ints(text: str, option: str, allowed: str) -> list[int]:
@@ -92,33 +90,3 @@ def progress(items: Iterable, *, quiet: bool, desc: str, total: int | None = Non
     return tqdm(items, desc=desc, total=total, file=sys.stderr, leave=False,
                 disable=quiet or not sys.stderr.isatty())
 
-
-
-def read_array(path: str | os.PathLike, name: str) -> tuple[np.ndarray, bool]:
-    """``cli.files.read_input``, after checking that a ``.npy`` path holds a NumPy file.
-
-    (``np.load`` takes any other file for a pickle and refuses it as one, which says nothing
-    useful about a text file named ``.npy``.)
-    """
-    p = Path(path)
-    if p.suffix.lower() == ".npy" and p.is_file():
-        with open(p, "rb") as f:
-            head = f.read(len(NPY_MAGIC))
-        if head != NPY_MAGIC:
-            raise ValueError(f"{name}: {p} is not a NumPy file (a .npy file begins with the "
-                             f"bytes {NPY_MAGIC!r}, this one with {head!r})")
-    return read_input(path, name)
-
-
-@contextmanager
-def output_named(path: str | os.PathLike) -> Iterator[None]:
-    """Report an OSError on a hidden file beside or inside ``path`` (outputs are written to a
-    temporary file first, then moved into place) under ``path``, the name the user gave."""
-    try:
-        yield
-    except OSError as exc:
-        out = Path(path)
-        hidden = None if exc.filename is None else Path(os.fsdecode(exc.filename))
-        if hidden is None or hidden == out or hidden.parent not in (out.parent, out):
-            raise
-        raise type(exc)(exc.errno, f"cannot be written ({exc.strerror})", str(path)) from None

@@ -9,8 +9,15 @@ import numpy as np
 
 from convolab.apps.files import check_output
 from convolab.apps.kernels import KERNELS, get_kernel, kernel_parameters, parse_kernel
-from convolab.cli.common import add_conv_options, conv_options, output_named, progress, read_array
-from convolab.cli.files import check_suffix, write_output
+from convolab.cli.common import add_conv_options, conv_options, progress
+from convolab.cli.files import (
+    IMAGE_OUTPUTS,
+    Source,
+    check_picture,
+    check_suffix,
+    read_input,
+    write_output,
+)
 
 HELP = "filter an image or .npy array with a named or given kernel"
 DEFAULT_KERNEL = "vertical_edge"
@@ -18,13 +25,22 @@ SCALES = ("auto", "clip", "minmax", "abs", "signed")
 EPILOG = f"""kernels: {", ".join(f"{n}({', '.join(kernel_parameters(n))})" if kernel_parameters(n)
                        else n for n in KERNELS)}
 
-scaling for image outputs (.npy outputs are always the raw values):
-  clip    values outside [0, 1] are clipped (smoothing kernels on images)
+values: a picture's samples keep their numbers (8-bit 0..255, 16-bit 0..65535, 1-bit 0/1,
+float TIFF as stored), exactly as a .npy array does; .npy outputs hold the raw results.
+
+scaling for 8- and 16-bit picture outputs (a float TIFF output holds the raw results):
+  clip    the input's range (0..255, 0..65535, else 0..1) as black..white; values outside
+          are clipped, with a warning (smoothing kernels on pictures)
   minmax  the smallest value is black, the largest white
   abs     |value| / max |value| (edge strength)
   signed  0 is mid-gray, -max black, +max white (signed edges)
-  auto    clip for kernels summing to 1 on images, signed for kernels summing to 0,
-          minmax otherwise
+  auto    clip for kernels summing to 1 on inputs inside that range, signed for kernels
+          summing to 0, minmax otherwise
+
+depth and alpha: picture outputs keep the input's depth where the format can (16-bit gray
+PNG/TIFF, float gray TIFF), else 8 bits. Alpha is passed through unfiltered (the alpha at
+the centre of each output pixel's window) unless --filter-alpha; JPEG and BMP drop it.
+Whatever an output loses is said in one warning line on stderr.
 
 examples:
   convolab filter                       # the built-in picture, the book's [[1, -1]]: filtered.png
@@ -61,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
                         "or .zarr for a .zarr input; repeat for several (default: filtered.png)")
     p.add_argument("--scale", choices=SCALES, default="auto",
                    help="how values map to pixels in image outputs (default: auto)")
+    p.add_argument("--filter-alpha", action="store_true",
+                   help="filter an alpha channel like the others (default: pass it through)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(run=run)
 
@@ -71,7 +89,7 @@ def read_kernel(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     if args.kernel_file is not None:
         if params:
             raise ValueError("--size/--sigma: only apply to a named kernel, not --kernel-file")
-        k, _ = read_array(args.kernel_file, "--kernel-file")
+        k = read_input(args.kernel_file, "--kernel-file").values
         if k.ndim != 2:
             raise ValueError(f"--kernel-file: expected a 2-D kernel, got shape {k.shape}")
         return k, Path(args.kernel_file).stem
@@ -86,20 +104,44 @@ def read_kernel(args: argparse.Namespace) -> tuple[np.ndarray, str]:
     return get_kernel(args.kernel, **params), args.kernel
 
 
-def scale_for_display(y: np.ndarray, how: str, *, kernel_sum: float, image: bool) -> np.ndarray:
-    """Map filter output to [0, 1] for an 8-bit picture (see ``--scale``)."""
+def scale_for_display(y: np.ndarray, how: str, *, kernel_sum: float, full: float = 1.0,
+                      in_range: bool = True) -> np.ndarray:
+    """Map filter output to picture intensities, 0 black and 1 white (see ``--scale``).
+
+    ``full`` is the input's white (255 for 8-bit), ``in_range`` whether the input lies in
+    ``[0, full]``. "clip" leaves values outside [0, 1] for the writer to clip (and count).
+
+    >>> scale_for_display(np.array([0.0, 51.0, 306.0]), "auto", kernel_sum=1.0, full=255.0)
+    array([0. , 0.2, 1.2])
+    """
     if how == "auto":
-        how = ("clip" if image and abs(kernel_sum - 1) < 1e-6
+        how = ("clip" if in_range and abs(kernel_sum - 1) < 1e-6
                else "signed" if abs(kernel_sum) < 1e-6 else "minmax")
     peak = float(np.abs(y).max()) or 1.0
     if how == "clip":
-        return np.clip(y, 0.0, 1.0)
+        return y / full
     if how == "abs":
         return np.abs(y) / peak
     if how == "signed":
         return 0.5 + 0.5 * y / peak
     lo, hi = float(y.min()), float(y.max())
     return (y - lo) / ((hi - lo) or 1.0)
+
+
+def _centre_kernel(kernel: np.ndarray, conv: dict[str, object]) -> np.ndarray:
+    """A (eh, ew) delta, eh = dh (kh - 1) + 1: with dilation 1 and the same padding and stride,
+    it picks for each output pixel the input pixel at the centre of its (dilated) window.
+
+    For an even window the padding decides: "same" pads the bottom/right more, so the
+    upper/left centre is the output pixel's own; "same_lower" the other way round.
+    """
+    d = conv["dilation"]
+    dh, dw = (d, d) if isinstance(d, int) else d
+    eh, ew = dh * (kernel.shape[0] - 1) + 1, dw * (kernel.shape[1] - 1) + 1
+    lower = conv["padding"] == "same_lower"
+    delta = np.zeros((eh, ew))
+    delta[eh // 2 if lower else (eh - 1) // 2, ew // 2 if lower else (ew - 1) // 2] = 1.0
+    return delta
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,26 +160,40 @@ def run(args: argparse.Namespace) -> int:
     if args.image is None:
         from convolab.apps.images import sample_image
 
-        x, is_image, inputs = sample_image(256, rgb=True), True, ()
-        print("input: built-in test image 256x256x3")
+        # An 8-bit picture, as a photo would be.
+        rgb = np.round(sample_image(256, rgb=True) * 255)
+        source, inputs = Source(rgb, np.dtype(np.uint8), "RGB"), ()
+        print(f"input: built-in test picture {source.describe()}")
     else:
-        x, is_image = read_array(args.image, "IMAGE")
-        inputs = (args.image,)
-        print(f"input: {args.image} {'x'.join(map(str, x.shape))}")
+        source, inputs = read_input(args.image, "IMAGE"), (args.image,)
+        print(f"read {args.image}: {source.describe()}")
+    x = source.values
+    if any(Path(out).suffix.lower() in IMAGE_OUTPUTS for out in outputs):
+        check_picture(x, source)  # the result has the input's channels
     x3 = x[..., None] if x.ndim == 2 else x  # (H, W, C): each channel filtered alike
-    channels = [
-        conv2d(x3[None, :, :, c : c + 1], kernel[:, :, None, None], padding_mode=args.padding_mode,
-               **conv)[0, :, :, 0]
-        for c in progress(range(x3.shape[2]), quiet=args.quiet, desc="channels")
-    ]
+    keep_alpha = source.alpha and not args.filter_alpha
+
+    def correlate(c: int, k: np.ndarray, **options: object) -> np.ndarray:
+        return conv2d(x3[None, :, :, c : c + 1], k[:, :, None, None],
+                      padding_mode=args.padding_mode, **options)[0, :, :, 0]
+
+    n_color = x3.shape[2] - keep_alpha
+    channels = [correlate(c, kernel, **conv)
+                for c in progress(range(n_color), quiet=args.quiet, desc="channels")]
+    if keep_alpha:  # (Ho, Wo): the alpha under each window's centre, unfiltered
+        channels.append(correlate(n_color, _centre_kernel(kernel, conv),
+                                  **{**conv, "dilation": 1}))
     y = np.stack(channels, axis=-1) if x.ndim == 3 else channels[0]  # (Ho, Wo[, C])
+    color = y[..., :-1] if source.alpha else y  # what --scale maps; alpha has its own rule
     print(f"kernel {kernel_name} {kernel.shape[0]}x{kernel.shape[1]}: output "
-          f"{'x'.join(map(str, y.shape))}, values in [{y.min():.4g}, {y.max():.4g}]")
-    display = scale_for_display(y, args.scale, kernel_sum=float(kernel.sum()), image=is_image)
+          f"{'x'.join(map(str, y.shape))}, values in [{color.min():.4g}, {color.max():.4g}]")
+    x_color = x3[..., :-1] if source.alpha else x3
+    in_range = bool(x_color.min() >= 0 and x_color.max() <= source.full_scale)
+    display = scale_for_display(color, args.scale, kernel_sum=float(kernel.sum()),
+                                full=source.full_scale, in_range=in_range)
     for out in outputs:
-        with output_named(out):
-            write_output(out, y, display, force=args.force, inputs=inputs)
-        print(f"wrote {out}")
+        written = write_output(out, y, display, source, force=args.force, inputs=inputs)
+        print(f"wrote {out}: {written}")
     return 0
 
 

@@ -7,6 +7,8 @@ import argparse
 import numpy as np
 
 from convolab.apps.kernels import KERNELS, get_kernel, parse_kernel
+from convolab.cli.common import warn
+from convolab.layers import TrainingDivergedError
 
 HELP = "learn a kernel from data with a Conv2D layer; show the loss and learned vs true kernel"
 BOOK = ("vertical_edge", "horizontal_edge")
@@ -68,7 +70,16 @@ def run(args: argparse.Namespace) -> int:
         if epoch % every == 0 or epoch == options["epochs"]:
             print(f"epoch {epoch}, loss {loss:.6g}")
 
-    learned, losses = learn_kernel(true, x, seed=args.seed, callback=report, **options)
+    try:
+        learned, losses = learn_kernel(true, x, seed=args.seed, callback=report, **options)
+    except TrainingDivergedError as exc:  # one line and exit status 2, as any bad argument
+        lr = options["learning_rate"]
+        raise ValueError(f"--lr: training diverged at epoch {exc.epoch} ({exc.detail}) with "
+                         f"learning rate {lr:g}; try a smaller one, e.g. --lr {lr / 10:g}"
+                         ) from None
+    if len(losses) > 1 and not losses[-1] < losses[0]:
+        warn(f"the loss grew from {losses[0]:.3g} to {losses[-1]:.3g}: the learning rate "
+             f"{options['learning_rate']:g} is probably too large")
     show = lambda k: np.array2string(k, precision=4, suppress_small=True)  # noqa: E731
     print(f"learned kernel:\n{show(learned)}\ntrue kernel:\n{show(true)}\n"
           f"max |learned - true| = {np.abs(learned - true).max():.3g}")

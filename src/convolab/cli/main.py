@@ -3,8 +3,8 @@
 Every subcommand module has ``register(subparsers, parent)`` and ``run(args) -> int``. A
 ValueError, TypeError or OSError anywhere becomes one line, ``convolab: error: ...``, on stderr
 and exit status 2: a user never sees a traceback for bad input. A warning (a Gaussian too small
-for its sigma, a template that scores 0 everywhere) is one line, ``convolab: warning: ...``, on
-stderr, and the command goes on.
+for its sigma, a template that scores 0 everywhere, a picture output that loses values) is one
+line, ``convolab: warning: ...``, on stderr, and the command goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from convolab.cli import filter as filter_cmd
 from convolab.cli import learn, match, shape, tour
-from convolab.cli.common import ArgumentParser
+from convolab.cli.common import ArgumentParser, warn
 
 COMMANDS = (tour, filter_cmd, shape, learn, match)
 
@@ -51,7 +51,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
-    print(f"convolab: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    warn(str(message))  # the library's warnings.warn, as the command's own warnings look
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,7 @@ import argparse
 import numpy as np
 
 from convolab.apps.files import atomic_write, check_output
-from convolab.cli.common import output_named, read_array
-from convolab.cli.files import IMAGE_OUTPUTS, check_suffix
+from convolab.cli.files import IMAGE_OUTPUTS, check_suffix, read_input
 
 HELP = "find a template in an image (normalised cross-correlation) and draw a box around it"
 
@@ -52,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"built-in scene {image.shape[0]}x{image.shape[1]}, Waldo planted at "
               f"{scene.location}")
     else:
-        image = _gray(read_array(args.scene, "SCENE")[0])
-        template = _gray(read_array(args.template, "TEMPLATE")[0])
+        image = _gray(read_input(args.scene, "SCENE").values)
+        template = _gray(read_input(args.template, "TEMPLATE").values)
         inputs = (args.scene, args.template)
     matches = find_template(image, template, k=args.k)
     th, tw = template.shape
@@ -67,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for n, m in enumerate(matches):
         draw.rectangle((m.col - 1, m.row - 1, m.col + tw, m.row + th),
                        outline=(255, 0, 0) if n == 0 else (255, 255, 0), width=2)
-    with output_named(args.output), atomic_write(args.output, force=args.force,
-                                                 inputs=inputs) as tmp:
+    with atomic_write(args.output, force=args.force, inputs=inputs) as tmp:
         picture.save(tmp)
     print(f"wrote {args.output}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 
-from convolab.cli.common import output_named, progress
+from convolab.cli.common import progress
 
 HELP = "walk through D2L 6.1-6.3: print each result, write figures and index.html"
 
@@ -25,6 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from convolab.apps.tour import STEPS, run_tour
 
     bar = functools.partial(progress, quiet=args.quiet, desc="tour", total=len(STEPS))
-    with output_named(args.out):
-        run_tour(args.out, force=args.force, progress=bar)
+    run_tour(args.out, force=args.force, progress=bar)
     return 0

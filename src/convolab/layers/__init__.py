@@ -3,6 +3,14 @@
 from convolab.layers.conv2d import Conv2D, comp_conv2d
 from convolab.layers.losses import mse_loss, mse_loss_grad
 from convolab.layers.optimizers import SGD
-from convolab.layers.training import fit
+from convolab.layers.training import TrainingDivergedError, fit
 
-__all__ = ["SGD", "Conv2D", "comp_conv2d", "fit", "mse_loss", "mse_loss_grad"]
+__all__ = [
+    "SGD",
+    "Conv2D",
+    "TrainingDivergedError",
+    "comp_conv2d",
+    "fit",
+    "mse_loss",
+    "mse_loss_grad",
+]

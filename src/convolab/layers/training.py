@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+
+import numpy as np
 
 from convolab.layers.conv2d import Conv2D
 from convolab.layers.losses import mse_loss, mse_loss_grad
 from convolab.layers.optimizers import SGD
+
+
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """Training went non-finite: a loss, gradient or weight overflowed or became NaN.
+
+    A ``ValueError`` (the usual cause is a learning rate too large for the data: a bad value
+    of an argument) and a ``FloatingPointError`` (what NumPy raises for an overflow), so either
+    ``except`` catches it. ``epoch`` (counting from 1) is the step that failed, ``loss`` the
+    loss computed at that epoch (``nan`` when it could not be computed), ``detail``
+    what went wrong in words.
+    """
+
+    def __init__(self, epoch: int, loss: float, stage: str, learning_rate: float) -> None:
+        if stage == "loss" or math.isnan(loss):
+            detail = f"the {stage} overflowed"
+        else:
+            detail = f"loss {loss:.3g}, then the {stage} overflowed"
+        super().__init__(f"fit: training diverged at epoch {epoch}: {detail}; try a smaller "
+                         f"learning_rate (received learning_rate={learning_rate:g})")
+        self.epoch, self.loss, self.learning_rate, self.detail = epoch, loss, learning_rate, detail
 
 
 def fit(
@@ -27,6 +50,12 @@ def fit(
     layer)`` is called after each step, ``epoch`` counting from 1. Each call starts a fresh
     :class:`~convolab.layers.optimizers.SGD` (zero momentum state).
 
+    Training that goes non-finite stops with :class:`TrainingDivergedError` (a ``ValueError``
+    and a ``FloatingPointError``) naming the epoch and its loss: every step runs with NumPy's
+    overflow and invalid-operation checks raising, so no ``RuntimeWarning`` is printed and no
+    ``inf``/``nan`` weights are returned as a result. The layer's weights are then those of the
+    failed step, not restored. ``x`` and ``y`` must be finite.
+
     Parameters
     ----------
     x : array, the layer's input, e.g. (N, H, W, C)
@@ -35,6 +64,12 @@ def fit(
     Returns
     -------
     list of float, the loss of each epoch
+
+    Raises
+    ------
+    ValueError : ``epochs`` is not an int >= 0, or ``x``/``y`` hold inf or nan
+    TrainingDivergedError : a loss, gradient or weight became non-finite (too large a
+        ``learning_rate``)
 
     Examples
     --------
@@ -45,16 +80,40 @@ def fit(
     >>> losses = fit(layer, x, y, epochs=20, learning_rate=3e-2)
     >>> bool(losses[-1] < losses[0]), np.round(layer.kernel[:, :, 0, 0], 1)
     (True, array([[ 1., -1.]], dtype=float32))
+    >>> fit(Conv2D(1, kernel_size=(1, 2), use_bias=False, seed=0), x, y, epochs=20,
+    ...     learning_rate=10)
+    Traceback (most recent call last):
+    ...
+    convolab.layers.training.TrainingDivergedError: fit: training diverged at epoch 8: ...
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, received epochs={epochs!r}")
     optimizer = SGD(learning_rate, momentum)
-    losses = []
+    for name, a in (("x", x), ("y", y)):
+        if not np.isfinite(np.asarray(a, dtype=np.float64)).all():
+            raise ValueError(f"{name}: expected finite values, received an array with inf or "
+                             "nan")
+    losses: list[float] = []
     for epoch in range(1, epochs + 1):
-        y_hat = layer(x)
-        losses.append(mse_loss(y_hat, y, reduction=reduction))
-        layer.backward(mse_loss_grad(y_hat, y, reduction=reduction))
-        optimizer.step(layer)
+        loss, stage = math.nan, "forward pass"
+        try:
+            # Raise at the first overflow or inf-inf of the step (float32 values overflow long
+            # before the float64 loss does): a diverging run stops there, warning-free.
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                y_hat = layer(x)
+                stage = "loss"
+                loss = mse_loss(y_hat, y, reduction=reduction)
+                if not math.isfinite(loss):
+                    raise FloatingPointError
+                stage = "backward pass"
+                layer.backward(mse_loss_grad(y_hat, y, reduction=reduction))
+                stage = "update"
+                optimizer.step(layer)
+                if not all(np.isfinite(w).all() for w in layer.parameters().values()):
+                    raise FloatingPointError  # non-finite without a NumPy error (C kernels)
+        except FloatingPointError:
+            raise TrainingDivergedError(epoch, loss, stage, optimizer.learning_rate) from None
+        losses.append(loss)
         if callback is not None:
             callback(epoch, losses[-1], layer)
     return losses

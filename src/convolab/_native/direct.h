@@ -1,0 +1,38 @@
+/* The arguments every convolution kernel takes: plain pointers and sizes, nothing of Python.
+ *
+ * Layouts are the package's canonical ones: x (N, H, W, C), y (N, Ho, Wo, O), C-contiguous.
+ * Padding of every mode is an index map per axis (convolab.padding.index_map): padded row r
+ * reads input row row_map[r], or zeros when it is -1; the same for columns. A kernel reads
+ * the pixel the map names (or `zero`, cg zeros) instead of a padded copy, so it multiplies
+ * exactly the products of the definition, and no padded input is ever made.
+ */
+#ifndef CONVOLAB_DIRECT_H
+#define CONVOLAB_DIRECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct cl_conv {
+    const void *x;            /* (N, H, W, C) */
+    const void *w;            /* packed kernel, layout per family (see its template) */
+    const void *bias;         /* packed bias, or NULL */
+    void *y;                  /* (N, Ho, Wo, O), written */
+    const void *zero;         /* at least cg (direct) or C (depthwise) zeros */
+    const int64_t *row_map;   /* (Ho - 1) * sh + (kh - 1) * dh + 1 entries, -1 or [0, ih) */
+    const int64_t *col_map;   /* (Wo - 1) * sw + (kw - 1) * dw + 1 entries, -1 or [0, iw) */
+    ptrdiff_t n, ih, iw, c;   /* input batch, height, width, channels */
+    ptrdiff_t ho, wo, o;
+    ptrdiff_t kh, kw, sh, sw, dh, dw;
+    ptrdiff_t groups, cg, og;
+    ptrdiff_t nv;             /* direct: output-channel vectors per tile */
+    ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C) */
+};
+
+/* Compute output pixels q0 <= q < q1 of the flattened (N, Ho, Wo) grid, every channel;
+ * 0, or -1 when out of memory (y then holds no result).
+ * Direct: w packed (G, nob, kh, kw, cg, nv * lanes), zero-filled past og; bias packed
+ * (G, nob, nv * lanes). */
+typedef int (*cl_direct_fn)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1);
+
+#endif

@@ -1,0 +1,43 @@
+/* Instruction sets, and the table of kernels chosen for the running CPU.
+ *
+ * Each kernel family is compiled once per instruction set (direct_<isa>.c includes the
+ * family's template with that set's vector width); isa.c asks the CPU which sets it can run,
+ * caps the choice by CONVOLAB_ISA, and fills `cl_kernels` once. The hot path only reads it.
+ */
+#ifndef CONVOLAB_ISA_H
+#define CONVOLAB_ISA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "direct.h"
+#include "depthwise.h"
+
+enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
+
+/* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
+#define CL_MAX_NV 4
+
+struct cl_kernels {
+    enum cl_isa isa;
+    const char *name;       /* "avx512", "avx2", "baseline" */
+    int lanes_f32, lanes_f64;            /* SIMD lanes of one vector */
+    int pix_f32[CL_MAX_NV + 1];          /* output pixels per tile, by nv (0: nv not built) */
+    int pix_f64[CL_MAX_NV + 1];
+    cl_direct_fn direct_f32[CL_MAX_NV + 1];
+    cl_direct_fn direct_f64[CL_MAX_NV + 1];
+    cl_depthwise_fn depthwise_f32, depthwise_f64;
+};
+
+extern struct cl_kernels cl_kernels;
+
+/* The best set this CPU and OS run, at most `cap` (CL_ISA_COUNT: no cap). */
+enum cl_isa cl_isa_best(enum cl_isa cap);
+/* Fill cl_kernels for `isa` (which the CPU must support). */
+void cl_isa_use(enum cl_isa isa);
+/* Each ISA's table (defined in direct_<isa>.c). */
+void cl_fill_baseline(struct cl_kernels *k);
+void cl_fill_avx2(struct cl_kernels *k);
+void cl_fill_avx512(struct cl_kernels *k);
+
+#endif

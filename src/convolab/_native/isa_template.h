@@ -1,0 +1,45 @@
+/* One instruction set's kernels: every family, for float32 and float64.
+ *
+ * Included by isa_<set>.c after it sets ISA, VBYTES and the tile sizes per dtype
+ * (F32_PIX1/2/4, F64_PIX1/2/4, F32_DW_PIX, F64_DW_PIX). Defines cl_fill_<set>.
+ */
+#include "isa.h"
+
+#define CL_FILL_(isa) cl_fill_##isa
+#define CL_FILL(isa) CL_FILL_(isa)
+
+#define T float
+#define TNAME f32
+#define PIX1 F32_PIX1
+#define PIX2 F32_PIX2
+#define PIX4 F32_PIX4
+#define DW_PIX F32_DW_PIX
+#include "direct_kernel.h"
+#include "depthwise_kernel.h"
+#undef T
+#undef TNAME
+#undef PIX1
+#undef PIX2
+#undef PIX4
+#undef DW_PIX
+
+#define T double
+#define TNAME f64
+#define PIX1 F64_PIX1
+#define PIX2 F64_PIX2
+#define PIX4 F64_PIX4
+#define DW_PIX F64_DW_PIX
+#include "direct_kernel.h"
+#include "depthwise_kernel.h"
+#undef T
+#undef TNAME
+
+void CL_FILL(ISA)(struct cl_kernels *k)
+{
+    k->lanes_f32 = VBYTES / 4;
+    k->lanes_f64 = VBYTES / 8;
+    CL_CAT3(direct_fill, f32, ISA)(k->direct_f32, k->pix_f32);
+    CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
+    k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
+    k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
+}

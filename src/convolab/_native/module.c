@@ -1,0 +1,380 @@
+/* convolab._native._core: the Python entry points of the compiled kernels.
+ *
+ * Each entry point unpacks buffers (C-contiguous, of the dtype its format says), checks every
+ * size against the buffers' lengths so that no argument can make a kernel read or write
+ * outside them, releases the GIL and calls the kernel the dispatch table holds for this CPU.
+ * Validation of user input happens in Python (convolab.ops); these checks guard memory.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "isa.h"
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+struct buf {
+    Py_buffer view;
+    int held;
+};
+
+static void release(struct buf *b)
+{
+    if (b->held)
+        PyBuffer_Release(&b->view);
+    b->held = 0;
+}
+
+/* A C-contiguous buffer of `obj` of floats ("f"/"d", itemsize 0: either) or int64 ("i8"). */
+static int get(PyObject *obj, struct buf *b, const char *what, int writable, const char *kind,
+               Py_ssize_t itemsize)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &b->view, flags) < 0)
+        return -1;
+    b->held = 1;
+    const char *f = b->view.format ? b->view.format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        ++f;
+    int ok;
+    if (strcmp(kind, "float") == 0)
+        ok = (strcmp(f, "f") == 0 && b->view.itemsize == 4)
+            || (strcmp(f, "d") == 0 && b->view.itemsize == 8);
+    else
+        ok = (strcmp(f, "l") == 0 || strcmp(f, "q") == 0) && b->view.itemsize == 8;
+    if (ok && itemsize && b->view.itemsize != itemsize)
+        ok = 0;
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous %s buffer%s, got format '%s'",
+                     what, strcmp(kind, "float") == 0 ? "float32/float64" : "int64",
+                     itemsize ? " of the input's dtype" : "", f);
+        release(b);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_len(const struct buf *b, const char *what, Py_ssize_t items)
+{
+    if (b->view.len / b->view.itemsize != items) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd items, got %zd", what, items,
+                     b->view.len / b->view.itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+/* a * b * ... with overflow checked; -1 on overflow or a negative factor */
+static Py_ssize_t product(int count, const Py_ssize_t *f)
+{
+    Py_ssize_t r = 1;
+    for (int i = 0; i < count; ++i) {
+        if (f[i] < 0 || __builtin_mul_overflow(r, f[i], &r))
+            return -1;
+    }
+    return r;
+}
+
+/* Every index map entry is -1 or in [0, limit), and there are at least `need` of them. */
+static int check_map(const struct buf *b, const char *what, Py_ssize_t need, Py_ssize_t limit)
+{
+    Py_ssize_t len = b->view.len / 8;
+    if (len < need) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd entries, got %zd", what, need,
+                     len);
+        return -1;
+    }
+    const int64_t *m = (const int64_t *)b->view.buf;
+    for (Py_ssize_t i = 0; i < need; ++i) {
+        if (m[i] < -1 || m[i] >= limit) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] = %lld is outside [-1, %zd)", what, i,
+                         (long long)m[i], limit);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the conv entry points ---------------------------------------------------------------- */
+
+/* Parsed and checked arguments of one conv call, and the buffers they hold. */
+struct call {
+    struct buf x, w, bias, y, rows, cols;
+    struct cl_conv a;
+    Py_ssize_t q0, q1, itemsize;
+    void *zero;
+};
+
+static void call_release(struct call *c)
+{
+    release(&c->x);
+    release(&c->w);
+    release(&c->bias);
+    release(&c->y);
+    release(&c->rows);
+    release(&c->cols);
+    free(c->zero);
+    c->zero = NULL;
+}
+
+/* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1); geometry is
+ * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups). Checks what is common to every
+ * family; the caller checks w and bias. */
+static int parse(PyObject *args, struct call *c, Py_ssize_t *extra)
+{
+    PyObject *x, *w, *bias, *y, *rows, *cols;
+    Py_ssize_t g[14];
+    memset(c, 0, sizeof *c);
+    if (!PyArg_ParseTuple(args, "OOOOOO(nnnnnnnnnnnnnn)nnn", &x, &w, &bias, &y, &rows, &cols,
+                          &g[0], &g[1], &g[2], &g[3], &g[4], &g[5], &g[6], &g[7], &g[8], &g[9],
+                          &g[10], &g[11], &g[12], &g[13], extra, &c->q0, &c->q1))
+        return -1;
+    if (get(x, &c->x, "x", 0, "float", 0) < 0)
+        return -1;
+    c->itemsize = c->x.view.itemsize;
+    if (get(w, &c->w, "w", 0, "float", c->itemsize) < 0
+        || (bias != Py_None && get(bias, &c->bias, "bias", 0, "float", c->itemsize) < 0)
+        || get(y, &c->y, "y", 1, "float", c->itemsize) < 0
+        || get(rows, &c->rows, "row_map", 0, "int64", 8) < 0
+        || get(cols, &c->cols, "col_map", 0, "int64", 8) < 0)
+        return -1;
+    for (int i = 0; i < 14; ++i) {
+        if (g[i] < (i == 0 ? 0 : 1)) {
+            PyErr_Format(PyExc_ValueError, "geometry[%d] = %zd: sizes must be positive", i, g[i]);
+            return -1;
+        }
+    }
+    struct cl_conv *a = &c->a;
+    a->n = g[0]; a->ih = g[1]; a->iw = g[2]; a->c = g[3];
+    a->ho = g[4]; a->wo = g[5]; a->o = g[6];
+    a->kh = g[7]; a->kw = g[8]; a->sh = g[9]; a->sw = g[10]; a->dh = g[11]; a->dw = g[12];
+    a->groups = g[13];
+    if (a->c % a->groups || a->o % a->groups) {
+        PyErr_SetString(PyExc_ValueError, "groups must divide the input and output channels");
+        return -1;
+    }
+    a->cg = a->c / a->groups;
+    a->og = a->o / a->groups;
+    Py_ssize_t xs[4] = {a->n, a->ih, a->iw, a->c}, ys[4] = {a->n, a->ho, a->wo, a->o};
+    Py_ssize_t pixels[3] = {a->n, a->ho, a->wo};
+    Py_ssize_t nx = product(4, xs), ny = product(4, ys), nq = product(3, pixels);
+    if (nx < 0 || ny < 0 || nq < 0 || check_len(&c->x, "x", nx) < 0 || check_len(&c->y, "y", ny) < 0)
+        return nx < 0 || ny < 0 || nq < 0
+            ? (PyErr_SetString(PyExc_ValueError, "sizes overflow"), -1) : -1;
+    if (c->q0 < 0 || c->q0 > c->q1 || c->q1 > nq) {
+        PyErr_Format(PyExc_ValueError, "pixels [%zd, %zd) are outside [0, %zd)", c->q0, c->q1, nq);
+        return -1;
+    }
+    Py_ssize_t rows_need = (a->ho - 1) * a->sh + (a->kh - 1) * a->dh + 1;
+    Py_ssize_t cols_need = (a->wo - 1) * a->sw + (a->kw - 1) * a->dw + 1;
+    if (check_map(&c->rows, "row_map", rows_need, a->ih) < 0
+        || check_map(&c->cols, "col_map", cols_need, a->iw) < 0)
+        return -1;
+    /* what a padded tap reads: enough zeros for a whole vector past any channel offset */
+    c->zero = calloc((size_t)a->c + 64, (size_t)c->itemsize);
+    if (!c->zero) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    a->x = c->x.view.buf;
+    a->w = c->w.view.buf;
+    a->bias = c->bias.held ? c->bias.view.buf : NULL;
+    a->y = c->y.view.buf;
+    a->zero = c->zero;
+    a->row_map = (const int64_t *)c->rows.view.buf;
+    a->col_map = (const int64_t *)c->cols.view.buf;
+    return 0;
+}
+
+PyDoc_STRVAR(direct_doc,
+"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1)\n\n"
+"Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y.\n"
+"w packed (G, nob, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None.");
+
+static PyObject *py_direct(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t nv;
+    if (parse(args, &c, &nv) < 0)
+        goto fail;
+    const int f64 = c.itemsize == 8;
+    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        goto fail;
+    }
+    struct cl_conv *a = &c.a;
+    a->nv = nv;
+    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+    const Py_ssize_t nob = (a->og + ob - 1) / ob;
+    Py_ssize_t ws[6] = {a->groups, nob, a->kh, a->kw, a->cg, ob}, bs[3] = {a->groups, nob, ob};
+    Py_ssize_t nw = product(6, ws);
+    if (nw < 0 || check_len(&c.w, "w", nw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", product(3, bs)) < 0))
+        goto fail;
+    cl_direct_fn fn = (f64 ? cl_kernels.direct_f64 : cl_kernels.direct_f32)[nv];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
+PyDoc_STRVAR(depthwise_doc,
+"depthwise(x, w, bias, y, row_map, col_map, geometry, cp, q0, q1)\n\n"
+"Depthwise convolution (groups == C == O) of output pixels q0 <= q < q1 into y.\n"
+"w packed (kh, kw, cp), bias (cp,) or None, zero-filled past C; cp a multiple of 64.");
+
+static PyObject *py_depthwise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t cp;
+    if (parse(args, &c, &cp) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
+        PyErr_Format(PyExc_ValueError, "depthwise needs groups == C == O and cp a multiple of 64 "
+                     "of at least C; got groups %zd, C %zd, O %zd, cp %zd", a->groups, a->c,
+                     a->o, cp);
+        goto fail;
+    }
+    a->cp = cp;
+    if (check_len(&c.w, "w", a->kh * a->kw * cp) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", cp) < 0))
+        goto fail;
+    cl_depthwise_fn fn = c.itemsize == 8 ? cl_kernels.depthwise_f64 : cl_kernels.depthwise_f32;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
+/* ---- the dispatch, as Python sees it --------------------------------------------------- */
+
+static const char *const ISA_NAMES[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
+
+static PyObject *py_isa(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyUnicode_FromString(cl_kernels.name);
+}
+
+static PyObject *py_supported(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *out = PyList_New(0);
+    for (int i = 0; out && i < CL_ISA_COUNT; ++i) {
+        if (cl_isa_best((enum cl_isa)i) != (enum cl_isa)i)
+            continue;
+        PyObject *s = PyUnicode_FromString(ISA_NAMES[i]);
+        if (!s || PyList_Append(out, s) < 0) {
+            Py_XDECREF(s);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(s);
+    }
+    return out;
+}
+
+static PyObject *py_use(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    for (int i = 0; i < CL_ISA_COUNT; ++i) {
+        if (strcmp(name, ISA_NAMES[i]) == 0) {
+            if (cl_isa_best((enum cl_isa)i) != (enum cl_isa)i) {
+                PyErr_Format(PyExc_ValueError, "isa: this CPU cannot run %s", name);
+                return NULL;
+            }
+            cl_isa_use((enum cl_isa)i);
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "isa: expected 'baseline', 'avx2' or 'avx512', got '%s'", name);
+    return NULL;
+}
+
+static PyObject *py_tiles(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long itemsize = PyLong_AsLong(arg);
+    if (itemsize == -1 && PyErr_Occurred())
+        return NULL;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize: expected 4 or 8");
+        return NULL;
+    }
+    const int *pix = itemsize == 8 ? cl_kernels.pix_f64 : cl_kernels.pix_f32;
+    PyObject *d = PyDict_New();
+    for (int nv = 1; d && nv <= CL_MAX_NV; ++nv) {
+        if (!pix[nv])
+            continue;
+        PyObject *k = PyLong_FromLong(nv), *v = PyLong_FromLong(pix[nv]);
+        if (!k || !v || PyDict_SetItem(d, k, v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
+static PyObject *py_lanes(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long itemsize = PyLong_AsLong(arg);
+    if (itemsize == -1 && PyErr_Occurred())
+        return NULL;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize: expected 4 or 8");
+        return NULL;
+    }
+    return PyLong_FromLong(itemsize == 8 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+}
+
+static PyMethodDef methods[] = {
+    {"direct", py_direct, METH_VARARGS, direct_doc},
+    {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
+    {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
+    {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
+    {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},
+    {"tiles", py_tiles, METH_O, "tiles(itemsize): {nv: output pixels per direct tile}."},
+    {"lanes", py_lanes, METH_O, "lanes(itemsize): SIMD lanes of one vector."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_core",
+    "convolab's compiled kernels (see convolab._native for the Python side).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    cl_isa_use(cl_isa_best(CL_ISA_COUNT));
+    return PyModule_Create(&module);
+}

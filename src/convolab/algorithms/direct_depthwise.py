@@ -1,0 +1,62 @@
+"""Depthwise convolution (``groups == C == O``) by the compiled core: channels in SIMD lanes.
+
+Each tap is one weight vector reused across a tile of output pixels, one input-vector load
+and FMA per pixel (``_native/depthwise_kernel.h``); padding read through the index maps, no
+copy. Multiplies exactly the definition's products. A channel multiplier (``O = m * C``, m >
+1) runs on ``direct`` instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convolab import _native
+from convolab.algorithms import native
+from convolab.algorithms.cost import Cost
+from convolab.algorithms.problem import ConvProblem
+
+NAME = "direct_depthwise"
+REQUIRES = "the compiled core, and groups equal to the input and output channels"
+ROW = 64  # packed kernel rows are a multiple of this many channels (the kernel's contract)
+
+
+def supports(p: ConvProblem) -> bool:
+    c = p.x_shape[3]
+    return native.available() and p.groups == c == p.w_shape[3]
+
+
+def cost(p: ConvProblem) -> Cost:
+    kh, kw, _, c = p.w_shape
+    n, ho, wo, _ = p.y_shape
+    lanes = _native.core.lanes(p.dtype.itemsize)
+    vectors = -(-c // lanes)
+    # a load per FMA: half the FMA rate; a ragged last vector costs a lane loop
+    fmas = n * ho * wo * kh * kw * vectors * lanes * 2
+    ragged = (c % lanes != 0) * n * ho * wo * kh * kw * lanes * 4
+    return Cost(
+        flops=p.flops, gemm_flops=0, gemm_mkn=(1, 1, 1), bytes_moved=0,
+        workspace=kh * kw * ROW * p.dtype.itemsize, calls=8,
+        kernel_flops=2 * (fmas + ragged),
+        summary=f"direct_depthwise: compiled {native.kernel_name('depthwise', p)}, "
+                "channels in SIMD lanes",
+    )
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """``(N, H, W, C) * (kh, kw, 1, C) -> (N, Ho, Wo, C)``, bias added, in ``p.dtype``."""
+    kh, kw, _, c = p.w_shape
+    cp = -(-c // ROW) * ROW
+    packed = np.zeros((kh, kw, cp), p.dtype)
+    packed[..., :c] = w.reshape(kh, kw, c)
+    b = None
+    if bias is not None:
+        b = np.zeros(cp, p.dtype)
+        b[:c] = bias
+    y = np.empty(p.y_shape, p.dtype)
+    rows, cols = native.maps(p)
+    geometry = native.geometry(p)
+    ranges = native.pixel_ranges(p, kh * kw * c)
+    native.run(lambda q0, q1: _native.core.depthwise(x, packed, b, y, rows, cols, geometry, cp,
+                                                     q0, q1), ranges)
+    return y

@@ -1,0 +1,76 @@
+"""What every wrapper of a compiled kernel shares: its arguments, and running it on the workers.
+
+The kernels (``convolab._native``) take the input and output as they are (NHWC, C-contiguous),
+the padding as the problem's index maps (no padded copy), and a range of output pixels of the
+flat ``(N, Ho, Wo)`` grid; they release the GIL, so the workers of ``scheduler.run`` run them
+in parallel. They call no BLAS, so BLAS's thread count is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from convolab import _native
+from convolab.algorithms import scheduler
+from convolab.algorithms.problem import ConvProblem
+
+# Work below this many multiply-adds runs as one call on the caller's thread: waking a worker
+# costs ~20-50 us, a 2-core machine's kernels do ~100 multiply-adds in a nanosecond.
+SERIAL_MACS = 1 << 21
+CHUNK = 192  # pixels a kernel walks per block of weights (CL_CHUNK in direct_kernel.h)
+TASKS_PER_WORKER = 4  # more tasks than workers, so a core slowed by others does less
+
+
+def available() -> bool:
+    return _native.available()
+
+
+def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype, align: int = 64) -> np.ndarray:
+    """Zeros whose data starts on an ``align``-byte boundary: a SIMD load of a packed kernel
+    row then never straddles two cache lines (measured: 64-byte loads split across lines cost
+    ~1.3x on res3x3b)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def geometry(p: ConvProblem) -> tuple[int, ...]:
+    """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it."""
+    n, h, w, c = p.x_shape
+    kh, kw, _, o = p.w_shape
+    ho, wo = p.geom.out_hw
+    return (n, h, w, c, ho, wo, o, kh, kw, *p.geom.stride, *p.geom.dilation, p.groups)
+
+
+def maps(p: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
+    """The padding's row and column index maps, int64 (-1: a zero)."""
+    return (np.ascontiguousarray(p.row_map(), np.int64),
+            np.ascontiguousarray(p.col_map(), np.int64))
+
+
+def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
+    """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized."""
+    pixels = p.y_shape[0] * p.y_shape[1] * p.y_shape[2]
+    workers = scheduler.workers()
+    if workers <= 1 or pixels * macs_per_pixel < SERIAL_MACS:
+        return [(0, pixels)]
+    chunks = -(-pixels // CHUNK)
+    tasks = min(chunks, workers * TASKS_PER_WORKER)
+    per = -(-chunks // tasks) * CHUNK
+    return [(q, min(pixels, q + per)) for q in range(0, pixels, per)]
+
+
+def run(kernel: Callable[[int, int], None], ranges: list[tuple[int, int]]) -> None:
+    """``kernel(q0, q1)`` for every range, on the workers (BLAS untouched)."""
+    scheduler.run(ranges, lambda r, _: kernel(*r), min(scheduler.workers(), len(ranges)),
+                  limit_blas=False)
+
+
+def kernel_name(family: str, p: ConvProblem, tile: str = "") -> str:
+    """What runs, as plan() says it: ``direct_f32_12x2_avx512``."""
+    dtype = "f64" if p.dtype.itemsize == 8 else "f32"
+    return "_".join(s for s in (family, dtype, tile, _native.isa()) if s)

@@ -1,0 +1,285 @@
+"""The compiled core: every kernel, at every instruction set this CPU has, against ``reference``.
+
+Problems are drawn wider than ``strategies.configs`` so that the kernels' blocking is crossed:
+output channels past one SIMD block and not a multiple of it (partial lanes), input channels
+past one L1 pass, pixel runs longer than a tile and with remainders, every padding form and
+mode, stride, dilation and groups. The entry points' own guards (what keeps a wrong argument
+from reading or writing outside an array) are tested too, and so are the ways the core is
+turned off or missing.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from strategies import MODES, paddings
+
+import convolab as cl
+from convolab import _native, reference
+from convolab.algorithms import direct, native
+from convolab.padding import check_padding_fits
+from convolab.plan import problem_of
+from convolab.shapes import conv_geometry
+
+pytestmark = pytest.mark.skipif(not _native.available(),
+                                reason=f"the compiled core is not available: {_native.reason}")
+ISAS = _native.supported_isas()
+KERNELS = ("direct", "direct_depthwise")
+
+
+@st.composite
+def problems(draw, depthwise: bool = False):
+    """``(x shape NHWC, w shape HWIO, conv2d keywords)`` of a random valid conv."""
+    groups = draw(st.integers(1, 40)) if depthwise else draw(st.sampled_from([1, 1, 2, 3]))
+    cg = 1 if depthwise else draw(st.integers(1, 40))
+    og = 1 if depthwise else draw(st.integers(1, 40))
+    n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 11)), draw(st.integers(1, 11))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    kwargs = dict(stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                  dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+                  padding=draw(paddings), padding_mode=draw(st.sampled_from(MODES)),
+                  groups=groups)
+    try:
+        g = conv_geometry((h, w), (kh, kw), stride=kwargs["stride"], padding=kwargs["padding"],
+                          dilation=kwargs["dilation"])
+        check_padding_fits(g.in_hw, g.pads, kwargs["padding_mode"])
+    except ValueError:
+        assume(False)
+    return (n, h, w, groups * cg), (kh, kw, cg, groups * og), kwargs
+
+
+def arrays(x_shape, w_shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype),
+            rng.standard_normal(w_shape[3]).astype(dtype))
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b), initial=0) / max(np.max(np.abs(b), initial=0), 1e-30))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", KERNELS)
+@settings(max_examples=40)
+@given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
+       nchw=st.booleans())
+def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
+    x_shape, w_shape, kw = problem.draw(problems(depthwise=name == "direct_depthwise"))
+    x, w, b = arrays(x_shape, w_shape, seed, np.float64 if f64 else np.float32)
+    want = reference.conv2d(x, w, b, **kw)
+    with _native.using(isa):
+        if nchw:
+            y = cl.conv2d(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b, algorithm=name,
+                          data_format="NCHW", kernel_format="OIHW", **kw).transpose(0, 2, 3, 1)
+        else:
+            y = cl.conv2d(x, w, b, algorithm=name, **kw)
+    assert y.dtype == x.dtype
+    assert rel_err(y, want) < (1e-12 if f64 else 1e-5)
+
+
+def _tiles() -> list[tuple[str, int]]:
+    """(instruction set, vectors of output channels) of every direct tile built."""
+    pairs = []
+    for isa in ISAS:
+        with _native.using(isa):
+            pairs += [(isa, nv) for nv in _native.core.tiles(8)]
+    return pairs
+
+
+@pytest.mark.parametrize(("isa", "tile"), _tiles() if ISAS else [])
+@pytest.mark.parametrize("o", [1, 5, 16, 17, 33, 64, 100])
+def test_every_tile_shape_and_channel_count(isa, o, tile):
+    """Each tile width on output channels that fill it, fall short and spill over; 3 images of
+    7x5 output pixels, so tiles run across rows and images and leave a remainder."""
+    rng = np.random.default_rng(o)
+    x = rng.standard_normal((3, 9, 7, 37))
+    w = rng.standard_normal((3, 3, 37, o))
+    b = rng.standard_normal(o)
+    with _native.using(isa):
+        p = problem_of(x, w)
+        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(8))
+        y = np.empty(p.y_shape)
+        rows, cols = native.maps(p)
+        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
+                            3 * 7 * 5)
+    np.testing.assert_allclose(y, reference.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", KERNELS)
+def test_inf_and_nan_land_where_the_definition_puts_them(isa, name):
+    """A padded tap reads real zeros, so 0 * inf = NaN appears exactly where the definition
+    has it: an Inf weight meeting only padding included."""
+    groups, cg, o = (6, 1, 6) if name == "direct_depthwise" else (2, 3, 4)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 7, groups * cg))
+    x[0, 2, 3, 0], x[1, 5, 6, -1] = np.inf, np.nan
+    w = rng.standard_normal((3, 3, cg, o))
+    w[0, 0, 0, 1] = -np.inf  # meets the top padding row of the first output row
+    for mode in ("zeros", "reflect"):
+        kw = dict(padding="same", groups=groups, padding_mode=mode)
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = reference.conv2d(x, w, **kw)
+            with _native.using(isa):
+                got = cl.conv2d(x, w, algorithm=name, **kw)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_backward_through_the_kernels_matches_reference(isa):
+    """grad_x at stride 1 is the conv of grad_y, which "auto" runs on the compiled kernels."""
+    rng = np.random.default_rng(2)
+    for groups, c, o in ((1, 8, 20), (8, 8, 8)):
+        x = rng.standard_normal((2, 9, 8, c))
+        w = rng.standard_normal((3, 3, c // groups, o))
+        kw = dict(padding="same", groups=groups)
+        gy = rng.standard_normal(reference.conv2d(x, w, **kw).shape)
+        with _native.using(isa):
+            assert cl.plan(x, w, **kw).input_gradient.startswith("adjoint:direct")
+            got = cl.conv2d_backward(gy, x, w, **kw)
+        for g, r in zip(got, reference.conv2d_backward(gy, x, w, **kw)):
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_two_workers_compute_what_one_computes(monkeypatch):
+    from convolab.algorithms import scheduler
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 40, 40, 16), dtype=np.float32)
+    w = rng.standard_normal((3, 3, 16, 24), dtype=np.float32)
+    assert len(native.pixel_ranges(problem_of(x, w), 9 * 16 * 24)) > 1  # really split
+    two = cl.conv2d(x, w, padding="same", algorithm="direct")
+    monkeypatch.setattr(scheduler, "workers", lambda: 1)
+    one = cl.conv2d(x, w, padding="same", algorithm="direct")
+    np.testing.assert_array_equal(one, two)  # same tiles, same order of sums: bitwise
+
+
+# ---- the entry points' guards -------------------------------------------------------------
+
+def _call(**change):
+    """Arguments of a valid direct call on x (1, 4, 4, 2), w (3, 3, 2, 3), changed by ``change``."""
+    x = np.ones((1, 4, 4, 2))
+    w = np.ones((3, 3, 2, 3))
+    p = problem_of(x, w, padding=1)
+    lanes = _native.core.lanes(8)
+    packed, b = direct.pack(w, np.ones(3), p, lanes)
+    rows, cols = native.maps(p)
+    args = dict(x=x, w=packed, bias=b, y=np.empty(p.y_shape), rows=rows, cols=cols,
+                geometry=native.geometry(p), nv=1, q0=0, q1=16)
+    args.update(change)
+    return tuple(args.values())
+
+
+def test_a_valid_call_runs():
+    args = _call()
+    _native.core.direct(*args)
+    np.testing.assert_array_equal(args[3], reference.conv2d(np.ones((1, 4, 4, 2)),
+                                                            np.ones((3, 3, 2, 3)), np.ones(3),
+                                                            padding=1))
+
+
+@pytest.mark.parametrize(("change", "error", "match"), [
+    (dict(x=np.ones((1, 4, 4, 1))), ValueError, "x: expected 32 items"),
+    (dict(y=np.empty(5)), ValueError, "y: expected"),
+    (dict(y=np.empty((1, 4, 4, 3), np.float32)), TypeError, "y: expected .* of the input's"),
+    (dict(x=np.ones((1, 4, 4, 2), np.int64)), TypeError, "x: expected .*float32/float64"),
+    (dict(x=np.ones((1, 4, 8, 2))[:, :, ::2]), ValueError, "contiguous"),
+    (dict(w=np.ones(3)), ValueError, "w: expected"),
+    (dict(bias=np.ones(2)), ValueError, "bias: expected"),
+    (dict(rows=np.array([-1, 0, 1, 2, 3, 5], np.int64)), ValueError, r"row_map\[5\] = 5"),
+    (dict(cols=np.zeros(3, np.int64)), ValueError, "col_map: expected at least 6"),
+    (dict(cols=np.zeros(6, np.int32)), TypeError, "col_map: expected .*int64"),
+    (dict(q1=17), ValueError, r"pixels \[0, 17\) are outside"),
+    (dict(q0=-1), ValueError, "outside"),
+    (dict(nv=3), ValueError, "nv = 3"),
+    (dict(geometry=(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 0)), ValueError, "positive"),
+    (dict(geometry=(1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 2)), ValueError, "groups must"),
+    (dict(geometry=(1 << 40, 1 << 40, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1)), ValueError,
+     "overflow"),
+    (dict(y=np.empty((1, 4, 4, 3))[...].view()), None, None),  # a writable view is fine
+])
+def test_the_entry_point_refuses_what_would_leave_the_arrays(change, error, match):
+    args = _call(**change)
+    if error is None:
+        _native.core.direct(*args)
+        return
+    with pytest.raises(error, match=match):
+        _native.core.direct(*args)
+
+
+def test_a_read_only_output_is_refused():
+    y = np.empty((1, 4, 4, 3))
+    y.flags.writeable = False
+    with pytest.raises((BufferError, ValueError, TypeError)):
+        _native.core.direct(*_call(y=y))
+
+
+def test_the_depthwise_entry_point_checks_its_packing():
+    x = np.ones((1, 4, 4, 3))
+    p = problem_of(x, np.ones((3, 3, 1, 3)), groups=3)
+    rows, cols = native.maps(p)
+    with pytest.raises(ValueError, match="cp a multiple of 64"):
+        _native.core.depthwise(x, np.zeros(9 * 3), None, np.empty(p.y_shape), rows, cols,
+                               native.geometry(p), 3, 0, 4)
+    with pytest.raises(ValueError, match="w: expected 576"):
+        _native.core.depthwise(x, np.zeros(9), None, np.empty(p.y_shape), rows, cols,
+                               native.geometry(p), 64, 0, 4)
+
+
+# ---- dispatch, and the core turned off or missing -------------------------------------------
+
+def test_the_best_instruction_set_runs_and_every_one_can_be_chosen():
+    assert _native.isa() == ISAS[-1]
+    for isa in ISAS:
+        with _native.using(isa):
+            assert _native.isa() == isa
+            # plan names the kernel that runs, with its instruction set
+            assert f"_{isa}," in cl.plan((1, 8, 8, 16), (3, 3, 16, 16), algorithm="direct").reason
+    assert _native.isa() == ISAS[-1]
+    with pytest.raises(ValueError, match="isa: expected"):
+        _native.core.use("sse9")
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120, check=False)
+
+
+def test_convolab_native_0_runs_on_numpy():
+    r = _run("import numpy as np, convolab as cl; from convolab import _native\n"
+             "print(_native.available(), _native.reason)\n"
+             "x, w = np.ones((1, 8, 8, 4)), np.ones((3, 3, 4, 4))\n"
+             "print(cl.plan(x, w).algorithm, cl.conv2d(x, w).sum())", CONVOLAB_NATIVE="0")
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    assert first == "False turned off by CONVOLAB_NATIVE=0"
+    assert second.split()[0] != "direct" and float(second.split()[1]) == 36 * 36 * 4
+    assert "Warning" not in r.stderr  # asked for: no warning
+
+
+def test_convolab_isa_caps_the_instruction_set():
+    r = _run("from convolab import _native; print(_native.isa())", CONVOLAB_ISA="baseline")
+    assert r.returncode == 0 and r.stdout.strip() == "baseline", r.stderr
+    r = _run("import convolab", CONVOLAB_ISA="mmx")
+    assert r.returncode != 0 and "CONVOLAB_ISA: expected one of" in r.stderr
+
+
+def test_a_missing_extension_warns_once_and_numpy_runs():
+    r = _run("import sys, warnings\n"
+             "sys.modules['convolab._native._core'] = None  # as if it were never built\n"
+             "with warnings.catch_warnings(record=True) as caught:\n"
+             "    warnings.simplefilter('always')\n"
+             "    import numpy as np, convolab as cl\n"
+             "    y = cl.conv2d(np.ones((1, 5, 5, 1)), np.ones((3, 3, 1, 1)))\n"
+             "    import convolab._native\n"
+             "print(len([w for w in caught if 'compiled core' in str(w.message)]), y.sum())")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "81.0"]
