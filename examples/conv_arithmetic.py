@@ -2,7 +2,7 @@
 
 One GIF per case (no padding, half/"same" padding, full padding, stride, padding + stride,
 dilation), each with the shape arithmetic printed. Run:
-``python examples/conv_arithmetic.py [--out conv_arithmetic/]``.
+``python examples/conv_arithmetic.py [--out examples/out/conv_arithmetic/]``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,13 @@ CASES = {
 }
 
 
+OUT = Path(__file__).parent / "out"  # ignored by git (.gitignore)
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="conv_arithmetic", help="directory for the GIFs")
+    parser.add_argument("--out", default=str(OUT / "conv_arithmetic"),
+                        help="directory for the GIFs (default: examples/out/conv_arithmetic)")
     parser.add_argument("--force", action="store_true", help="overwrite existing GIFs")
     args = parser.parse_args(argv)
 

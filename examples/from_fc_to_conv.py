@@ -13,7 +13,7 @@ import numpy as np
 from convolab.apps.theory import (
     dense_weights,
     fully_connected,
-    parameter_counts,
+    parameter_table,
     reindex,
 )
 from convolab.ops import corr2d
@@ -28,8 +28,7 @@ def main() -> float:
     print(f"W {w.shape}: {np.count_nonzero(w)} nonzeros of {w.size}")
     print(f"max |fully_connected(X, W) - corr2d(X, K)| = {err:.1e}")
     print(f"V[i, j] equals K at every (i, j): {bool(np.all(v == k))}")
-    for name, n in parameter_counts((1000, 1000), 3, padding="same")._asdict().items():
-        print(f"{name:>18}: {n:,}")
+    print(parameter_table((1000, 1000), 3))
     return err
 
 

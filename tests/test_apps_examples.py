@@ -2,6 +2,8 @@
 the layers)."""
 
 import importlib.util
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,31 @@ def test_conv_arithmetic_writes_one_gif_per_case(tmp_path):
     assert len(written) == len(module.CASES)
 
 
+@pytest.mark.parametrize("name, argv, written", [
+    ("kernel_gallery", ["--size", "32"], ["gallery.png"]),
+    ("wheres_waldo", [], ["waldo.png"]),
+    ("conv_arithmetic", [], ["conv_arithmetic"]),
+])
+def test_examples_write_into_the_ignored_output_folder_not_the_current_one(
+        name, argv, written, tmp_path, monkeypatch, capsys):
+    module = load(name)
+    assert module.OUT == EXAMPLES / "out"
+    if shutil.which("git") and (EXAMPLES.parent / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(module.OUT / written[0])],
+                                 cwd=EXAMPLES.parent)
+        assert ignored.returncode == 0, f"{module.OUT} is not in .gitignore"
+    monkeypatch.chdir(tmp_path / ".")
+    monkeypatch.setattr(module, "OUT", tmp_path / "out")  # the default, somewhere harmless
+    module.main(argv)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing in the cwd
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == written
+
+
 def test_from_fc_to_conv_reproduces_the_conv_exactly(capsys):
     assert load("from_fc_to_conv").main() < 1e-12
-    assert "fully_connected: 1,000,001,000,000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fully connected:   1,000,001,000,000 = 1,000,000,000,000 weights + 1,000,000 biases" \
+        in out
 
 
 @pytest.mark.parametrize("name", ["wheres_waldo", "kernel_gallery", "conv_arithmetic"])

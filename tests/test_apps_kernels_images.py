@@ -35,6 +35,27 @@ def test_gaussian_matches_scipy_gaussian_filter_in_the_interior():
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
 
 
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 5.0])
+def test_gaussian_without_a_size_reaches_three_sigma_as_opencv(sigma):
+    k = get_kernel("gaussian", sigma=sigma)
+    radius = (k.shape[0] - 1) // 2
+    assert k.shape[0] == k.shape[1] == 2 * radius + 1
+    assert radius >= 3 * sigma > radius - 1  # the smallest odd size reaching 3 sigma
+    # the sampled curve, normalised: its edge is exp(-radius^2 / (2 sigma^2)) of its peak
+    centre = k[radius, radius]
+    assert k[radius, 0] / centre == pytest.approx(np.exp(-(radius**2) / (2 * sigma**2)))
+
+
+def test_gaussian_size_too_small_for_sigma_warns_and_a_fitting_one_does_not(recwarn):
+    with pytest.warns(UserWarning, match=r"size=5 cuts a Gaussian of sigma=5 .*size >= 21"):
+        k = get_kernel("gaussian", size=5, sigma=5.0)
+    assert k.shape == (5, 5)  # a given size is kept
+    get_kernel("gaussian", size=21, sigma=5.0)
+    get_kernel("gaussian", size=5, sigma=1.0)
+    get_kernel("gaussian", sigma=5.0)
+    assert not [w for w in recwarn if "gaussian" in str(w.message)]
+
+
 def test_identity_kernel_leaves_the_image_unchanged():
     x = np.random.default_rng(2).random((7, 9))
     np.testing.assert_array_equal(corr2d(x, get_kernel("identity", size=5), padding="same"), x)

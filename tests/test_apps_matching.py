@@ -34,6 +34,10 @@ def ncc_by_loops(image: np.ndarray, template: np.ndarray) -> np.ndarray:
     return out
 
 
+NO_CONTRAST = "ignore:template. .* every score is 0:UserWarning"  # 1x1 templates, drawn on purpose
+
+
+@pytest.mark.filterwarnings(NO_CONTRAST)
 @settings(max_examples=60, deadline=None)
 @given(image_and_template())
 def test_match_template_equals_the_loop_definition(case):
@@ -42,6 +46,7 @@ def test_match_template_equals_the_loop_definition(case):
                                atol=1e-6)
 
 
+@pytest.mark.filterwarnings(NO_CONTRAST)
 @settings(max_examples=60, deadline=None)
 @given(image_and_template())
 def test_match_template_equals_skimage_on_random_images(case):
@@ -79,6 +84,24 @@ def test_constant_window_scores_zero_like_skimage():
     image[4:, 4:] = np.random.default_rng(4).random((4, 4))
     scores = match_template(image, np.arange(6.0).reshape(2, 3))
     assert scores[0, 0] == 0.0
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (2, 9), (1, 1)])
+def test_flat_or_one_pixel_template_warns_and_scores_zero_everywhere(shape):
+    rng = np.random.default_rng(6)
+    image = rng.random((40, 40)) * 1e6  # large windows: rounding noise would become scores
+    template = np.full(shape, 1.7456506810729044)  # t - t.mean() is not exactly 0 for it
+    with pytest.warns(UserWarning, match="template: .* no contrast .* every score is 0"):
+        scores = match_template(image, template)
+    assert scores.shape == (41 - shape[0], 41 - shape[1])
+    assert not scores.any()
+    with pytest.warns(UserWarning, match="every score is 0"):
+        find_template(image, template)
+
+
+def test_template_with_contrast_does_not_warn(recwarn):
+    match_template(np.random.default_rng(7).random((9, 9)), [[0.0, 1.0]])
+    assert not recwarn.list
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

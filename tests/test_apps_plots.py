@@ -55,6 +55,37 @@ def test_animation_with_too_many_frames_is_an_error_and_writes_nothing(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_learned_kernel_figure_never_shows_negative_zero():
+    fig = plots.learned_kernel_figure([[-0.001, 0.004], [0.999, -1.003]], [[0.0, 0.0], [1, -1]],
+                                      [1.0, 0.5])
+    # learned [[-0.001, 0.004], [0.999, -1.003]] to 2 decimals, then the true kernel
+    assert figure_texts(fig) == ["0", "0", "1", "-1", "0", "0", "1", "-1"]
+
+
+def test_match_figure_marks_the_best_match_on_the_score_map():
+    rng = np.random.default_rng(0)
+    image, template = rng.random((30, 40)), rng.random((5, 6))
+    image[12:17, 25:31] = template
+    scores = np.zeros((26, 35))
+    fig = plots.match_figure(image, template, [(12, 25, 1.0), (3, 4, 0.5)], scores)
+    heat = fig.axes[2]
+    marks = [tuple(line.get_xydata()[0]) for line in heat.lines]
+    assert marks[0] == (25, 12)  # (x, y) = (col, row) of the best match's score
+    assert heat.lines[0].get_markeredgecolor() == "red" and len(marks) == 2
+
+
+def test_arrays_figure_wraps_panels_into_a_grid():
+    panels = [(f"p{i}", np.full((8, 8), i / 10)) for i in range(7)]
+    fig = plots.arrays_figure(panels, columns=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 7
+    rows = sorted({round(ax.get_position().y0, 3) for ax in shown})
+    cols = sorted({round(ax.get_position().x0, 3) for ax in shown})
+    assert len(rows) == 3 and len(cols) == 3
+    width, height = fig.get_size_inches()
+    assert height > width / 2  # a grid, not a strip
+
+
 def test_save_figure_refuses_an_existing_file_without_force(tmp_path):
     out = tmp_path / "f.png"
     out.write_bytes(b"old")

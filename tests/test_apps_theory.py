@@ -1,6 +1,8 @@
 """6.1 theory: the fully-connected W of a conv, re-indexing, locally-connected layers,
 parameter counts and translation equivariance, all checked against the library's conv."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from convolab.apps.theory import (
     fully_connected,
     locally_connected,
     parameter_counts,
+    parameter_table,
     reindex,
     translation_equivariance_error,
 )
@@ -76,8 +79,28 @@ def test_parameter_counts_of_the_books_megapixel_example():
     assert counts.convolutional == 9
 
 
+def test_parameter_counts_default_to_a_hidden_map_the_size_of_the_image_as_in_6_1():
+    counts = parameter_counts((1000, 1000), (3, 3))  # the README's call
+    assert counts == parameter_counts((1000, 1000), 3, padding="same")  # the tour's
+    assert counts.fully_connected == 10**12 + 10**6  # one bias per hidden unit
+    assert counts.convolutional == 9 + 1
+
+
+def test_parameter_table_splits_each_count_into_weights_and_biases():
+    counts = parameter_counts((8, 8), (5, 3), in_channels=3, out_channels=4, stride=2)
+    text = parameter_table((8, 8), (5, 3), in_channels=3, out_channels=4, stride=2)
+    rows = text.splitlines()[1:]
+    assert len(rows) == 3
+    for row, total in zip(rows, counts):
+        numbers = [int(n.replace(",", "")) for n in re.findall(r"[\d,]*\d", row.split(":")[1])]
+        assert numbers[0] == total and numbers[1] + numbers[2] == total
+    assert numbers[1:] == [5 * 3 * 3 * 4, 4]  # the conv: kh*kw*C*O weights, O biases
+    assert text.splitlines()[0].startswith("8x8x3 image -> 4x4x4 hidden map, 5x3 kernel")
+
+
 def test_parameter_counts_with_channels_and_bias():
-    counts = parameter_counts((8, 8), (5, 3), in_channels=3, out_channels=4)  # output 4x6
+    counts = parameter_counts((8, 8), (5, 3), in_channels=3, out_channels=4,
+                              padding="valid")  # output 4x6
     assert counts == (8 * 8 * 3 * 4 * 6 * 4 + 4 * 6 * 4, 4 * 6 * (5 * 3 * 3 * 4) + 4 * 6 * 4,
                       5 * 3 * 3 * 4 + 4)
 

@@ -1,6 +1,7 @@
 """The ``convolab`` command, run as a user runs it: in a subprocess, checking files and exits."""
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,12 @@ def test_console_script_is_installed_next_to_python():
     assert proc.returncode == 0 and proc.stdout.startswith("convolab ")
 
 
+def test_shape_with_no_arguments_takes_the_books_8x8_input_and_a_3x3_kernel(tmp_path):
+    proc = convolab("shape", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "input 8x8, kernel 3x3" in proc.stdout and "-> output 6x6" in proc.stdout
+
+
 def test_shape_prints_the_books_arithmetic(tmp_path):
     proc = convolab("shape", "--input", "8x8", "--kernel", "5x3", cwd=tmp_path)
     assert proc.returncode == 0
@@ -84,12 +91,12 @@ def test_filter_npy_input_gives_the_librarys_numbers_and_leaves_the_input_alone(
 def test_filter_rgb_png_is_filtered_per_channel(tmp_path):
     rgb = np.round(sample_image(32, rgb=True) * 255).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / "in.png")
-    proc = convolab("filter", "in.png", "--kernel", "gaussian", "--size", "3", "--sigma", "1",
+    proc = convolab("filter", "in.png", "--kernel", "gaussian", "--size", "5", "--sigma", "1",
                     "--padding-mode", "reflect", "-o", "out.npy", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     from convolab.apps.kernels import get_kernel
 
-    k = get_kernel("gaussian", size=3, sigma=1.0)
+    k = get_kernel("gaussian", size=5, sigma=1.0)
     y = np.load(tmp_path / "out.npy")
     for c in range(3):  # the pixels' own values, 0..255 (issue 13: as a uint8 .npy reads)
         expected = conv2d(rgb[None, :, :, c : c + 1], k[:, :, None, None],
@@ -139,15 +146,81 @@ def test_filter_never_writes_over_its_input_even_with_force(tmp_path):
     (["--kernel", "box", "--padding-mode", "mirrr"], "padding_mode"),
     (["--kernel", "box", "--kernel-file", "k.npy"], "not allowed with"),
     (["two.npy", "--kernel", "box", "-o", "two.png"], "1, 3 or 4 channels"),
-    ([], "--kernel"),
+    (["--size", "3"], "give --kernel"),
+    (["text.npy", "--kernel", "box"], "text.npy is not a NumPy file"),
+    (["--kernel-file", "text.npy"], "--kernel-file: text.npy is not a NumPy file"),
 ])
 def test_filter_bad_arguments_give_one_line_and_no_output(tmp_path, args, fragment):
     (tmp_path / "notimage.png").write_text("this is text")
     np.save(tmp_path / "small.npy", np.ones((3, 3)))
     np.save(tmp_path / "two.npy", np.ones((6, 6, 2)))
+    (tmp_path / "text.npy").write_text("1 2 3\n4 5 6\n")
     before = set(tmp_path.iterdir())
-    assert_one_line_error(convolab("filter", *args, cwd=tmp_path), fragment)
+    proc = convolab("filter", *args, cwd=tmp_path)
+    assert_one_line_error(proc, fragment)
+    assert "pickle" not in proc.stderr
     assert set(tmp_path.iterdir()) == before  # nothing written, no temporary left behind
+
+
+def test_filter_gaussian_size_follows_sigma(tmp_path):
+    x = np.random.default_rng(3).random((40, 36))
+    np.save(tmp_path / "x.npy", x)
+    proc = convolab("filter", "x.npy", "--kernel", "gaussian", "--sigma", "5", "-o", "y.npy",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel gaussian 31x31" in proc.stdout  # 2*ceil(3*5) + 1
+    assert proc.stderr == ""
+    r = np.arange(31) - 15.0
+    g = np.exp(-(r**2) / (2 * 5.0**2))
+    k = np.outer(g, g) / np.outer(g, g).sum()
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), corr2d(x, k, padding="same"),
+                               atol=1e-12)
+
+
+def test_filter_gaussian_too_small_for_sigma_says_so_in_one_line_and_goes_on(tmp_path):
+    proc = convolab("filter", "--kernel", "gaussian", "--sigma", "5", "--size", "5",
+                    "-o", "y.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel gaussian 5x5" in proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("convolab: warning: gaussian: size=5"), lines
+    assert "size >= 21" in lines[0]
+
+
+def test_filter_with_no_arguments_uses_the_books_kernel_on_the_built_in_picture(tmp_path):
+    proc = convolab("filter", "-o", "y.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel vertical_edge" in proc.stdout and "[[1, -1]]" in proc.stdout
+    assert "input: built-in test picture 256x256 RGB uint8" in proc.stdout
+    x = np.round(sample_image(256, rgb=True) * 255)  # an 8-bit picture's own values, 0..255
+    expected = np.stack([corr2d(x[:, :, c], [[1.0, -1.0]], padding="same") for c in range(3)],
+                        axis=-1)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-12)
+    # nothing at all: the default output, which a second run does not overwrite
+    assert convolab("filter", "--quiet", cwd=tmp_path).returncode == 0
+    before = digest(tmp_path / "filtered.png")
+    with Image.open(tmp_path / "filtered.png") as im:
+        assert im.size == (256, 256) and im.mode == "RGB"
+    assert_one_line_error(convolab("filter", cwd=tmp_path), "filtered.png already exists")
+    assert digest(tmp_path / "filtered.png") == before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("args, output", [
+    (["filter", "--kernel", "box", "-o", "/proc/nope.png"], "/proc/nope.png"),
+    (["match", "-o", "/proc/nope.png"], "/proc/nope.png"),
+    (["learn", "--epochs", "2", "--plot", "/proc/nope.png"], "/proc/nope.png"),
+    (["tour", "--quiet", "--out", "/proc"], "/proc/"),  # /proc/<its first figure>
+], ids=["filter", "match", "learn-plot", "tour"])
+def test_an_unwritable_output_is_named_as_given_not_by_its_temporary_file(tmp_path, args,
+                                                                          output):
+    """Outputs are written to a hidden temporary file beside them, then moved into place; an
+    error on that file (/proc takes no new files) names the output, never ``.nope.x1y2.png``."""
+    proc = convolab(*args, cwd=tmp_path)
+    assert_one_line_error(proc, output, ": cannot be written (")
+    assert re.search(r"error: /proc/\w[^/\s]*: cannot be written", proc.stderr), proc.stderr
+    assert "/proc/." not in proc.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_filter_kernel_file(tmp_path):
@@ -223,6 +296,25 @@ def test_match_files_and_k(tmp_path):
     assert "match 1: top-left (row 30, col 7)" in proc.stdout
     assert "match 2:" in proc.stdout
     assert (tmp_path / "boxes.png").exists()
+
+
+def test_match_flat_template_warns_that_every_score_is_0(tmp_path):
+    np.save(tmp_path / "scene.npy", np.random.default_rng(4).random((30, 30)))
+    np.save(tmp_path / "flat.npy", np.full((4, 4), 0.5))
+    proc = convolab("match", "scene.npy", "flat.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "convolab: warning: template: a flat template (every pixel 0.5) has no contrast to "
+        "correlate with: every score is 0"]
+    assert "score 0.0000" in proc.stdout
+
+
+def test_match_says_a_text_file_named_npy_is_not_a_numpy_file(tmp_path):
+    np.save(tmp_path / "scene.npy", np.zeros((8, 8)))
+    (tmp_path / "waldo.npy").write_text("1 2\n3 4\n")
+    proc = convolab("match", "scene.npy", "waldo.npy", cwd=tmp_path)
+    assert_one_line_error(proc, "TEMPLATE: waldo.npy is not a NumPy file")
+    assert "pickle" not in proc.stderr
 
 
 def test_match_needs_both_or_neither(tmp_path):

@@ -246,6 +246,30 @@ def test_from_torch_reproduces_nn_conv2d_forward_and_gradients(kw):
                                    atol=1e-4)
 
 
+@pytest.mark.parametrize("make, name", [
+    (lambda: torch.nn.ConvTranspose2d(2, 3, 3), "torch.nn.modules.conv.ConvTranspose2d"),
+    (lambda: torch.nn.Conv1d(2, 3, 3), "torch.nn.modules.conv.Conv1d"),
+    (lambda: torch.nn.Linear(2, 3), "torch.nn.modules.linear.Linear"),
+    (lambda: "conv", "builtins.str"),
+])
+def test_from_torch_of_another_module_is_a_type_error_naming_both(make, name):
+    with pytest.raises(TypeError) as info:
+        Conv2D.from_torch(make())
+    assert str(info.value) == f"module: Conv2D.from_torch takes a torch.nn.Conv2d, got {name}"
+
+
+@pytest.mark.parametrize("kw, meant", [
+    (dict(stride=2), "strides"),  # PyTorch's names
+    (dict(dilation=2), "dilation_rate"),
+    (dict(bias=False), "use_bias"),
+    (dict(kernel_initialiser="ones"), "kernel_initializer"),  # a typo
+])
+def test_misspelt_or_pytorch_argument_names_suggest_the_keras_one(kw, meant):
+    with pytest.raises(TypeError, match=rf"Conv2D: unexpected keyword argument "
+                                        rf"'{next(iter(kw))}' \(did you mean '{meant}'\?\)"):
+        Conv2D(1, 3, **kw)
+
+
 def test_exported_oihw_weights_load_into_nn_conv2d():
     layer = Conv2D(5, (3, 2), padding=1, seed=3)
     x = np.random.default_rng(0).standard_normal((2, 6, 7, 3)).astype(np.float32)

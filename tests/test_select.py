@@ -70,6 +70,23 @@ def test_plan_says_what_why_how_much():
     assert all(e.algorithm in text for e in p.alternatives)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("w_shape", "kw"), [
+    ((3, 3, 2, 4), {}),
+    ((3, 3, 1, 4), {"groups": 2}),  # every estimate 0 s: was a ZeroDivisionError
+    ((3, 3, 2, 4), {"padding": "same", "stride": 2}),
+    ((1, 1, 2, 4), {"algorithm": "im2col"}),
+])
+def test_plan_of_an_empty_batch_says_nothing_runs_as_conv2d_does(dtype, w_shape, kw):
+    x, w = np.zeros((0, 16, 17, 2), dtype), np.ones(w_shape, dtype)
+    p = plan(x, w, **kw)
+    y = cl.conv2d(x, w, **kw)
+    assert y.shape == p.problem.y_shape and y.shape[0] == 0
+    assert p.algorithm == choose(p.problem, kw.get("algorithm", "auto"))  # what conv2d picks
+    assert p.seconds == 0 and p.flops == 0 and p.workspace == 0
+    assert "empty batch" in p.reason and "empty batch" in str(p)
+
+
 def test_forced_algorithm_is_reported_as_forced():
     p = plan((1, 16, 16, 2), (3, 3, 2, 2), algorithm="im2col")
     assert p.algorithm == "im2col" and p.reason.startswith("forced")

@@ -45,6 +45,23 @@ def test_tour_exits_cleanly_and_prints_every_step(tour_run):
     assert "1,000,001,000,000" in proc.stdout
 
 
+def test_steps_follow_the_chapters_order(tour_run):
+    _, proc = tour_run
+    sections = re.findall(r"^== \d+\. ([\d.]+) ", proc.stdout, flags=re.MULTILINE)
+    assert len(sections) == len(tour.STEPS)
+    numbers = [tuple(map(int, s.split("."))) for s in sections]  # "6.1.5" -> (6, 1, 5)
+    assert numbers == sorted(numbers), sections
+
+
+def test_parameter_counts_say_what_the_extra_million_is_and_match_the_library(tour_run):
+    from convolab.theory import parameter_table
+
+    out, proc = tour_run
+    assert "1,000,000,000,000 weights + 1,000,000 biases" in proc.stdout
+    assert "one bias per hidden unit" in (out / "index.html").read_text(encoding="utf-8")
+    assert parameter_table((1000, 1000), (3, 3)) in proc.stdout  # the README's call, as printed
+
+
 def test_index_html_shows_every_figure_in_order_and_each_exists(tour_run):
     out, _ = tour_run
     parser = _Images()

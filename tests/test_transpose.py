@@ -145,6 +145,29 @@ def test_conv_transpose_module_weights_and_output():
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_iohw_is_pytorchs_name_for_the_conv_transpose2d_weight(seed):
+    """PyTorch calls ConvTranspose2d's (C_in, C_out/groups, kh, kw) weight IOHW: accepted."""
+    rng = np.random.default_rng(seed)
+    groups = 2
+    x = rng.standard_normal((2, 4, 5, 6))  # NCHW, C_in = 4
+    w = rng.standard_normal((4, 3, 3, 2))  # (C_in, C_out/groups, kh, kw): C_out = 6
+    b = rng.standard_normal(6)
+    kw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2),
+              groups=groups)
+    expected = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w),
+                                  torch.from_numpy(b), **kw).numpy()
+    y = conv_transpose2d(x, w, b, data_format="NCHW", kernel_format="IOHW", **kw)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    oihw = conv_transpose2d(x, w, b, data_format="NCHW", kernel_format="OIHW", **kw)
+    np.testing.assert_array_equal(y, oihw)  # the same array under its other name
+
+
+def test_unknown_kernel_format_lists_iohw_too():
+    with pytest.raises(ValueError, match="kernel_format: expected 'HWIO', 'OIHW' or 'IOHW'"):
+        conv_transpose2d(np.zeros((1, 3, 3, 2)), np.zeros((3, 3, 1, 2)), kernel_format="HWOI")
+
+
 def test_empty_batch():
     assert conv_transpose2d(np.zeros((0, 3, 3, 2)), np.ones((2, 2, 4, 2)), stride=2).shape == (
         0, 6, 6, 4)

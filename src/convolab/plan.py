@@ -104,13 +104,17 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
     -------
     Plan
         ``.algorithm``, ``.reason``, ``.seconds`` (model estimate), ``.flops``,
-        ``.workspace`` (bytes) and ``.alternatives``; ``print()`` it for a summary.
+        ``.workspace`` (bytes) and ``.alternatives``; ``print()`` it for a summary. For an
+        empty batch (N = 0) nothing runs: zero cost, no alternatives, and the reason says so.
     """
     check_name(algorithm)
     p = problem_of(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                    data_format=data_format, kernel_format=kernel_format,
                    padding_mode=padding_mode)
     name = choose(p, algorithm)
+    if p.x_shape[0] == 0:  # conv2d and conv2d_backward return zeros; no estimate to divide by
+        return Plan(p, name, f"empty batch (N = 0): conv2d returns the empty {p.y_shape} "
+                    "output without computing anything", 0.0, 0, 0, 0, (), "none (empty batch)")
     chosen = estimate(name, p)
     others = tuple(e for e in estimates(p) if e.algorithm != name)
     if algorithm != "auto":

@@ -10,6 +10,7 @@ from convolab.apps.theory import (
     fully_connected,
     locally_connected,
     parameter_counts,
+    parameter_table,
     reindex,
     translation_equivariance_error,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "fully_connected",
     "locally_connected",
     "parameter_counts",
+    "parameter_table",
     "reindex",
     "translation_equivariance_error",
 ]

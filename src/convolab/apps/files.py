@@ -86,10 +86,18 @@ def atomic_write(path: str | os.PathLike, *, force: bool = False,
     ``path`` ends up with the permissions a plain ``open(path, "w")`` gives: those of the file
     it replaces, or ``0o666 & ~umask`` for a new file (``mkstemp`` makes its file 0600, private;
     that mode must not reach the output). Every file convolab writes goes through here.
+
+    An OSError on the temporary file (the directory is not writable, the disk is full) is
+    raised under ``path``, the name the caller gave, not the temporary file's.
     """
     out = check_output(path, force=force, inputs=inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    prefix = f".{out.stem}."
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=out.suffix, dir=out.parent)
+    except OSError as exc:
+        _raise_as_output(exc, out, prefix)
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -98,5 +106,25 @@ def atomic_write(path: str | os.PathLike, *, force: bool = False,
             raise FileExistsError(f"{out} already exists (use --force to overwrite it)")
         os.chmod(tmp, _new_file_mode(out))  # after the writer: it may have recreated tmp
         os.replace(tmp, out)
+    except OSError as exc:
+        _raise_as_output(exc, out, prefix)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _raise_as_output(exc: OSError, out: Path, prefix: str) -> None:
+    """Raise ``exc`` again under ``out``, the name the user gave, if it is about the hidden
+    temporary file (in ``out``'s directory, its name starting with ``prefix``): the user never
+    asked for ``.out.k2j4x.png`` and should not have to guess what it is.
+
+    Any other error (a writer failing on some other file, or on ``out`` itself) is left alone:
+    return, and the caller re-raises it as it was.
+    """
+    if exc.filename is None:
+        return
+    hidden = Path(os.path.abspath(os.fsdecode(exc.filename)))  # mkstemp's names are absolute
+    where = Path(os.path.abspath(out))
+    if hidden == where or hidden.parent != where.parent or not hidden.name.startswith(prefix):
+        return
+    raise type(exc)(exc.errno, f"cannot be written ({exc.strerror})", str(out)) from None

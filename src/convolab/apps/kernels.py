@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
+import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -42,15 +44,44 @@ def box(size: int = 3) -> np.ndarray:
     return np.full((size, size), 1.0 / size**2)
 
 
-def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
-    """``size x size`` sampled Gaussian ``exp(-(y^2 + x^2) / (2 sigma^2))``, normalised to sum 1."""
-    size = _check_size(size)
-    if not isinstance(sigma, (int, float, np.floating)) or isinstance(sigma, bool) or sigma <= 0:
+def gaussian_size(sigma: float) -> int:
+    """The size of a Gaussian of ``sigma`` when none is given: ``2*ceil(3*sigma) + 1``.
+
+    The kernel then reaches ``3 sigma`` from its centre (as OpenCV's ``GaussianBlur`` does for
+    8-bit images), where the curve has fallen to 1% of its peak.
+
+    >>> gaussian_size(1.0), gaussian_size(5), gaussian_size(0.5)
+    (7, 31, 5)
+    """
+    return 2 * math.ceil(3.0 * float(sigma)) + 1
+
+
+def gaussian(size: int | None = None, sigma: float = 1.0) -> np.ndarray:
+    """``size x size`` sampled Gaussian ``exp(-(y^2 + x^2) / (2 sigma^2))``, normalised to sum 1.
+
+    Without ``size``, the size follows from ``sigma``: :func:`gaussian_size`, ``2*ceil(3 sigma)
+    + 1`` (7 for the default ``sigma=1``). ``get_kernel`` warns when a given ``size`` cuts the
+    curve before ``2 sigma`` (``size < 2*ceil(2 sigma) + 1``).
+    """
+    if not isinstance(sigma, (int, float, np.integer, np.floating)) or isinstance(sigma, bool) \
+            or not sigma > 0 or not math.isfinite(sigma):
         raise ValueError(f"sigma: expected a positive number, got sigma={sigma!r}")
+    size = gaussian_size(sigma) if size is None else _check_size(size)
     r = np.arange(size) - (size - 1) / 2  # (size,) offsets from the centre
     g = np.exp(-(r**2) / (2.0 * float(sigma) ** 2))
     k = np.outer(g, g)  # separable: (size, 1) x (1, size)
     return k / k.sum()
+
+
+def _warn_if_cut(size: int, sigma: float) -> None:
+    """Warn when a Gaussian's ``size`` is too small for its ``sigma`` (cut before 2 sigma)."""
+    smallest = 2 * math.ceil(2.0 * float(sigma)) + 1
+    if size < smallest:
+        reach = (size - 1) / 2 / float(sigma)
+        warnings.warn(
+            f"gaussian: size={size} cuts a Gaussian of sigma={sigma:g} at {reach:.2g} sigma from "
+            f"its centre; use size >= {smallest} (2 sigma), or leave size out for "
+            f"{gaussian_size(sigma)} (3 sigma)", UserWarning, stacklevel=3)
 
 
 def sharpen() -> np.ndarray:
@@ -133,10 +164,14 @@ def get_kernel(name: str, **params: object) -> np.ndarray:
     Parameters
     ----------
     name : one of ``KERNELS`` (case-insensitive; "-" may stand for "_")
-    **params : the kernel's parameters, e.g. ``size`` and ``sigma`` for "gaussian"
+    **params : the kernel's parameters, e.g. ``size`` and ``sigma`` for "gaussian" (without
+        ``size``, a Gaussian's size follows from ``sigma``: ``2*ceil(3 sigma) + 1``; a given
+        size smaller than ``2*ceil(2 sigma) + 1`` is warned about)
 
-    >>> get_kernel("gaussian", size=3, sigma=1.0).sum().round(12)
+    >>> get_kernel("gaussian", size=5, sigma=1.0).sum().round(12)
     np.float64(1.0)
+    >>> get_kernel("gaussian", sigma=2.0).shape
+    (13, 13)
     >>> get_kernel("sobelx")
     Traceback (most recent call last):
     ...
@@ -154,7 +189,10 @@ def get_kernel(name: str, **params: object) -> np.ndarray:
     if unknown:
         takes = f"takes {', '.join(allowed)}" if allowed else "takes no parameters"
         raise ValueError(f"kernel: {key!r} {takes}; got {', '.join(unknown)}")
-    return KERNELS[key](**params)
+    k = KERNELS[key](**params)
+    if key == "gaussian" and params.get("size") is not None:
+        _warn_if_cut(k.shape[0], params.get("sigma", 1.0))  # type: ignore[arg-type]
+    return k
 
 
 def parse_kernel(text: str) -> np.ndarray:

@@ -16,6 +16,7 @@ cost beyond the conv is O(H*W) whatever the template size.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -61,6 +62,8 @@ def match_template(image: object, template: object) -> np.ndarray:
     -------
     ndarray, shape (H - th + 1, W - tw + 1), float64 in [-1, 1]; 1 where a window is the
     template up to brightness and contrast, 0 where the window (or template) is constant.
+    A flat (constant) or 1x1 template scores 0 everywhere, with a warning: it has no contrast
+    to correlate (one pixel: no window has any either).
 
     Examples
     --------
@@ -77,10 +80,17 @@ def match_template(image: object, template: object) -> np.ndarray:
             f"got shape {t.shape}"
         )
     n = t.size
+    flat = n == 1 or t.min() == t.max()
+    if flat:
+        what = "a 1x1 template" if n == 1 else f"a flat template (every pixel {t.flat[0]:g})"
+        warnings.warn(f"template: {what} has no contrast to correlate with: every score is 0",
+                      UserWarning, stacklevel=2)
     # Shifting the image by a constant changes no score but keeps the running sums small,
     # which keeps sum(x^2) - sum(x)^2 / n from cancelling catastrophically.
     x = x - x.mean()
-    tz = t - t.mean()  # (th, tw), zero mean: corr2d(x, tz) is already sum((x_w - mean) * tz)
+    # (th, tw), zero mean: corr2d(x, tz) is already sum((x_w - mean) * tz). A flat template's
+    # t - t.mean() is rounding noise, not zero, which large windows would turn into scores.
+    tz = np.zeros_like(t) if flat else t - t.mean()
     numerator = corr2d(x, tz)  # (Ho, Wo)
     s1 = window_sums(x, t.shape)  # (Ho, Wo) sum of each window
     s2 = window_sums(x * x, t.shape)  # (Ho, Wo) sum of squares of each window

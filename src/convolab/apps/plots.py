@@ -44,14 +44,18 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, force: bool = False) ->
 
 
 def fmt_number(v: float) -> str:
-    """Short label for a cell: integers without decimals, others with up to 2.
+    """Short label for a cell: rounded to 2 decimals, trailing zeros (and ".") dropped, so
+    values that round to an integer show as one, and to zero as "0", never "-0".
 
     >>> fmt_number(3.0), fmt_number(-0.5), fmt_number(0.123456)
     ('3', '-0.5', '0.12')
+    >>> fmt_number(-0.001), fmt_number(-0.0), fmt_number(0.999), fmt_number(-1.004)
+    ('0', '0', '1', '-1')
     """
-    if float(v).is_integer():
-        return str(int(v))
-    return f"{v:.2f}".rstrip("0")
+    r = round(float(v), 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if r.is_integer():
+        return str(int(r))
+    return f"{r:.2f}".rstrip("0")
 
 
 def draw_grid(ax: Axes, values: np.ndarray, *, title: str = "", shade: np.ndarray | None = None,
@@ -124,16 +128,23 @@ def conv_step_figure(x: object, k: object, position: tuple[int, int], *, stride:
 
 
 def arrays_figure(panels: Sequence[tuple[str, object]], *, numbers: bool | None = None,
-                  signed: Sequence[bool] | None = None, suptitle: str = "") -> Figure:
+                  signed: Sequence[bool] | None = None, suptitle: str = "",
+                  columns: int | None = None) -> Figure:
     """Arrays side by side: small ones as labelled grids, large ones as images.
 
     Signed panels (by default: those with negative values; or as ``signed`` says, one flag per
     panel) use a diverging colour map centred on zero (edges: +1 red, -1 blue, 0 white).
+    ``columns`` : panels per row (default: all in one row); more panels wrap onto new rows.
     """
     arrays = [np.asarray(a, np.float64) for _, a in panels]
     small = all(max(a.shape[:2]) <= 12 for a in arrays) if numbers is None else numbers
-    fig = new_figure(1.0 + 3.0 * len(panels), 3.2)
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    cols = len(panels) if columns is None else max(1, min(int(columns), len(panels)))
+    rows = -(-len(panels) // cols)  # ceil
+    fig = new_figure(1.0 + 3.0 * cols, 3.2 * rows)
+    grid = np.atleast_1d(fig.subplots(rows, cols)).ravel()  # row by row
+    for ax in grid[len(panels):]:
+        ax.axis("off")  # the last row's empty places
+    axes = grid[: len(panels)]
     flags = [a.ndim == 2 and a.min() < 0 for a in arrays] if signed is None else signed
     for ax, (title, _), a, diverging in zip(axes, panels, arrays, flags):
         lim = max(float(np.abs(a).max()), 1.0)
@@ -238,7 +249,12 @@ def match_figure(image: object, template: object, boxes: Sequence[tuple[int, int
     axes[1].set_title("template", fontsize=10)
     if scores is not None:
         im = axes[2].imshow(np.asarray(scores), cmap="magma", vmin=-1, vmax=1)
-        axes[2].set_title("normalised cross-correlation", fontsize=10)
+        # score (r, c) belongs to the window with top-left (r, c): ring the matches there
+        for n, (r, c, _) in enumerate(boxes):
+            axes[2].plot(c, r, "o", ms=14 if n == 0 else 10, mfc="none", mew=2,
+                         mec="red" if n == 0 else "yellow")
+        axes[2].set_title("normalised cross-correlation\n(circles: the matches' scores)",
+                          fontsize=10)
         fig.colorbar(im, ax=axes[2], shrink=0.8)
     for ax in axes:
         ax.set_xticks([])

@@ -14,7 +14,8 @@ builds each of these objects so the derivation can be checked numerically:
   of the fully-connected layer that computes exactly a given convolution;
 - :func:`fully_connected`, :func:`locally_connected`: the two general layers;
 - :func:`reindex`: ``V[i, j, a, b] = W[i, j, i + a, j + b]``;
-- :func:`parameter_counts`: how many numbers each layer needs;
+- :func:`parameter_counts`: how many numbers each layer needs, and :func:`parameter_table`, the
+  same counts in words (weights and biases apart), as the tour and the README show them;
 - :func:`translation_equivariance_error`: does shifting the input shift the output?
 """
 
@@ -181,7 +182,7 @@ def parameter_counts(
     in_channels: int = 1,
     out_channels: int = 1,
     stride: object = 1,
-    padding: object = "valid",
+    padding: object = "same",
     dilation: object = 1,
     bias: bool = True,
 ) -> ParameterCounts:
@@ -189,12 +190,16 @@ def parameter_counts(
 
     With input H x W x C and output Ho x Wo x O (the conv's): fully connected has
     ``H*W*C * Ho*Wo*O`` weights (+ ``Ho*Wo*O`` biases ``U``), locally connected
-    ``Ho*Wo * kh*kw*C*O`` (+ ``Ho*Wo*O``), the conv ``kh*kw*C*O`` (+ ``O``).
+    ``Ho*Wo * kh*kw*C*O`` (+ ``Ho*Wo*O``), the conv ``kh*kw*C*O`` (+ ``O``). ``padding`` is
+    "same" unless given: in 6.1 the hidden representation ``H[i, j]`` has the image's size.
 
-    A 1-megapixel image with a same-size hidden layer (6.1.2):
+    A 1-megapixel image with a same-size hidden layer (6.1.2): 10^12 weights, and 10^6 biases
+    (one per hidden unit) unless ``bias=False``:
 
-    >>> parameter_counts((1000, 1000), 3, padding="same", bias=False)
+    >>> parameter_counts((1000, 1000), 3, bias=False)
     ParameterCounts(fully_connected=1000000000000, locally_connected=9000000, convolutional=9)
+    >>> parameter_counts((1000, 1000), 3).fully_connected
+    1000001000000
     """
     for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -210,6 +215,49 @@ def parameter_counts(
         locally_connected=ho * wo * per_window + (ho * wo * o if bias else 0),
         convolutional=per_window + (o if bias else 0),
     )
+
+
+def parameter_table(
+    input_hw: tuple[int, int],
+    kernel_size: object,
+    *,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    stride: object = 1,
+    padding: object = "same",
+    dilation: object = 1,
+    bias: bool = True,
+) -> str:
+    """:func:`parameter_counts` in words, each total split into weights and biases.
+
+    Same arguments and defaults as :func:`parameter_counts`; the tour prints this.
+
+    >>> print(parameter_table((1000, 1000), 3))
+    1000x1000x1 image -> 1000x1000x1 hidden map, 3x3 kernel, padding 'same':
+    fully connected:   1,000,001,000,000 = 1,000,000,000,000 weights + 1,000,000 biases
+    locally connected:        10,000,000 =         9,000,000 weights + 1,000,000 biases
+    convolution:                      10 =                 9 weights +         1 bias
+    """
+    options = dict(in_channels=in_channels, out_channels=out_channels, stride=stride,
+                   padding=padding, dilation=dilation)
+    total = parameter_counts(input_hw, kernel_size, bias=bias, **options)  # type: ignore[arg-type]
+    weights = parameter_counts(input_hw, kernel_size, bias=False, **options)  # type: ignore[arg-type]
+    k = normalize_pair(kernel_size, "kernel_size")
+    g = conv_geometry(input_hw, k, stride=stride, padding=padding, dilation=dilation)
+    lines = [f"{'x'.join(map(str, g.in_hw))}x{in_channels} image -> "
+             f"{'x'.join(map(str, g.out_hw))}x{out_channels} hidden map, {k[0]}x{k[1]} kernel, "
+             f"padding {padding!r}:"]
+    width = len(f"{total.fully_connected:,d}")
+    names = ("fully connected:", "locally connected:", "convolution:")
+    biases = [t - w for t, w in zip(total, weights)]
+    bias_width = max(len(f"{b:,d}") for b in biases)
+    for name, t, w, b in zip(names, total, weights, biases):
+        line = f"{name:<18} {t:>{width},d}"
+        if bias:
+            line += (f" = {w:>{width},d} weights + {b:>{bias_width},d} "
+                     f"{'bias' if b == 1 else 'biases'}")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def translation_equivariance_error(

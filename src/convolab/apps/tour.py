@@ -26,6 +26,7 @@ from convolab.apps.theory import (
     fully_connected,
     locally_connected,
     parameter_counts,
+    parameter_table,
     reindex,
     translation_equivariance_error,
 )
@@ -67,21 +68,21 @@ def _mat(a: np.ndarray) -> str:
 
 
 def step_parameters(w: _Writer) -> Step:
-    counts = parameter_counts((1000, 1000), 3, padding="same")
+    counts = parameter_counts((1000, 1000), 3)  # "same": a hidden map the image's size
     w.figure(plots.bars_figure(
         {"fully connected": counts.fully_connected, "locally connected": counts.locally_connected,
          "convolution 3x3": counts.convolutional},
-        title="parameters for a 1000x1000 image -> 1000x1000 hidden map", ylabel="parameters",
+        title="parameters (weights + biases) for a 1000x1000 image -> 1000x1000 hidden map",
+        ylabel="parameters",
     ), "parameter_counts")
     return Step("6.1", "Fully-connected layers vs convolutions", (
         "A fully-connected layer from a 1-megapixel image to a hidden map of the same size "
-        "needs one weight per (input pixel, hidden unit) pair: 10^12. Requiring locality "
-        "(each hidden unit sees only a 3x3 window) leaves 9 weights per hidden unit; "
-        "requiring translation invariance as well (every unit shares the same 9) leaves 9 "
-        "weights and one bias: a convolution."), (
-        f"fully connected:   {counts.fully_connected:>17,d}\n"
-        f"locally connected: {counts.locally_connected:>17,d}\n"
-        f"convolution 3x3:   {counts.convolutional:>17,d}"), w.names)
+        "needs one weight per (input pixel, hidden unit) pair: 10^12, plus one bias per hidden "
+        "unit (the U of 6.1.2): 10^6 more, 1,000,001,000,000 in all. Requiring locality (each "
+        "hidden unit sees only a 3x3 window) leaves 9 weights and a bias per hidden unit; "
+        "requiring translation invariance as well (every unit shares the same 9 and the same "
+        "bias) leaves 9 weights and one bias: a convolution."),
+        parameter_table((1000, 1000), 3), w.names)
 
 
 def step_constrained_mlp(w: _Writer) -> Step:
@@ -256,9 +257,10 @@ def step_waldo(w: _Writer) -> Step:
         + ", ".join(f"{(m.row, m.col)}: {m.score:.3f}" for m in matches[1:])), w.names)
 
 
+# In the chapter's order (6.1, 6.1.2, ..., 6.3.2): each step's section is at least the last's.
 STEPS: list[Callable[[_Writer], Step]] = [
-    step_parameters, step_constrained_mlp, step_convolution, step_corr2d, step_edges,
-    step_learning, step_channels, step_padding, step_stride, step_waldo,
+    step_parameters, step_constrained_mlp, step_convolution, step_waldo, step_channels,
+    step_corr2d, step_edges, step_learning, step_padding, step_stride,
 ]
 
 _PAGE = """<!DOCTYPE html>

@@ -19,6 +19,7 @@ from convolab.cli.common import warn
 
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 OUTPUT_SUFFIXES = (*IMAGE_OUTPUTS, ".npy")
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 _ALPHA_FORMATS = (".png", ".tif", ".tiff")  # the formats Pillow writes (and reads) alpha in
 _UINT16_FORMATS = (".png", ".tif", ".tiff")  # 16-bit gray
 _FLOAT_FORMATS = (".tif", ".tiff")  # float32 gray (Pillow mode "F")
@@ -91,6 +92,13 @@ def read_input(path: str | os.PathLike, name: str) -> Source:
     if p.is_dir():
         raise IsADirectoryError(f"{name}: {p} is a directory, expected an image or .npy file")
     if p.suffix.lower() == ".npy":
+        # np.load takes any other file for a pickle and refuses it as one, which says nothing
+        # useful about, say, a text file named .npy: look at the magic bytes first.
+        with open(p, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+        if head != NPY_MAGIC:
+            raise ValueError(f"{name}: {p} is not a NumPy file (a .npy file begins with the "
+                             f"bytes {NPY_MAGIC!r}, this one with {head!r})")
         try:
             a = np.load(p, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:

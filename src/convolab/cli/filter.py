@@ -20,6 +20,7 @@ from convolab.cli.files import (
 )
 
 HELP = "filter an image or .npy array with a named or given kernel"
+DEFAULT_KERNEL = "vertical_edge"
 SCALES = ("auto", "clip", "minmax", "abs", "signed")
 EPILOG = f"""kernels: {", ".join(f"{n}({', '.join(kernel_parameters(n))})" if kernel_parameters(n)
                        else n for n in KERNELS)}
@@ -42,8 +43,10 @@ the centre of each output pixel's window) unless --filter-alpha; JPEG and BMP dr
 Whatever an output loses is said in one warning line on stderr.
 
 examples:
+  convolab filter                       # the built-in picture, the book's [[1, -1]]: filtered.png
   convolab filter photo.png --kernel sobel_x -o edges.png
-  convolab filter photo.png --kernel gaussian --size 7 --sigma 2 -o blur.png -o blur.npy
+  convolab filter --kernel gaussian --sigma 3 -o blur.png     # size from sigma: 19x19
+  convolab filter photo.png --kernel gaussian --size 9 --sigma 2 -o blur.png -o blur.npy
   convolab filter --kernel "[[1, -1]]" --padding valid -o book.png
   convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr"""
 
@@ -54,12 +57,15 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(HELP[0].upper() + HELP[1:] + " (cross-correlation, as conv layers do; "
                      "--flip for true convolution). Color images are filtered per channel. "
-                     "With no IMAGE, a built-in 256x256 test picture is used."))
+                     "With no IMAGE, a built-in 256x256 test picture is used; with no kernel, the "
+                     "book's [[1, -1]] (6.2.3)."))
     p.add_argument("image", nargs="?", help="PNG/JPEG/... image, .npy array or .zarr store")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--kernel", help='a kernel name (see below) or numbers, "[[1, -1]]"')
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--kernel", help='a kernel name (see below) or numbers, "[[1, -1]]" '
+                                         "(default: vertical_edge, the book's [[1, -1]])")
     source.add_argument("--kernel-file", help="a .npy file holding a 2-D kernel")
-    p.add_argument("--size", type=int, help="kernel size, for identity, box and gaussian")
+    p.add_argument("--size", type=int, help="kernel size, for identity, box and gaussian "
+                                            "(gaussian: 2*ceil(3*sigma)+1 when not given)")
     p.add_argument("--sigma", type=float, help="standard deviation, for gaussian")
     add_conv_options(p, padding="same")
     p.add_argument("--padding-mode", default="zeros",
@@ -87,6 +93,10 @@ def read_kernel(args: argparse.Namespace) -> tuple[np.ndarray, str]:
         if k.ndim != 2:
             raise ValueError(f"--kernel-file: expected a 2-D kernel, got shape {k.shape}")
         return k, Path(args.kernel_file).stem
+    if args.kernel is None:  # the book's edge detector (6.2.3)
+        if params:
+            raise ValueError("--size/--sigma: only apply to a named kernel; give --kernel")
+        return get_kernel(DEFAULT_KERNEL), f"{DEFAULT_KERNEL} (the default, the book's [[1, -1]])"
     if args.kernel.lstrip().startswith("["):
         if params:
             raise ValueError("--size/--sigma: only apply to a named kernel, not to numbers")

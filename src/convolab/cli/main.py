@@ -2,18 +2,21 @@
 
 Every subcommand module has ``register(subparsers, parent)`` and ``run(args) -> int``. A
 ValueError, TypeError or OSError anywhere becomes one line, ``convolab: error: ...``, on stderr
-and exit status 2: a user never sees a traceback for bad input.
+and exit status 2: a user never sees a traceback for bad input. A warning (a Gaussian too small
+for its sigma, a template that scores 0 everywhere, a picture output that loses values) is one
+line, ``convolab: warning: ...``, on stderr, and the command goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from convolab.cli import filter as filter_cmd
 from convolab.cli import info, learn, match, shape, tour
-from convolab.cli.common import ArgumentParser
+from convolab.cli.common import ArgumentParser, warn
 
 COMMANDS = (tour, filter_cmd, shape, learn, match, info)
 
@@ -46,11 +49,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())  # one line, whatever the message looked like
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    warn(str(message))  # the library's warnings.warn, as the command's own warnings look
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # restored when the block ends
+            return args.run(args)
     except (ValueError, TypeError, OSError) as exc:
         print(f"convolab: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from convolab.shapes import explain_shape
 
 HELP = "output shape of a conv, and the arithmetic behind it"
 EPILOG = """examples:
+  convolab shape                        # the book's 8x8 input and a 3x3 kernel: 6x6
   convolab shape --input 8x8 --kernel 5x3
   convolab shape --input 8x8 --kernel 3 --padding same --stride 2
   convolab shape --input 224 --kernel 7 --padding 3 --stride 2 --dilation 1"""
@@ -18,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p = subparsers.add_parser("shape", help=HELP, description=HELP.capitalize() + ".",
                               parents=[parent], epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, help="input size, N or HxW (e.g. 8x8)")
-    p.add_argument("--kernel", required=True, help="kernel size, N or HxW (e.g. 5x3)")
+    p.add_argument("--input", default="8x8",
+                   help="input size, N or HxW (default: 8x8, the book's input in 6.3)")
+    p.add_argument("--kernel", default="3x3", help="kernel size, N or HxW (default: 3x3)")
     add_conv_options(p, padding="valid")
     p.set_defaults(run=run)
 

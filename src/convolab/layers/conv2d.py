@@ -17,6 +17,9 @@ array([[2., 1.]], dtype=float32)
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +39,21 @@ from convolab.ops.conv2d import conv2d
 from convolab.shapes import normalize_padding_mode, normalize_pair, output_shape, resolve_padding
 
 _KERAS_FORMATS = {"NHWC": "channels_last", "NCHW": "channels_first"}
+# PyTorch's names for Conv2D's arguments, which difflib alone would not all find.
+_TORCH_NAMES = {"stride": "strides", "dilation": "dilation_rate", "bias": "use_bias",
+                "out_channels": "filters"}
+
+
+def _unknown_arguments(unknown: dict[str, object], allowed: Sequence[str]) -> TypeError:
+    """``Conv2D: unexpected keyword argument 'stride' (did you mean 'strides'?)``."""
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        guess = _TORCH_NAMES.get(name) or (close[0] if close else None)
+        parts.append(f"{name!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    noun = "argument" if len(parts) == 1 else "arguments"
+    return TypeError(f"Conv2D: unexpected keyword {noun} {', '.join(parts)}; "
+                     f"takes {', '.join(allowed)}")
 
 
 def _check_filters(filters: object) -> int:
@@ -94,7 +112,11 @@ class Conv2D:
         padding_mode: str = "zeros",
         seed: int | None = None,
         dtype: object = "float32",
+        **unknown: object,
     ) -> None:
+        if unknown:  # a misspelt or PyTorch-named argument: say which one was meant
+            allowed = list(inspect.signature(Conv2D.__init__).parameters)[1:-1]
+            raise _unknown_arguments(unknown, allowed)
         self.filters = _check_filters(filters)
         self.kernel_size = normalize_pair(kernel_size, "kernel_size")
         self.strides = normalize_pair(strides, "strides")
@@ -295,8 +317,16 @@ class Conv2D:
         """A built ``Conv2D`` with the hyperparameters and weights of a ``torch.nn.Conv2d``.
 
         PyTorch computes in NCHW, so the layer is channels_first unless ``data_format`` says
-        otherwise; the weights are copied (OIHW -> HWIO), torch is not imported here.
+        otherwise; the weights are copied (OIHW -> HWIO), torch is not imported here. Any other
+        module (``ConvTranspose2d``, ``Conv1d``, ``Linear``, ...) is a TypeError.
         """
+        torch = sys.modules.get("torch")  # a torch module exists only if torch is imported
+        if torch is None or not isinstance(module, torch.nn.Conv2d):
+            kind = type(module)
+            raise TypeError(
+                "module: Conv2D.from_torch takes a torch.nn.Conv2d, got "
+                f"{kind.__module__}.{kind.__qualname__}"
+            )
         weight = module.weight.detach().cpu().numpy()
         has_bias = module.bias is not None
         layer = cls(

@@ -35,6 +35,22 @@ from convolab.ops.backward import input_gradient
 from convolab.shapes import Pads, Pair, conv_geometry, normalize_pair, resolve_padding
 
 _KERAS_PADDINGS = ("same", "valid")
+# The kernel is the forward conv's, so its formats are conv2d's. PyTorch names
+# ConvTranspose2d's weight (C_in, C_out / groups, kh, kw) by the transposed op's own channels,
+# in then out: "IOHW". It is the same array as the forward conv's "OIHW", and is read as one.
+_TRANSPOSE_NAMES = {"IOHW": "OIHW"}
+
+
+def _kernel_format(kernel_format: object) -> str:
+    key = kernel_format.upper() if isinstance(kernel_format, str) else None
+    if key in _TRANSPOSE_NAMES:
+        return _TRANSPOSE_NAMES[key]
+    if key not in ("HWIO", "OIHW"):
+        raise ValueError(
+            "kernel_format: expected 'HWIO', 'OIHW' or 'IOHW' (PyTorch's name for its "
+            f"ConvTranspose2d weight, the same array as 'OIHW'), got {kernel_format!r}"
+        )
+    return normalize_kernel_format(key)
 
 
 def _output_size(
@@ -96,7 +112,9 @@ def conv_transpose2d(
     x : array, shape (N, H, W, C_in) for "NHWC" or (N, C_in, H, W) for "NCHW"; 3-D is one example
     w : array, the kernel of the conv being transposed: (kh, kw, C_out // groups, C_in) for
         "HWIO" (TensorFlow's ``conv2d_transpose`` filter) or (C_in, C_out // groups, kh, kw)
-        for "OIHW" (PyTorch's ``ConvTranspose2d.weight``)
+        for "OIHW" (PyTorch's ``ConvTranspose2d.weight``). "IOHW" is accepted as PyTorch's
+        name for that same weight (in and out channels of the transposed op): the same
+        array, read exactly as "OIHW".
     bias : array, shape (C_out,), or None
     stride, dilation : int or (vertical, horizontal)
     padding : int, (ph, pw), ((top, bottom), (left, right)) removed from the full output, or
@@ -121,7 +139,7 @@ def conv_transpose2d(
     (1, 2, 4, 1)
     """
     fmt = normalize_data_format(data_format)
-    kfmt = normalize_kernel_format(kernel_format)
+    kfmt = _kernel_format(kernel_format)
     g = check_groups(groups)
     xa, wa = as_numeric(x, "x"), as_numeric(w, "w")
     ba = None if bias is None else as_numeric(bias, "bias")
@@ -134,7 +152,7 @@ def conv_transpose2d(
     if c_in != w_in:
         raise ValueError(
             f"x: has C_in={c_in} channels but w expects C_in={w_in} "
-            f"({'last axis of HWIO' if kfmt == 'HWIO' else 'first axis of OIHW'} w)"
+            f"({'last axis of HWIO' if kfmt == 'HWIO' else 'first axis of OIHW/IOHW'} w)"
         )
     if c_in % g:
         raise ValueError(f"groups: must divide the input channels C_in={c_in}, got groups={g}")
