@@ -2,9 +2,10 @@
 
 ``forward_runners(case, x, w, b)`` and ``backward_runners(case, x, w, b, gy)`` yield
 ``(peer, call, to_nhwc, padding)``: ``call()`` runs the peer once (inputs already in its best
-layout), ``to_nhwc(result)`` turns what it returned into our NHWC output (forward) or ``grad_x``
-(backward), and ``padding`` is the padding the peer applied, so the harness can check that every
-peer computes the same thing as convolab with that padding before it times it.
+layout; convolab's in the case's, ``Case.ours``; all in the case's dtype), ``to_nhwc(result)``
+turns what it returned into our NHWC output (forward) or ``grad_x`` (backward), and
+``padding`` is the padding the peer applied, so the harness can check that every peer computes
+the same thing as convolab with that padding before it times it.
 A peer that is not installed, or cannot run a case, is simply not yielded.
 """
 
@@ -68,19 +69,21 @@ def gemm_alone(x: np.ndarray, w: np.ndarray, b: np.ndarray, case: Case) -> Itera
     What any NumPy method that lowers the conv to this one GEMM could reach with free packing.
     """
     k = case.k
-    if case.groups != 1 or case.n * case.out_hw**2 * k * k * case.c * 4 > GEMM_ALONE_MAX_BYTES:
+    size = case.n * case.out_hw**2 * k * k * case.c * x.itemsize
+    if case.groups != 1 or size > GEMM_ALONE_MAX_BYTES:
         return
     cols = np.ascontiguousarray(naive_im2col_columns(x, case, case.padding))
     wmat = np.ascontiguousarray(w.reshape(k * k * case.c, case.o))
-    out = np.empty((len(cols), case.o), np.float32)
+    out = np.empty((len(cols), case.o), x.dtype)
     shape = (case.n, case.out_hw, case.out_hw, case.o)
     yield (GEMM_ALONE, lambda: np.matmul(cols, wmat, out=out),
            lambda y: y.reshape(shape) + b, case.padding)
 
 
 def forward_runners(case: Case, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> Iterator[Runner]:
-    kw = case.kwargs()
-    yield "convolab", lambda: cl.conv2d(x, w, b, **kw), np.asarray, case.padding
+    xo, wo, kw = case.ours(x, w)
+    back = np.asarray if case.layout == "NHWC" else lambda y: y.transpose(0, 2, 3, 1)
+    yield "convolab", lambda: cl.conv2d(xo, wo, b, **kw), back, case.padding
     yield "numpy-im2col", lambda: naive_im2col(x, w, case) + b, np.asarray, case.padding
     yield from gemm_alone(x, w, b, case)
     if _has("torch"):

@@ -42,11 +42,12 @@ SHAPE_TO = {
     "stencil": lambda c: dataclasses.replace(c, cg=1, og=1, groups=1, stride=(c.stride[0], 1)),
     "direct": lambda c: c,
     "direct_depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
+    "small": lambda c: dataclasses.replace(c, n=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
              "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32,
-             "direct": 1e-5, "direct_depthwise": 1e-5}
+             "direct": 1e-5, "direct_depthwise": 1e-5, "small": 1e-5}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -93,7 +94,7 @@ UNSUPPORTED = dict(stride=2, dilation=2, groups=2, padding="same")
 
 @pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"im2col", "direct"}))
 def test_forcing_an_algorithm_on_a_problem_it_cannot_run_names_it(name):
-    x, w = np.ones((1, 9, 9, 4)), np.ones((3, 3, 2, 4))
+    x, w = np.ones((4, 29, 29, 4)), np.ones((3, 3, 2, 4))  # beyond "small" too
     with pytest.raises(ValueError, match=f"algorithm: '{name}' cannot run"):
         cl.conv2d(x, w, algorithm=name, **UNSUPPORTED)
 
@@ -112,7 +113,9 @@ def test_algorithm_matches_pytorch(name):
     groups = 8 if "depthwise" in name else 1
     c, o = (1, 1) if name == "stencil" else (8, 16)  # stencil filters one-channel images
     o = 8 if name == "direct_depthwise" else o  # no channel multiplier
-    x = rng.standard_normal((2, 10, 12, c)).astype(np.float32)
+    n = 1 if name == "small" else 2
+    c, o = (2, 3) if name == "small" else (c, o)  # a few thousand multiply-adds at most
+    x = rng.standard_normal((n, 10, 12, c)).astype(np.float32)
     w = rng.standard_normal((k, k, c // groups, o)).astype(np.float32)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                                       torch.from_numpy(w.transpose(3, 2, 0, 1).copy()),
@@ -269,6 +272,7 @@ NON_FINITE_CASES = {
     "stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
     "direct": ((1, 12, 13, 3), (3, 3, 1, 6), {"groups": 3}),
     "direct_depthwise": ((1, 12, 13, 4), (3, 3, 1, 4), {"groups": 4}),
+    "small": ((1, 6, 7, 2), (3, 3, 1, 4), {"groups": 2}),
 }
 
 

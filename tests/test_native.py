@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(not _native.available(),
                                 reason=f"the compiled core is not available: {_native.reason}")
 ISAS = _native.supported_isas()
 KERNELS = ("direct", "direct_depthwise")
+COMPILED_ADJOINT = ("adjoint:direct", "adjoint:direct_depthwise", "adjoint:small")
 
 
 @st.composite
@@ -143,7 +144,7 @@ def test_backward_through_the_kernels_matches_reference(isa):
         kw = dict(padding="same", groups=groups)
         gy = rng.standard_normal(reference.conv2d(x, w, **kw).shape)
         with _native.using(isa):
-            assert cl.plan(x, w, **kw).input_gradient.startswith("adjoint:direct")
+            assert cl.plan(x, w, **kw).input_gradient in COMPILED_ADJOINT
             got = cl.conv2d_backward(gy, x, w, **kw)
         for g, r in zip(got, reference.conv2d_backward(gy, x, w, **kw)):
             np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
@@ -332,3 +333,46 @@ def test_convolab_info_names_the_kernels_and_instruction_set():
     assert f"compiled core: {ISAS[-1]} kernels" in r.stdout and "direct tiles" in r.stdout
     r = _run("from convolab.cli.main import main; main(['info'])", CONVOLAB_NATIVE="0")
     assert "compiled core: not running (turned off by CONVOLAB_NATIVE=0)" in r.stdout
+
+
+# ---- the small-call path ---------------------------------------------------------------------
+
+def test_a_tiny_call_runs_the_small_kernel_and_is_remembered():
+    from convolab.ops import small_call
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 4, 4, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 1)).astype(np.float32)
+    assert cl.plan(x, w, padding="same").algorithm == "small"
+    small_call._remembered.clear()
+    first = cl.conv2d(x, w, padding="same")
+    assert len(small_call._remembered) == 1
+    w2 = w * 2  # new values under the same key: the kernel reads them, nothing is cached
+    again = cl.conv2d(x, w2, padding="same")
+    np.testing.assert_allclose(first, reference.conv2d(x, w, padding="same"), rtol=1e-6)
+    np.testing.assert_allclose(again, 2 * first, rtol=1e-6)
+    # another option or dtype is another key, resolved on its own
+    np.testing.assert_allclose(cl.conv2d(x, w, padding="valid"),
+                               reference.conv2d(x, w, padding="valid"), rtol=1e-6)
+    y64 = cl.conv2d(x.astype(np.float64), w.astype(np.float64), padding="same")
+    assert y64.dtype == np.float64 and len(small_call._remembered) == 3
+
+
+@pytest.mark.parametrize("call", [
+    dict(x=np.ones((4, 4, 1), np.float32)),  # unbatched: a view, not the caller's array
+    dict(w=np.ones((1, 1, 3, 3), np.float32), kernel_format="OIHW"),  # converted
+    dict(x=np.ones((1, 4, 4, 1), np.float64)),  # promoted: w is converted
+    dict(stride=[1, 1]),  # unhashable
+])
+def test_calls_needing_conversion_are_not_remembered(call):
+    from convolab.ops import small_call
+
+    small_call._remembered.clear()
+    kw = dict(x=np.ones((1, 4, 4, 1), np.float32), w=np.ones((3, 3, 1, 1), np.float32),
+              padding="same", **{k: v for k, v in call.items() if k not in ("x", "w")})
+    x, w = call.get("x", kw.pop("x")), call.get("w", kw.pop("w"))
+    kw.pop("x", None), kw.pop("w", None)
+    want = cl.conv2d(x, w, algorithm="im2col", **kw)
+    np.testing.assert_allclose(cl.conv2d(x, w, **kw), want, rtol=1e-6)
+    np.testing.assert_allclose(cl.conv2d(x, w, **kw), want, rtol=1e-6)
+    assert not small_call._remembered

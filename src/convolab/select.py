@@ -33,6 +33,7 @@ from convolab.algorithms import (
     implicit,
     phased,
     scheduler,
+    small,
     stencil,
     toeplitz,
 )
@@ -51,7 +52,8 @@ KERNEL_PEAK_PER_CORE = {"avx512": 200e9, "avx2": 100e9, "baseline": 25e9, "none"
 COL2IM_VS_IM2COL = 2.0
 ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
 # the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
-ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME)
+ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME,
+                       small.NAME)
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:

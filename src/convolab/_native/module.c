@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "isa.h"
+#include "small.h"
 #include "transpose.h"
 
 /* ---- buffers ---------------------------------------------------------------------------- */
@@ -271,6 +272,38 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(small_doc,
+"small(x, w, bias, y, row_map, col_map, geometry, 0, 0, n_pixels)\n\n"
+"A small conv by plain loops, every pixel, on the calling thread (the GIL held: it takes\n"
+"microseconds). w HWIO (kh, kw, C/G, O), bias (O,) or None.");
+
+static PyObject *py_small(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t unused;
+    if (parse(args, &c, &unused) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    Py_ssize_t ws[4] = {a->kh, a->kw, a->cg, a->o};
+    if (c.q0 != 0 || c.q1 != a->n * a->ho * a->wo) {
+        PyErr_SetString(PyExc_ValueError, "small: computes every pixel: q0 = 0, q1 = all");
+        goto fail;
+    }
+    if (check_len(&c.w, "w", product(4, ws)) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
+        goto fail;
+    if (c.itemsize == 8)
+        cl_small_f64(a);
+    else
+        cl_small_f32(a);
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(transpose_doc,
 "transpose(src, dst, batch, rows, cols, b, j0, j1)\n\n"
 "dst[b] (cols, rows) = src[b] (rows, cols) transposed, destination rows j0 <= j < j1 of\n"
@@ -404,6 +437,7 @@ static PyMethodDef methods[] = {
     {"direct", py_direct, METH_VARARGS, direct_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
+    {"small", py_small, METH_VARARGS, small_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

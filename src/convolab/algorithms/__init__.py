@@ -20,6 +20,7 @@ from convolab.algorithms import (
     implicit,
     phased,
     pointwise,
+    small,
     stencil,
     toeplitz,
     winograd,
@@ -28,7 +29,7 @@ from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
-                        direct, direct_depthwise)
+                        direct, direct_depthwise, small)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 

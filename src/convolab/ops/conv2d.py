@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import REGISTRY
+from convolab.ops import small_call
 from convolab.ops.arguments import from_nhwc, is_dask_array, prepare
 from convolab.select import choose
 
@@ -63,6 +64,12 @@ def conv2d(
             data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
             algorithm=algorithm,
         )
+    # a tiny conv called again with the same shapes and options: straight to its kernel
+    key = small_call.key(x, w, bias, (stride, padding, dilation, groups, data_format,
+                                      kernel_format, padding_mode, algorithm))
+    y = small_call.run(key, x, w, bias)
+    if y is not None:
+        return y
     prep = prepare(
         x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
         data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
@@ -74,5 +81,7 @@ def conv2d(
     else:
         # each algorithm adds the bias to a block of output while it is in cache
         y = REGISTRY[name].forward(prep.x, prep.w, p, prep.bias)
+    small_call.remember(key, p, name, x, w, bias, (prep.x, prep.w, prep.bias),
+                        layout_ok=prep.data_format == "NHWC" and not prep.unbatched)
     return from_nhwc(y, prep.data_format, prep.unbatched).astype(prep.out_dtype, copy=False)
 
