@@ -43,9 +43,10 @@ from convolab.config import get_workspace_limit
 GEMM_PEAK = 300e9  # flop/s of a large float32 GEMM on 2 cores
 COPY_BANDWIDTH = 20e9  # bytes/s of NumPy copies and element-wise loops, cache-blocked
 CALL_OVERHEAD = 3e-6  # seconds of Python and NumPy dispatch per call
-# float32 flop/s of one core's FMA units per instruction set (2 FMA ports x lanes x 2 x ~3 GHz;
-# the baseline's SSE has 4 lanes and no FMA); float64 runs at half
-KERNEL_PEAK_PER_CORE = {"avx512": 200e9, "avx2": 100e9, "baseline": 25e9, "none": 1.0}
+# float32 flop/s of the compiled kernels' FMA units on 2 cores, like GEMM_PEAK, per instruction
+# set (2 FMA ports x lanes x 2 flops x ~2.7 GHz x 2 cores; the baseline's SSE has 4 lanes and
+# no FMA); float64 runs at half
+KERNEL_PEAK = {"avx512": 340e9, "avx2": 170e9, "baseline": 40e9, "none": 1.0}
 # col2im writes the K-wide columns and adds them back tap by tap (read-modify-write), where
 # im2col's forward fills them once and reads them: on 2 cores it took 1.8-2.2x the forward's time
 # on the same problem, so it is priced at twice the cost model's im2col estimate.
@@ -93,6 +94,8 @@ def estimate(name: str, p: ConvProblem) -> Estimate:
     """Price algorithm ``name`` on ``p`` (which it must support)."""
     c = _cost(name, p)
     blas = c.gemm_flops / (GEMM_PEAK * gemm_efficiency(*c.gemm_mkn)) if c.gemm_flops else 0.0
+    if p.dtype.itemsize == 8:
+        blas *= 2  # dgemm: half the lanes of sgemm
     seconds = (
         blas
         + c.kernel_flops / kernel_peak(p)
@@ -103,8 +106,8 @@ def estimate(name: str, p: ConvProblem) -> Estimate:
 
 
 def kernel_peak(p: ConvProblem) -> float:
-    """flop/s of the compiled kernels on ``p``'s dtype, on every worker."""
-    peak = KERNEL_PEAK_PER_CORE[_native.isa()] * scheduler.workers()
+    """flop/s of the compiled kernels on ``p``'s dtype (2 cores, as ``GEMM_PEAK``)."""
+    peak = KERNEL_PEAK[_native.isa()]
     return peak / 2 if p.dtype.itemsize == 8 else peak
 
 

@@ -1,14 +1,17 @@
 /* Depthwise convolution (groups == C == O), NHWC: one source for every ISA and dtype.
  *
- * Included by isa_<set>.c after direct_kernel.h, with the same T, TNAME, VBYTES, ISA, and
+ * Included by isa_template.h after direct_kernel.h, with the same T, TNAME, VBYTES, ISA, and
  * DW_PIX: output pixels per tile.
  *
- * Channels sit in SIMD lanes (XNNPACK's dwconv design): a tile is DW_PIX output pixels x one
- * vector of channels, and each kernel tap is one weight-vector load reused by DW_PIX
- * input-vector loads and fused multiply-adds. There is no channel sum, so a tap costs a load
- * per multiply-add: the kernel runs at L1 load bandwidth, which on these cores matches the FMA
- * rate (2 loads and 2 FMAs a cycle). The packed kernel is (kh*kw, Cp), Cp >= C rounded up
- * and zero-filled, so weight loads never need a tail; the input and output do (C % lanes).
+ * Channels sit in SIMD lanes (XNNPACK's dwconv design). A tile is DW_PIX output pixels x NC
+ * vectors of channels (NC = 4, then 1 for the rest): per tap, NC weight vectors are loaded
+ * once and reused by every pixel, and each pixel loads NC input vectors from the tap's source
+ * pointer and does NC fused multiply-adds. There is no channel sum, so a multiply-add costs a
+ * load; the accumulators stay in registers over all taps. As in the direct kernel, the source
+ * of each (pixel, tap) comes from an indirection buffer built once per chunk of pixels from the
+ * padding's index maps (a padded tap reads real zeros), and shared by every channel block.
+ * The packed kernel is (kh*kw, Cp), Cp >= C rounded up and zero-filled, so weight loads never
+ * need a tail; the input and output do (C % lanes), done lane by lane.
  */
 
 #define CL_CAT3_(a, b, c) a##_##b##_##c
@@ -17,69 +20,91 @@
 #define VEC FN(vec)
 #define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
-/* One tile: pixels q .. q+pix-1, channels cb .. cb+VW-1 (the first `lanes` of them). */
-CL_INLINE void FN(dw_tile)(const int pix, const int full, const struct cl_conv *a,
-                           ptrdiff_t q, ptrdiff_t cb, ptrdiff_t cp)
+/* One tile: pixels (ind's pix rows), channels cb .. cb + nc*VW - 1, the last vector holding
+ * `last` lanes (VW: all). */
+CL_INLINE void FN(dw_tile)(const int pix, const int nc, const int ragged,
+                           const struct cl_conv *a, const T *const *ind, ptrdiff_t q,
+                           ptrdiff_t cb, ptrdiff_t last)
 {
-    const ptrdiff_t hw_out = a->ho * a->wo, lanes = a->c - cb < VW ? a->c - cb : VW;
-    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
+    const ptrdiff_t taps = a->kh * a->kw;
     const T *w = (const T *)a->w + cb;
-    ptrdiff_t img[16], row0[16], col0[16];
-    VEC acc[16];
-
-#pragma GCC unroll 16
-    for (int p = 0; p < pix; ++p) {
-        const ptrdiff_t qq = q + p, n = qq / hw_out, rem = qq - n * hw_out;
-        const ptrdiff_t oh = rem / a->wo, ow = rem - oh * a->wo;
-        img[p] = n * a->ih;
-        row0[p] = oh * a->sh;
-        col0[p] = ow * a->sw;
-        acc[p] = (VEC){0};
-    }
-    for (ptrdiff_t i = 0; i < a->kh; ++i) {
-        for (ptrdiff_t j = 0; j < a->kw; ++j) {
-            const VEC wv = *(const VEC *)(w + (i * a->kw + j) * cp);
-#pragma GCC unroll 16
-            for (int p = 0; p < pix; ++p) {
-                const int64_t r = a->row_map[row0[p] + i * a->dh];
-                const int64_t cc = a->col_map[col0[p] + j * a->dw];
-                const T *src = (r < 0 || cc < 0) ? zero : x + ((img[p] + r) * a->iw + cc) * a->c + cb;
-                const VEC v = full ? *(const VEC *)src : FN(load_lanes)(src, lanes);
-                acc[p] += v * wv;
+    VEC acc[4 * 8];
+#pragma GCC unroll 32
+    for (int k = 0; k < pix * nc; ++k)
+        acc[k] = (VEC){0};
+    for (ptrdiff_t t = 0; t < taps; ++t) {
+        VEC wv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < nc; ++v)
+            wv[v] = *(const VEC *)(w + t * a->cp + v * VW);
+#pragma GCC unroll 8
+        for (int p = 0; p < pix; ++p) {
+            const T *src = ind[t * pix + p] + cb;
+#pragma GCC unroll 4
+            for (int v = 0; v < nc; ++v) {
+                const VEC xv = ragged && v == nc - 1 ? FN(load_lanes)(src + v * VW, last)
+                                                     : *(const VEC *)(src + v * VW);
+                acc[p * nc + v] += xv * wv[v];
             }
         }
     }
-    const VEC bias = a->bias ? *(const VEC *)((const T *)a->bias + cb) : (VEC){0};
-#pragma GCC unroll 16
+#pragma GCC unroll 8
     for (int p = 0; p < pix; ++p) {
         T *yp = (T *)a->y + (q + p) * a->c + cb;
-        const VEC v = acc[p] + bias;
-        FN(store_lanes)(yp, v, full ? VW : lanes);
+#pragma GCC unroll 4
+        for (int v = 0; v < nc; ++v) {
+            VEC out = acc[p * nc + v];
+            if (a->bias)
+                out += *(const VEC *)((const T *)a->bias + cb + v * VW);
+            FN(store_lanes)(yp + v * VW, out, ragged && v == nc - 1 ? last : VW);
+        }
     }
 }
 
-CL_INLINE void FN(dw_run)(const int full, const struct cl_conv *a, ptrdiff_t s, ptrdiff_t e,
-                          ptrdiff_t cb, ptrdiff_t cp)
+/* Every channel of pixels (pix of them, sources in ind), blocks of 4 vectors, then single
+ * vectors, then the ragged end. */
+CL_INLINE void FN(dw_channels)(const int pix, const struct cl_conv *a, const T *const *ind,
+                               ptrdiff_t q)
 {
-    ptrdiff_t q = s;
-    for (; q + DW_PIX <= e; q += DW_PIX)
-        FN(dw_tile)(DW_PIX, full, a, q, cb, cp);
-    for (; q < e; ++q)
-        FN(dw_tile)(1, full, a, q, cb, cp);
+    ptrdiff_t cb = 0;
+    for (; cb + 4 * VW <= a->c; cb += 4 * VW)
+        FN(dw_tile)(pix, 4, 0, a, ind, q, cb, VW);
+    for (; cb + VW <= a->c; cb += VW)
+        FN(dw_tile)(pix, 1, 0, a, ind, q, cb, VW);
+    if (cb < a->c)
+        FN(dw_tile)(pix, 1, 1, a, ind, q, cb, a->c - cb);
 }
 
-/* Pixels q0 <= q < q1: per chunk of pixels, each vector of channels in turn. */
+static __attribute__((noinline)) void FN(dw_full)(const struct cl_conv *a, const T *const *ind,
+                                                  ptrdiff_t q)
+{
+    FN(dw_channels)(DW_PIX, a, ind, q);
+}
+
+static __attribute__((noinline)) void FN(dw_one)(const struct cl_conv *a, const T *const *ind,
+                                                 ptrdiff_t q)
+{
+    FN(dw_channels)(1, a, ind, q);
+}
+
+/* Pixels q0 <= q < q1: per chunk, the indirection once (per-tap, as the direct kernel's),
+ * then every tile's channels. */
 static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    const ptrdiff_t cp = a->cp;
+    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0};
+    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
+    if (!ind)
+        return -1;
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
-        ptrdiff_t cb = 0;
-        for (; cb + VW <= a->c; cb += VW)
-            FN(dw_run)(1, a, s, e, cb, cp);
-        if (cb < a->c)
-            FN(dw_run)(0, a, s, e, cb, cp);
+        const ptrdiff_t full = (e - s) / DW_PIX * DW_PIX;
+        FN(indirection)(a, &pl, DW_PIX, s, e, ind, NULL);
+        for (ptrdiff_t k = 0; k < full; k += DW_PIX)
+            FN(dw_full)(a, ind + k * pl.taps, s + k);
+        for (ptrdiff_t k = full; k < e - s; ++k)
+            FN(dw_one)(a, ind + k * pl.taps, s + k);
     }
+    free(ind);
     return 0;
 }
 

@@ -74,6 +74,11 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *i
         const T *w = wt + t * wstride;
         for (ptrdiff_t c = 0; c < cn; ++c) {
             VEC wv[4];
+#ifdef CL_PREFETCH
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; ++j)
+                __builtin_prefetch(w + (c + CL_PREFETCH) * ob + j * VW);
+#endif
 #pragma GCC unroll 4
             for (int j = 0; j < nv; ++j)
                 wv[j] = *(const VEC *)(w + c * ob + j * VW);
@@ -131,22 +136,12 @@ struct FN(plan) {
     ptrdiff_t taps, cn, wstride, seg;
 };
 
-/* The pointer tap t of pixel q (flat index, at (n, oh, ow)) reads, before the channel
- * offset; `slot` is scratch for a merged row that crosses the column padding. */
-CL_INLINE const T *FN(tap_source)(const struct cl_conv *a, const struct FN(plan) *pl,
-                                  ptrdiff_t n, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t t,
+/* The source of merged row i of pixel (n, oh, ow), before the channel offset: the input
+ * when the row's kw pixels are consecutive, else a copy gathered into `slot`. */
+CL_INLINE const T *FN(row_source)(const struct cl_conv *a, const T *row, ptrdiff_t col,
                                   T *slot)
 {
-    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
-    const ptrdiff_t i = pl->merged ? t : t / a->kw, j = pl->merged ? 0 : t - i * a->kw;
-    const int64_t r = a->row_map[oh * a->sh + i * a->dh];
-    if (r < 0)
-        return zero;
-    const T *row = x + (n * a->ih + r) * a->iw * a->c;
-    const ptrdiff_t col = ow * a->sw + j * a->dw;
     const int64_t c0 = a->col_map[col];
-    if (!pl->merged)
-        return c0 < 0 ? zero : row + c0 * a->c;
     int contiguous = c0 >= 0;
     for (ptrdiff_t jj = 1; contiguous && jj < a->kw; ++jj)
         contiguous = a->col_map[col + jj] == c0 + jj;
@@ -161,19 +156,36 @@ CL_INLINE const T *FN(tap_source)(const struct cl_conv *a, const struct FN(plan)
 }
 
 /* The indirection of pixels s <= q < e: tiles of pix first ([tile][tap][pixel]), then the
- * remainder one pixel at a time ([pixel][tap]). */
+ * remainder one pixel at a time ([pixel][tap]). A tap's pointer is the input pixel the maps
+ * name (before the channel offset), or the zeros; for merged rows, see row_source. The maps
+ * are read once per row and column, with no division per tap (a depthwise layer's whole
+ * arithmetic per tap is a few vectors: this loop must cost less). */
 static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
                             ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch)
 {
-    const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix;
+    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
+    const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix, taps = pl->taps;
+    const ptrdiff_t row_len = a->iw * a->c;
     ptrdiff_t n = s / hw, oh = (s - n * hw) / a->wo, ow = s - n * hw - oh * a->wo;
     for (ptrdiff_t k = 0; k < e - s; ++k) {
         const ptrdiff_t tile = k / pix, p = k - tile * pix;
-        for (ptrdiff_t t = 0; t < pl->taps; ++t) {
-            const ptrdiff_t at = k < full ? (tile * pl->taps + t) * pix + p
-                                          : full * pl->taps + (k - full) * pl->taps + t;
-            ind[at] = FN(tap_source)(a, pl, n, oh, ow, t,
-                                     scratch ? scratch + (k * pl->taps + t) * pl->seg : NULL);
+        /* entry of tap t: base + t * step */
+        const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
+        const ptrdiff_t step = k < full ? pix : 1;
+        const ptrdiff_t col = ow * a->sw;
+        for (ptrdiff_t i = 0; i < a->kh; ++i) {
+            const int64_t r = a->row_map[oh * a->sh + i * a->dh];
+            const T *row = r < 0 ? NULL : x + (n * a->ih + r) * row_len;
+            if (pl->merged) {
+                ind[base + i * step] = row ? FN(row_source)(a, row, col,
+                                                            scratch + (k * taps + i) * pl->seg)
+                                           : zero;
+                continue;
+            }
+            for (ptrdiff_t j = 0; j < a->kw; ++j) {
+                const int64_t cc = a->col_map[col + j * a->dw];
+                ind[base + (i * a->kw + j) * step] = row && cc >= 0 ? row + cc * a->c : zero;
+            }
         }
         if (++ow == a->wo) {
             ow = 0;

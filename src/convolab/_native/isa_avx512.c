@@ -12,8 +12,8 @@
 #define F64_PIX1 12
 #define F64_PIX2 12
 #define F64_PIX4 6
-#define F32_DW_PIX 8
-#define F64_DW_PIX 8
+#define F32_DW_PIX 6
+#define F64_DW_PIX 6
 #include "isa_template.h"
 #else
 #include "isa.h"
