@@ -28,19 +28,24 @@ from convolab.shapes import conv_geometry
 pytestmark = pytest.mark.skipif(not _native.available(),
                                 reason=f"the compiled core is not available: {_native.reason}")
 ISAS = _native.supported_isas()
-KERNELS = ("direct", "direct_depthwise")
-COMPILED_ADJOINT = ("adjoint:direct", "adjoint:direct_depthwise", "adjoint:small")
+KERNELS = ("direct", "direct_depthwise", "direct_stencil")
+COMPILED_ADJOINT = ("adjoint:direct", "adjoint:direct_depthwise", "adjoint:small",
+                    "adjoint:direct_stencil")
 
 
 @st.composite
-def problems(draw, depthwise: bool = False):
-    """``(x shape NHWC, w shape HWIO, conv2d keywords)`` of a random valid conv."""
+def problems(draw, kind: str = "direct"):
+    """``(x shape NHWC, w shape HWIO, conv2d keywords)`` of a random valid conv that kernel
+    ``kind`` runs (depthwise: groups == C == O; stencil: one channel, horizontal stride 1)."""
+    depthwise, one = kind == "direct_depthwise", kind == "direct_stencil"
     groups = draw(st.integers(1, 40)) if depthwise else draw(st.sampled_from([1, 1, 2, 3]))
-    cg = 1 if depthwise else draw(st.integers(1, 40))
-    og = 1 if depthwise else draw(st.integers(1, 40))
-    n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 11)), draw(st.integers(1, 11))
+    groups = 1 if one else groups
+    cg = 1 if depthwise or one else draw(st.integers(1, 40))
+    og = 1 if depthwise or one else draw(st.integers(1, 40))
+    n, h = draw(st.integers(1, 2)), draw(st.integers(1, 11))
+    w = draw(st.integers(1, 80 if one else 11))  # stencil: rows past a few vectors
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    kwargs = dict(stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+    kwargs = dict(stride=(draw(st.integers(1, 3)), 1 if one else draw(st.integers(1, 3))),
                   dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
                   padding=draw(paddings), padding_mode=draw(st.sampled_from(MODES)),
                   groups=groups)
@@ -69,7 +74,7 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
        nchw=st.booleans())
 def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
-    x_shape, w_shape, kw = problem.draw(problems(depthwise=name == "direct_depthwise"))
+    x_shape, w_shape, kw = problem.draw(problems(name))
     x, w, b = arrays(x_shape, w_shape, seed, np.float64 if f64 else np.float32)
     want = reference.conv2d(x, w, b, **kw)
     with _native.using(isa):
@@ -115,12 +120,13 @@ def test_every_tile_shape_and_channel_count(isa, o, tile):
 def test_inf_and_nan_land_where_the_definition_puts_them(isa, name):
     """A padded tap reads real zeros, so 0 * inf = NaN appears exactly where the definition
     has it: an Inf weight meeting only padding included."""
-    groups, cg, o = (6, 1, 6) if name == "direct_depthwise" else (2, 3, 4)
+    groups, cg, o = {"direct_depthwise": (6, 1, 6), "direct_stencil": (1, 1, 1)}.get(name,
+                                                                                (2, 3, 4))
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 7, groups * cg))
     x[0, 2, 3, 0], x[1, 5, 6, -1] = np.inf, np.nan
     w = rng.standard_normal((3, 3, cg, o))
-    w[0, 0, 0, 1] = -np.inf  # meets the top padding row of the first output row
+    w[0, 0, 0, -1] = -np.inf  # meets the top padding row of the first output row
     for mode in ("zeros", "reflect"):
         kw = dict(padding="same", groups=groups, padding_mode=mode)
         with np.errstate(invalid="ignore", over="ignore"):

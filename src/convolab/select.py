@@ -30,6 +30,7 @@ from convolab.algorithms import (
     adjoint,
     direct,
     direct_depthwise,
+    direct_stencil,
     implicit,
     phased,
     scheduler,
@@ -54,7 +55,7 @@ COL2IM_VS_IM2COL = 2.0
 ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
 # the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
 ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME,
-                       small.NAME)
+                       direct_stencil.NAME, small.NAME)
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:

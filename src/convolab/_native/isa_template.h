@@ -17,6 +17,7 @@
 #define TSIZE 4
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
+#include "stencil_kernel.h"
 #include "transpose_kernel.h"
 #undef TSIZE
 #undef T
@@ -35,6 +36,7 @@
 #define TSIZE 8
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
+#include "stencil_kernel.h"
 #include "transpose_kernel.h"
 #undef TSIZE
 #undef T
@@ -48,6 +50,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
+    k->stencil_f32 = CL_CAT3(stencil, f32, ISA);
+    k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);
     k->transpose_f64 = CL_CAT3(transpose, f64, ISA);
 }

@@ -272,6 +272,43 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(stencil_doc,
+"stencil(x, w, bias, y, row_map, col_map, geometry, 0, q0, q1)\n\n"
+"One-channel filtering (C == O == 1, horizontal stride 1) of output pixels q0 <= q < q1,\n"
+"whole rows (multiples of Wo). w (kh, kw), bias (1,) or None.");
+
+static PyObject *py_stencil(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t unused;
+    if (parse(args, &c, &unused) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (a->c != 1 || a->o != 1 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
+        PyErr_SetString(PyExc_ValueError, "stencil: needs C == O == 1, horizontal stride 1 "
+                        "and whole output rows");
+        goto fail;
+    }
+    if (check_len(&c.w, "w", a->kh * a->kw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", 1) < 0))
+        goto fail;
+    cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(small_doc,
 "small(x, w, bias, y, row_map, col_map, geometry, 0, 0, n_pixels)\n\n"
 "A small conv by plain loops, every pixel, on the calling thread (the GIL held: it takes\n"
@@ -438,6 +475,7 @@ static PyMethodDef methods[] = {
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},
+    {"stencil", py_stencil, METH_VARARGS, stencil_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

@@ -15,6 +15,7 @@ from convolab.algorithms import (
     depthwise,
     direct,
     direct_depthwise,
+    direct_stencil,
     fft,
     im2col,
     implicit,
@@ -29,7 +30,7 @@ from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
-                        direct, direct_depthwise, small)
+                        direct, direct_depthwise, direct_stencil, small)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 
