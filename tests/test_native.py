@@ -20,7 +20,7 @@ from strategies import MODES, paddings
 
 import convolab as cl
 from convolab import _native, reference
-from convolab.algorithms import direct, native
+from convolab.algorithms import REGISTRY, direct, native
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.shapes import conv_geometry
@@ -85,6 +85,15 @@ def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
             y = cl.conv2d(x, w, b, algorithm=name, **kw)
     assert y.dtype == x.dtype
     assert rel_err(y, want) < (1e-12 if f64 else 1e-5)
+    module = REGISTRY[name]
+    if hasattr(module, "backward_weight"):  # the weight gradient's kernel, on the same draw
+        p = problem_of(x, w, **kw)
+        gy = np.random.default_rng(seed + 1).standard_normal(p.y_shape).astype(x.dtype)
+        with _native.using(isa):
+            gw = module.backward_weight(gy, x, p)
+        want_gw = reference.conv2d_backward(gy, x, w, **kw)[1]
+        assert gw.shape == w.shape and gw.dtype == x.dtype
+        assert rel_err(gw, want_gw) < (1e-12 if f64 else 1e-5)
 
 
 def _tiles() -> list[tuple[str, int]]:
@@ -129,15 +138,23 @@ def test_inf_and_nan_land_where_the_definition_puts_them(isa, name):
     w[0, 0, 0, -1] = -np.inf  # meets the top padding row of the first output row
     for mode in ("zeros", "reflect"):
         kw = dict(padding="same", groups=groups, padding_mode=mode)
+        p = problem_of(x, w, **kw)
+        gy = rng.standard_normal(p.y_shape)
+        gy[0, 0, 0, 0], gy[1, -1, -1, -1] = np.inf, np.nan  # windows reaching the padding
         with np.errstate(invalid="ignore", over="ignore"):
-            want = reference.conv2d(x, w, **kw)
+            want = [reference.conv2d(x, w, **kw)]
             with _native.using(isa):
-                got = cl.conv2d(x, w, algorithm=name, **kw)
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
-        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
-        finite = np.isfinite(want)
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+                got = [cl.conv2d(x, w, algorithm=name, **kw)]
+                if hasattr(REGISTRY[name], "backward_weight"):
+                    x0 = np.where(np.isfinite(x), x, 0.0)
+                    got.append(REGISTRY[name].backward_weight(gy, x0, p))
+                    want.append(reference.conv2d_backward(gy, x0, w, **kw)[1])
+        for g, r in zip(got, want):
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(r))
+            np.testing.assert_array_equal(np.isposinf(g), np.isposinf(r))
+            np.testing.assert_array_equal(np.isneginf(g), np.isneginf(r))
+            finite = np.isfinite(r)
+            np.testing.assert_allclose(g[finite], r[finite], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("isa", ISAS)

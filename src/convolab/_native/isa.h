@@ -28,7 +28,10 @@ struct cl_kernels {
     cl_direct_fn direct_f32[CL_MAX_NV + 1];
     cl_direct_fn direct_f64[CL_MAX_NV + 1];
     cl_depthwise_fn depthwise_f32, depthwise_f64;
-    cl_direct_fn stencil_f32, stencil_f64;    /* C == O == 1, horizontal stride 1 */
+    cl_direct_fn stencil_f32, stencil_f64;
+    /* weight gradients: y is grad_y (read), w the packed gradient (added to) */
+    cl_direct_fn wgrad_f32[CL_MAX_NV + 1], wgrad_f64[CL_MAX_NV + 1];
+    cl_direct_fn dw_wgrad_f32, dw_wgrad_f64;    /* C == O == 1, horizontal stride 1 */
     cl_transpose_f32_fn transpose_f32;
     cl_transpose_f64_fn transpose_f64;
 };

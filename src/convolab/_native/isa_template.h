@@ -18,6 +18,7 @@
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"
+#include "wgrad_kernel.h"
 #include "transpose_kernel.h"
 #undef TSIZE
 #undef T
@@ -37,6 +38,7 @@
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"
+#include "wgrad_kernel.h"
 #include "transpose_kernel.h"
 #undef TSIZE
 #undef T
@@ -50,6 +52,10 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
+    CL_CAT3(wgrad_fill, f32, ISA)(k->wgrad_f32);
+    CL_CAT3(wgrad_fill, f64, ISA)(k->wgrad_f64);
+    k->dw_wgrad_f32 = CL_CAT3(dw_wgrad, f32, ISA);
+    k->dw_wgrad_f64 = CL_CAT3(dw_wgrad, f64, ISA);
     k->stencil_f32 = CL_CAT3(stencil, f32, ISA);
     k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);

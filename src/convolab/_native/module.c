@@ -124,7 +124,7 @@ static void call_release(struct call *c)
 /* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1); geometry is
  * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups). Checks what is common to every
  * family; the caller checks w and bias. */
-static int parse(PyObject *args, struct call *c, Py_ssize_t *extra)
+static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient)
 {
     PyObject *x, *w, *bias, *y, *rows, *cols;
     Py_ssize_t g[14];
@@ -136,9 +136,10 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra)
     if (get(x, &c->x, "x", 0, "float", 0) < 0)
         return -1;
     c->itemsize = c->x.view.itemsize;
-    if (get(w, &c->w, "w", 0, "float", c->itemsize) < 0
+    /* a weight gradient reads y (grad_y) and adds into w (grad_w) */
+    if (get(w, &c->w, gradient ? "grad_w" : "w", gradient, "float", c->itemsize) < 0
         || (bias != Py_None && get(bias, &c->bias, "bias", 0, "float", c->itemsize) < 0)
-        || get(y, &c->y, "y", 1, "float", c->itemsize) < 0
+        || get(y, &c->y, gradient ? "grad_y" : "y", !gradient, "float", c->itemsize) < 0
         || get(rows, &c->rows, "row_map", 0, "int64", 8) < 0
         || get(cols, &c->cols, "col_map", 0, "int64", 8) < 0)
         return -1;
@@ -182,7 +183,7 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra)
         return -1;
     }
     a->x = c->x.view.buf;
-    a->w = c->w.view.buf;
+    a->w = c->w.view.buf;  /* written by a weight gradient (acquired writable then) */
     a->bias = c->bias.held ? c->bias.view.buf : NULL;
     a->y = c->y.view.buf;
     a->zero = c->zero;
@@ -201,7 +202,7 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv) < 0)
+    if (parse(args, &c, &nv, 0) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
@@ -243,7 +244,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t cp;
-    if (parse(args, &c, &cp) < 0)
+    if (parse(args, &c, &cp, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
@@ -272,6 +273,85 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(wgrad_doc,
+"wgrad(x, grad_w, None, grad_y, row_map, col_map, geometry, nv, q0, q1)\n\n"
+"Adds the weight gradient of output pixels q0 <= q < q1 into grad_w, packed\n"
+"(G, nob, kh*kw, C/G, nv*lanes) as direct's kernel.");
+
+static PyObject *py_wgrad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t nv;
+    if (parse(args, &c, &nv, 1) < 0)
+        goto fail;
+    const int f64 = c.itemsize == 8;
+    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        goto fail;
+    }
+    struct cl_conv *a = &c.a;
+    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+    Py_ssize_t ws[5] = {a->groups, (a->og + ob - 1) / ob, a->kh * a->kw, a->cg, ob};
+    if (c.bias.held) {
+        PyErr_SetString(PyExc_ValueError, "wgrad: takes no bias");
+        goto fail;
+    }
+    if (check_len(&c.w, "grad_w", product(5, ws)) < 0)
+        goto fail;
+    cl_direct_fn fn = (f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
+PyDoc_STRVAR(dw_wgrad_doc,
+"dw_wgrad(x, grad_w, None, grad_y, row_map, col_map, geometry, cp, q0, q1)\n\n"
+"Adds the depthwise weight gradient of output pixels q0 <= q < q1 into grad_w (kh*kw, cp).");
+
+static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t cp;
+    if (parse(args, &c, &cp, 1) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64 || c.bias.held) {
+        PyErr_SetString(PyExc_ValueError, "dw_wgrad: needs groups == C == O, cp a multiple of 64 "
+                        "of at least C, no bias");
+        goto fail;
+    }
+    a->cp = cp;
+    Py_ssize_t ws[2] = {a->kh * a->kw, cp};
+    if (check_len(&c.w, "grad_w", product(2, ws)) < 0)
+        goto fail;
+    cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.dw_wgrad_f64 : cl_kernels.dw_wgrad_f32;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    call_release(&c);
+    Py_RETURN_NONE;
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(stencil_doc,
 "stencil(x, w, bias, y, row_map, col_map, geometry, 0, q0, q1)\n\n"
 "One-channel filtering (C == O == 1, horizontal stride 1) of output pixels q0 <= q < q1,\n"
@@ -282,7 +362,7 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused) < 0)
+    if (parse(args, &c, &unused, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->c != 1 || a->o != 1 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
@@ -319,7 +399,7 @@ static PyObject *py_small(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused) < 0)
+    if (parse(args, &c, &unused, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     Py_ssize_t ws[4] = {a->kh, a->kw, a->cg, a->o};
@@ -476,6 +556,8 @@ static PyMethodDef methods[] = {
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
+    {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
+    {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

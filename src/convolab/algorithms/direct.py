@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native
+from convolab.algorithms import native, scheduler
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
@@ -99,3 +99,34 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     native.run(lambda q0, q1: _native.core.direct(x, packed, b, y, rows, cols, geometry, nv,
                                                   q0, q1), ranges)
     return y
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``grad_w`` (kh, kw, C/G, O) HWIO from NHWC ``gy`` (N, Ho, Wo, O) and ``x``, by the
+    compiled weight-gradient kernel: each worker sums its pixel ranges into its own packed
+    gradient, and the partial gradients are added here."""
+    kh, kw, cg, o = p.w_shape
+    g = p.groups
+    og = o // g
+    nv, _ = tile(p)
+    block = nv * _native.core.lanes(p.dtype.itemsize)
+    nob = -(-og // block)
+    ranges = native.pixel_ranges(p, kh * kw * cg * o)
+    n_workers = min(scheduler.workers(), len(ranges))
+    parts = [native.aligned_zeros((g, nob, kh * kw, cg, block), p.dtype)
+             for _ in range(n_workers)]
+    rows, cols = native.maps(p)
+    geometry = native.geometry(p)
+    gy = np.ascontiguousarray(gy, p.dtype)
+
+    def work(r: tuple[int, int], i: int) -> None:
+        _native.core.wgrad(x, parts[i], None, gy, rows, cols, geometry, nv, *r)
+
+    scheduler.run(ranges, work, n_workers, limit_blas=False)
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
+    # (G, nob, kh*kw, Cg, block) -> (kh, kw, Cg, G, nob*block) -> the first og of each group
+    gw = gw.reshape(g, nob, kh, kw, cg, block).transpose(2, 3, 4, 0, 1, 5)
+    return np.ascontiguousarray(gw.reshape(kh, kw, cg, g, nob * block)[..., :og]
+                                .reshape(kh, kw, cg, o))

@@ -1,0 +1,215 @@
+/* Weight gradients, NHWC, register-blocked: one source for every ISA and dtype.
+ *
+ * Included by isa_template.h after direct_kernel.h (same T, TNAME, VBYTES, ISA, PIX1/2/4,
+ * DW_PIX). For y = conv(x, w), grad_w[t, c, o] = sum over output pixels q of
+ * src(q, t)[c] * gy[q, o]: the forward's products read the other way, a reduction over pixels.
+ *
+ * Direct (any groups): the tile is CB input channels x NV vectors of output channels, in
+ * registers while the kernel walks a chunk of pixels; per pixel it loads NV vectors of gy and
+ * broadcasts CB input values (NV + CB loads for CB*NV FMAs, the forward's ratio, with CB the
+ * forward's PIX). The sources come from the forward's indirection (padded taps read zeros, as
+ * the definition multiplies them), and each chunk's sums are added to the caller's partial
+ * gradient, packed (G, nob, kh*kw, cg, nv*lanes) like the forward's kernel.
+ *
+ * Depthwise: grad_w[t, c] = sum_q src(q, t)[c] * gy[q, c], channels in lanes; the tile is every
+ * tap (up to 24) x one vector of channels, so gy is loaded once per pixel and each tap costs one
+ * source load and one FMA. Packed (taps, Cp).
+ */
+
+#ifndef CL_WGRAD_CHUNK
+/* pixels a pass walks: their grad_y rows (64 x 64 channels x 4 B = 16 KiB) stay in L1 while
+ * every tap and channel block reads them */
+#define CL_WGRAD_CHUNK 64
+#endif
+
+#define CL_CAT3_(a, b, c) a##_##b##_##c
+#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
+#define FN(name) CL_CAT3(name, TNAME, ISA)
+#define VEC FN(vec)
+#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
+
+/* gw[t][c0 .. c0+cb)[o-block b] += sum over `count` pixels from q of src * gy. */
+CL_INLINE void FN(wgrad_tile)(const int cb, const int nv, const int ragged,
+                              const struct cl_conv *a, const T *const *ind, ptrdiff_t taps,
+                              ptrdiff_t count, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
+                              ptrdiff_t t, ptrdiff_t c0, T *gw)
+{
+    const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
+    const ptrdiff_t lanes = a->og - b * ob < ob ? a->og - b * ob : ob;
+    const T *gy = (const T *)a->y + q * a->o + g * a->og + b * ob;
+    const ptrdiff_t off = g * a->cg + c0;
+    VEC acc[64];
+#pragma GCC unroll 64
+    for (int k = 0; k < cb * nv; ++k)
+        acc[k] = (VEC){0};
+    for (ptrdiff_t k = 0; k < count; ++k, gy += a->o) {
+        const T *src = ind[k * taps + t] + off;
+        VEC gv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; ++j)
+            gv[j] = ragged ? FN(load_lanes)(gy + j * VW, lanes - j * VW)
+                           : *(const VEC *)(gy + j * VW);
+#pragma GCC unroll 16
+        for (int cc = 0; cc < cb; ++cc) {
+            const T s = src[cc];
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; ++j)
+                acc[cc * nv + j] += gv[j] * s;
+        }
+    }
+    T *out = gw + (((g * nob + b) * taps + t) * a->cg + c0) * ob;
+#pragma GCC unroll 16
+    for (int cc = 0; cc < cb; ++cc)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; ++j)
+            *(VEC *)(out + cc * ob + j * VW) += acc[cc * nv + j];
+}
+
+#define CL_WGRAD_TILE(CB, NV, RAGGED)                                                         \
+    static __attribute__((noinline)) void FN(wgrad_##CB##x##NV##_##RAGGED)(                   \
+        const struct cl_conv *a, const T *const *ind, ptrdiff_t taps, ptrdiff_t count,       \
+        ptrdiff_t q, ptrdiff_t g, ptrdiff_t b, ptrdiff_t t, ptrdiff_t c0, T *gw)             \
+    {                                                                                         \
+        FN(wgrad_tile)(CB, NV, RAGGED, a, ind, taps, count, q, g, b, t, c0, gw);              \
+    }
+
+typedef void (*FN(wgrad_fn))(const struct cl_conv *, const T *const *, ptrdiff_t, ptrdiff_t,
+                             ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);
+
+/* Pixels q0 <= q < q1 added into gw (a->w, packed, written). The channels of a tap go in
+ * blocks of cbmax, then 4, 2 and 1 (a 64-channel layer with cbmax 6: 10 x 6 + 4, where single
+ * channels would run at a sixth of the rate); tiles[k][ragged] for k = cbmax, 4, 2, 1. */
+CL_INLINE int FN(wgrad_drive)(const int cbmax, const int nv, FN(wgrad_fn) tiles[4][2],
+                              const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
+    const int widths[4] = {cbmax, 4, 2, 1};
+    struct FN(plan) pl = {0, a->kh * a->kw, a->cg, 0, 0};
+    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_WGRAD_CHUNK * pl.taps));
+    if (!ind)
+        return -1;
+    T *gw = (T *)a->w;
+    for (ptrdiff_t s = q0; s < q1; s += CL_WGRAD_CHUNK) {
+        const ptrdiff_t e = q1 - s < CL_WGRAD_CHUNK ? q1 : s + CL_WGRAD_CHUNK;
+        FN(indirection)(a, &pl, 1, s, e, ind, NULL);  /* one pixel a "tile": [pixel][tap] */
+        for (ptrdiff_t g = 0; g < a->groups; ++g)
+            for (ptrdiff_t b = 0; b < nob; ++b) {
+                const int ragged = a->og - b * ob < ob;
+                for (ptrdiff_t t = 0; t < pl.taps; ++t) {
+                    ptrdiff_t c0 = 0;
+                    for (int k = 0; k < 4; ++k)
+                        for (; widths[k] <= cbmax && c0 + widths[k] <= a->cg; c0 += widths[k])
+                            tiles[k][ragged](a, ind, pl.taps, e - s, s, g, b, t, c0, gw);
+                }
+            }
+    }
+    free(ind);
+    return 0;
+}
+
+/* (through a second macro, so that PIX1 etc. are expanded before they are pasted into names) */
+#define CL_WGRAD(PIX, NV) CL_WGRAD_(PIX, NV)
+#define CL_WGRAD_(PIX, NV)                                                                    \
+    CL_WGRAD_TILE(PIX, NV, 0)                                                                 \
+    CL_WGRAD_TILE(PIX, NV, 1)                                                                 \
+    CL_WGRAD_TILE(4, NV, 0)                                                                   \
+    CL_WGRAD_TILE(4, NV, 1)                                                                   \
+    CL_WGRAD_TILE(2, NV, 0)                                                                   \
+    CL_WGRAD_TILE(2, NV, 1)                                                                   \
+    CL_WGRAD_TILE(1, NV, 0)                                                                   \
+    CL_WGRAD_TILE(1, NV, 1)                                                                   \
+    static int FN(wgrad_nv##NV)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)          \
+    {                                                                                         \
+        FN(wgrad_fn) tiles[4][2] = {                                                          \
+            {FN(wgrad_##PIX##x##NV##_0), FN(wgrad_##PIX##x##NV##_1)},                         \
+            {FN(wgrad_4x##NV##_0), FN(wgrad_4x##NV##_1)},                                     \
+            {FN(wgrad_2x##NV##_0), FN(wgrad_2x##NV##_1)},                                     \
+            {FN(wgrad_1x##NV##_0), FN(wgrad_1x##NV##_1)}};                                    \
+        return FN(wgrad_drive)(PIX, NV, tiles, a, q0, q1);                                    \
+    }
+
+#if PIX1
+CL_WGRAD(PIX1, 1)
+#endif
+#if PIX2
+CL_WGRAD(PIX2, 2)
+#endif
+#if PIX4
+CL_WGRAD(PIX4, 4)
+#endif
+
+static void FN(wgrad_fill)(cl_direct_fn *fns)
+{
+#if PIX1
+    fns[1] = FN(wgrad_nv1);
+#endif
+#if PIX2
+    fns[2] = FN(wgrad_nv2);
+#endif
+#if PIX4
+    fns[4] = FN(wgrad_nv4);
+#endif
+}
+
+/* Depthwise: gw (taps, cp) += sum over pixels of src(q, t)[c] * gy[q, c], channels cb ..
+ * cb+VW (the first `lanes`), taps t0 .. t0+nt (nt <= 24). */
+CL_INLINE void FN(dw_wgrad_tile)(const int ragged, const int ntc, const struct cl_conv *a,
+                                 const T *const *ind, ptrdiff_t taps, ptrdiff_t count,
+                                 ptrdiff_t q, ptrdiff_t cb, ptrdiff_t t0, ptrdiff_t ntr, T *gw)
+{
+    /* ntc: the tap count as a constant (3x3: 9, accumulators in registers), or 0: ntr */
+    const ptrdiff_t nt = ntc ? ntc : ntr;
+    const ptrdiff_t lanes = a->c - cb < VW ? a->c - cb : VW;
+    VEC acc[24];
+#pragma GCC unroll 24
+    for (ptrdiff_t t = 0; t < nt; ++t)
+        acc[t] = (VEC){0};
+    const T *gy = (const T *)a->y + q * a->c + cb;
+    for (ptrdiff_t k = 0; k < count; ++k, gy += a->c) {
+        const VEC gv = ragged ? FN(load_lanes)(gy, lanes) : *(const VEC *)gy;
+        const T *const *src = ind + k * taps + t0;
+#pragma GCC unroll 24
+        for (ptrdiff_t t = 0; t < nt; ++t) {
+            const VEC xv = ragged ? FN(load_lanes)(src[t] + cb, lanes) : *(const VEC *)(src[t] + cb);
+            acc[t] += xv * gv;
+        }
+    }
+#pragma GCC unroll 24
+    for (ptrdiff_t t = 0; t < nt; ++t)
+        *(VEC *)(gw + (t0 + t) * a->cp + cb) += acc[t];
+}
+
+#define CL_DW_WGRAD(NAME, RAGGED, NTC)                                                       \
+    static __attribute__((noinline)) void FN(NAME)(const struct cl_conv *a,                  \
+        const T *const *ind, ptrdiff_t taps, ptrdiff_t count, ptrdiff_t q, ptrdiff_t cb,     \
+        ptrdiff_t t0, ptrdiff_t nt, T *gw)                                                   \
+    {                                                                                         \
+        FN(dw_wgrad_tile)(RAGGED, NTC, a, ind, taps, count, q, cb, t0, nt, gw);              \
+    }
+CL_DW_WGRAD(dw_wgrad_9, 0, 9)
+CL_DW_WGRAD(dw_wgrad_any, 0, 0)
+CL_DW_WGRAD(dw_wgrad_ragged, 1, 0)
+
+static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0};
+    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
+    if (!ind)
+        return -1;
+    for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
+        const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
+        FN(indirection)(a, &pl, 1, s, e, ind, NULL);
+        for (ptrdiff_t cb = 0; cb < a->c; cb += VW)
+            for (ptrdiff_t t0 = 0; t0 < pl.taps; t0 += 24)
+                (a->c - cb < VW ? FN(dw_wgrad_ragged)
+                 : pl.taps - t0 == 9 ? FN(dw_wgrad_9) : FN(dw_wgrad_any))(
+                    a, ind, pl.taps, e - s, s, cb, t0, pl.taps - t0 < 24 ? pl.taps - t0 : 24,
+                    (T *)a->w);
+    }
+    free(ind);
+    return 0;
+}
+
+#undef VEC
+#undef VW
+#undef FN
