@@ -43,8 +43,7 @@ SHAPE_TO = {
     "direct": lambda c: c,
     "direct_depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
     "small": lambda c: dataclasses.replace(c, n=1),
-    "direct_stencil": lambda c: dataclasses.replace(c, cg=1, og=1, groups=1,
-                                                    stride=(c.stride[0], 1)),
+    "direct_stencil": lambda c: dataclasses.replace(c, cg=1, groups=1, stride=(c.stride[0], 1)),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,

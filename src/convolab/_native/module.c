@@ -354,8 +354,8 @@ fail:
 
 PyDoc_STRVAR(stencil_doc,
 "stencil(x, w, bias, y, row_map, col_map, geometry, 0, q0, q1)\n\n"
-"One-channel filtering (C == O == 1, horizontal stride 1) of output pixels q0 <= q < q1,\n"
-"whole rows (multiples of Wo). w (kh, kw), bias (1,) or None.");
+"One-channel input (C == 1, 1 <= O <= 8, horizontal stride 1), output pixels q0 <= q < q1,\n"
+"whole rows (multiples of Wo). w (kh, kw, O), bias (O,) or None.");
 
 static PyObject *py_stencil(PyObject *self, PyObject *args)
 {
@@ -365,13 +365,13 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
     if (parse(args, &c, &unused, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
-    if (a->c != 1 || a->o != 1 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
-        PyErr_SetString(PyExc_ValueError, "stencil: needs C == O == 1, horizontal stride 1 "
-                        "and whole output rows");
+    if (a->c != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
+        PyErr_SetString(PyExc_ValueError, "stencil: needs C == 1, 1 <= O <= 8, horizontal "
+                        "stride 1 and whole output rows");
         goto fail;
     }
-    if (check_len(&c.w, "w", a->kh * a->kw) < 0
-        || (c.bias.held && check_len(&c.bias, "bias", 1) < 0))
+    if (check_len(&c.w, "w", a->kh * a->kw * a->o) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;
     int rc;

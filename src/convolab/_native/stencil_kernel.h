@@ -1,4 +1,4 @@
-/* One-channel image filtering (C == O == 1, horizontal stride 1): pixels in SIMD lanes.
+/* One-channel input (C == 1, O <= 8 outputs, horizontal stride 1): pixels in SIMD lanes.
  *
  * Included by isa_template.h after direct_kernel.h (same T, TNAME, VBYTES, ISA).
  *
@@ -19,29 +19,84 @@
 #define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 #define ST_U 4
 
-/* y_row[0, n) = bias + sum over taps of w[i][j] * rows[i][j*dw + ...], vectors of `vecs`
- * (1 or ST_U), the last one holding `lanes` values (VW: all). */
-CL_INLINE void FN(stencil_run)(const int vecs, const struct cl_conv *a, const T *const *rows,
-                               const T *w, T *y, ptrdiff_t ow, ptrdiff_t lanes, T bias)
+/* Output pixels ow .. ow + vecs*VW of one row, all oc output channels: y[(ow + k) * oc + o] =
+ * bias[o] + sum over taps of w[t][o] * rows[i][ow + k + j*dw], vectors of pixels, the last
+ * one holding `lanes` pixels. One unaligned load per tap and vector serves every output
+ * channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out. */
+CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_conv *a,
+                               const T *const *rows, const T *w, T *y, ptrdiff_t ow,
+                               ptrdiff_t lanes, const T *bias)
 {
-    VEC acc[ST_U];
-#pragma GCC unroll 4
-    for (int u = 0; u < vecs; ++u)
-        acc[u] = (VEC){0};
+    VEC acc[24];
+#pragma GCC unroll 24
+    for (int k = 0; k < oc * vecs; ++k)
+        acc[k] = (VEC){0};
     for (ptrdiff_t i = 0; i < a->kh; ++i) {
         const T *row = rows[i] + ow;
         for (ptrdiff_t j = 0; j < a->kw; ++j) {
-            const T wij = w[i * a->kw + j];
+            const T *wt = w + (i * a->kw + j) * oc;
             const T *src = row + j * a->dw;
+            VEC xv[4];
 #pragma GCC unroll 4
             for (int u = 0; u < vecs; ++u)
-                acc[u] += *(const VEC *)(src + u * VW) * wij;
+                xv[u] = *(const VEC *)(src + u * VW);
+#pragma GCC unroll 8
+            for (int o = 0; o < oc; ++o) {
+                const T wo = wt[o];
+#pragma GCC unroll 4
+                for (int u = 0; u < vecs; ++u)
+                    acc[o * vecs + u] += xv[u] * wo;
+            }
         }
     }
+    if (oc == 1) {
 #pragma GCC unroll 4
-    for (int u = 0; u < vecs; ++u)
-        FN(store_lanes)(y + ow + u * VW, acc[u] + bias, u == vecs - 1 ? lanes : VW);
+        for (int u = 0; u < vecs; ++u)
+            FN(store_lanes)(y + ow + u * VW, acc[u] + (bias ? bias[0] : (T)0),
+                            u == vecs - 1 ? lanes : VW);
+        return;
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < vecs; ++u) {
+        const ptrdiff_t n = u == vecs - 1 ? lanes : VW;
+#pragma GCC unroll 8
+        for (int o = 0; o < oc; ++o) {
+            const VEC v = acc[o * vecs + u] + (bias ? bias[o] : (T)0);
+            T *yp = y + (ow + u * VW) * oc + o;
+            for (ptrdiff_t l = 0; l < n; ++l)
+                yp[l * oc] = v[l];
+        }
+    }
 }
+
+#define ST_UNROLL(OC) ((OC) * ST_U <= 24 ? ST_U : 24 / (OC))
+
+/* One output row, all its pixels, oc output channels. */
+CL_INLINE void FN(stencil_row)(const int oc, const struct cl_conv *a, const T *const *rows,
+                               const T *w, T *y, const T *bias)
+{
+    const int u = ST_UNROLL(oc);
+    ptrdiff_t ow = 0;
+    for (; ow + u * VW <= a->wo; ow += u * VW)
+        FN(stencil_run)(oc, u, a, rows, w, y, ow, VW, bias);
+    for (; ow < a->wo; ow += VW)
+        FN(stencil_run)(oc, 1, a, rows, w, y, ow, a->wo - ow < VW ? a->wo - ow : VW, bias);
+}
+
+#define CL_STENCIL_ROW(OC)                                                                    \
+    static __attribute__((noinline)) void FN(stencil_row_##OC)(                               \
+        const struct cl_conv *a, const T *const *rows, const T *w, T *y, const T *bias)      \
+    {                                                                                         \
+        FN(stencil_row)(OC, a, rows, w, y, bias);                                             \
+    }
+CL_STENCIL_ROW(1)
+CL_STENCIL_ROW(2)
+CL_STENCIL_ROW(3)
+CL_STENCIL_ROW(4)
+CL_STENCIL_ROW(5)
+CL_STENCIL_ROW(6)
+CL_STENCIL_ROW(7)
+CL_STENCIL_ROW(8)
 
 /* The padded row pr (an index of the padded image) of image n into `slot`: width padded
  * columns, then VW * ST_U zeros that vector loads past the end may read. */
@@ -71,7 +126,8 @@ static void FN(stencil_pad_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t 
     }
 }
 
-/* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo). */
+/* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo);
+ * w (kh, kw, O), bias (O,) or NULL, 1 <= O <= 8. */
 static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t wo = a->wo, width = wo + (a->kw - 1) * a->dw;
@@ -85,8 +141,13 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         free(rows);
         return -1;
     }
-    const T *w = (const T *)a->w;
-    const T bias = a->bias ? *(const T *)a->bias : (T)0;
+    typedef void (*row_fn)(const struct cl_conv *, const T *const *, const T *, T *,
+                           const T *);
+    static const row_fn by_oc[9] = {NULL, FN(stencil_row_1), FN(stencil_row_2),
+                                    FN(stencil_row_3), FN(stencil_row_4), FN(stencil_row_5),
+                                    FN(stencil_row_6), FN(stencil_row_7), FN(stencil_row_8)};
+    const row_fn run_row = by_oc[a->o];
+    const T *w = (const T *)a->w, *bias = (const T *)a->bias;
     ptrdiff_t last_n = -1;
     for (ptrdiff_t row = q0 / wo; row < q1 / wo; ++row) {
         const ptrdiff_t n = row / a->ho, oh = row - n * a->ho;
@@ -116,12 +177,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
             }
             rows[i] = ring + found * stride;
         }
-        T *y = (T *)a->y + row * wo;
-        ptrdiff_t ow = 0;
-        for (; ow + ST_U * VW <= wo; ow += ST_U * VW)
-            FN(stencil_run)(ST_U, a, rows, w, y, ow, VW, bias);
-        for (; ow < wo; ow += VW)
-            FN(stencil_run)(1, a, rows, w, y, ow, wo - ow < VW ? wo - ow : VW, bias);
+        run_row(a, rows, w, (T *)a->y + row * wo * a->o, bias);
     }
     free(ring);
     free(tag);

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native
+from convolab.algorithms import direct, native
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
@@ -40,3 +40,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     n, ho, wo, _ = p.y_shape
     _native.core.small(x, w, bias, y, rows, cols, native.geometry(p), 0, 0, n * ho * wo)
     return y
+
+
+# the compiled weight gradient of any conv (the same products, read the other way)
+backward_weight = direct.backward_weight
