@@ -322,6 +322,7 @@ def test_transpose_is_numpys_at_every_size(isa, n, c, h, w, f64):
         np.float64 if f64 else np.float32)
     with _native.using(isa), pytest.MonkeyPatch.context() as mp:
         mp.setattr(layout, "SMALL", 0)  # the kernel, however small
+        mp.setattr(layout, "TASK_BYTES", 256)  # and split into many tasks, both ways
         y = layout.contiguous_nhwc(x.transpose(0, 2, 3, 1), x.dtype)
         back = layout.nchw(y)
     np.testing.assert_array_equal(y, x.transpose(0, 2, 3, 1))
@@ -339,10 +340,11 @@ def test_nchw_calls_give_the_nhwc_results_through_the_transpose():
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    ((np.ones(6), np.empty(6), 1, 2, 3, 1, 0, 3), "outside"),
-    ((np.ones(6), np.empty(6), 1, 2, 3, 0, 0, 4), "outside"),
-    ((np.ones(6), np.empty(5), 1, 2, 3, 0, 0, 3), "dst: expected 6"),
-    ((np.ones(6), np.empty(6, np.float32), 1, 2, 3, 0, 0, 3), "dst: expected"),
+    ((np.ones(6), np.empty(6), 1, 2, 3, 1, 2, 0, 3), "outside"),
+    ((np.ones(6), np.empty(6), 1, 2, 3, 0, 1, 0, 4), "outside"),
+    ((np.ones(6), np.empty(6), 1, 2, 3, 1, 0, 0, 3), "outside"),
+    ((np.ones(6), np.empty(5), 1, 2, 3, 0, 1, 0, 3), "dst: expected 6"),
+    ((np.ones(6), np.empty(6, np.float32), 1, 2, 3, 0, 1, 0, 3), "dst: expected"),
 ])
 def test_the_transpose_entry_point_refuses_what_would_leave_the_arrays(args, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -422,17 +422,18 @@ fail:
 }
 
 PyDoc_STRVAR(transpose_doc,
-"transpose(src, dst, batch, rows, cols, b, j0, j1)\n\n"
-"dst[b] (cols, rows) = src[b] (rows, cols) transposed, destination rows j0 <= j < j1 of\n"
-"matrix b of the batch.");
+"transpose(src, dst, batch, rows, cols, b0, b1, j0, j1)\n\n"
+"dst[b] (cols, rows) = src[b] (rows, cols) transposed for matrices b0 <= b < b1 of the batch,\n"
+"destination rows j0 <= j < j1 of each.");
 
 static PyObject *py_transpose(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *so, *dobj;
-    Py_ssize_t batch, rows, cols, b, j0, j1;
+    Py_ssize_t batch, rows, cols, b0, b1, j0, j1;
     struct buf src = {0}, dst = {0};
-    if (!PyArg_ParseTuple(args, "OOnnnnnn", &so, &dobj, &batch, &rows, &cols, &b, &j0, &j1))
+    if (!PyArg_ParseTuple(args, "OOnnnnnnn", &so, &dobj, &batch, &rows, &cols, &b0, &b1, &j0,
+                          &j1))
         return NULL;
     if (get(so, &src, "src", 0, "float", 0) < 0
         || get(dobj, &dst, "dst", 1, "float", src.view.itemsize) < 0)
@@ -440,19 +441,21 @@ static PyObject *py_transpose(PyObject *self, PyObject *args)
     Py_ssize_t dims[3] = {batch, rows, cols}, n = product(3, dims);
     if (n < 0 || check_len(&src, "src", n) < 0 || check_len(&dst, "dst", n) < 0)
         goto fail;
-    if (b < 0 || b >= batch || j0 < 0 || j0 > j1 || j1 > cols) {
-        PyErr_Format(PyExc_ValueError, "matrix %zd rows [%zd, %zd) are outside %zd x [0, %zd)",
-                     b, j0, j1, batch, cols);
+    if (b0 < 0 || b0 > b1 || b1 > batch || j0 < 0 || j0 > j1 || j1 > cols) {
+        PyErr_Format(PyExc_ValueError, "matrices [%zd, %zd) rows [%zd, %zd) are outside "
+                     "[0, %zd) x [0, %zd)", b0, b1, j0, j1, batch, cols);
         goto fail;
     }
-    const Py_ssize_t off = b * rows * cols;
     Py_BEGIN_ALLOW_THREADS
-    if (src.view.itemsize == 8)
-        cl_kernels.transpose_f64((const double *)src.view.buf + off, (double *)dst.view.buf + off, rows,
-                         cols, j0, j1);
-    else
-        cl_kernels.transpose_f32((const float *)src.view.buf + off, (float *)dst.view.buf + off, rows,
-                         cols, j0, j1);
+    for (Py_ssize_t b = b0; b < b1; ++b) {
+        const Py_ssize_t off = b * rows * cols;
+        if (src.view.itemsize == 8)
+            cl_kernels.transpose_f64((const double *)src.view.buf + off,
+                                     (double *)dst.view.buf + off, rows, cols, j0, j1);
+        else
+            cl_kernels.transpose_f32((const float *)src.view.buf + off,
+                                     (float *)dst.view.buf + off, rows, cols, j0, j1);
+    }
     Py_END_ALLOW_THREADS
     release(&src);
     release(&dst);

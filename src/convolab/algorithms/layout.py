@@ -14,16 +14,28 @@ from convolab import _native
 from convolab.algorithms import native, scheduler
 
 SMALL = 1 << 16  # bytes below which NumPy's copy is as fast as calling the kernel
+TASK_BYTES = 1 << 20  # bytes a task transposes, about
 
 
 def _transpose(src: np.ndarray, batch: int, rows: int, cols: int) -> np.ndarray:
-    """``src`` (batch, rows, cols), C-contiguous, as a new (batch, cols, rows) array."""
+    """``src`` (batch, rows, cols), C-contiguous, as a new (batch, cols, rows) array.
+
+    Tasks of ~1 MiB: groups of whole matrices when there are many, else bands of each one's
+    destination rows (LeNet's 64 images of 6 x 784 in 64 tasks paid 0.6 ms of hand-outs).
+    """
     dst = np.empty((batch, cols, rows), src.dtype)
-    per = max(64, -(-batch * cols // (4 * max(1, scheduler.workers()))))
-    per = -(-per // 64) * 64
-    tasks = [(b, j, min(cols, j + per)) for b in range(batch) for j in range(0, cols, per)]
-    native.run(lambda b, j0, j1: _native.core.transpose(src, dst, batch, rows, cols, b, j0, j1),
-               tasks)
+    per_matrix = rows * cols * src.itemsize
+    n_tasks = max(1, min(scheduler.workers() * native.TASKS_PER_WORKER,
+                         batch * per_matrix // TASK_BYTES))
+    if n_tasks <= batch:  # whole matrices a task
+        step = -(-batch // n_tasks)
+        tasks = [(b, min(batch, b + step), 0, cols) for b in range(0, batch, step)]
+    else:  # bands of rows of each matrix
+        step = -(-cols // -(-n_tasks // batch))
+        tasks = [(b, b + 1, j, min(cols, j + step)) for b in range(batch)
+                 for j in range(0, cols, step)]
+    native.run(lambda b0, b1, j0, j1: _native.core.transpose(src, dst, batch, rows, cols, b0, b1,
+                                                             j0, j1), tasks)
     return dst
 
 
