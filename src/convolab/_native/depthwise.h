@@ -8,6 +8,6 @@
 
 #include "direct.h"
 
-typedef int (*cl_depthwise_fn)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1);
+typedef cl_direct_fn cl_depthwise_fn;
 
 #endif

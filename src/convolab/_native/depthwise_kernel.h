@@ -14,11 +14,6 @@
  * need a tail; the input and output do (C % lanes), done lane by lane.
  */
 
-#define CL_CAT3_(a, b, c) a##_##b##_##c
-#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
-#define FN(name) CL_CAT3(name, TNAME, ISA)
-#define VEC FN(vec)
-#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
 /* One tile: pixels (ind's pix rows), channels cb .. cb + nc*VW - 1, the last vector holding
  * `last` lanes (VW: all). */
@@ -108,6 +103,3 @@ static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
     return 0;
 }
 
-#undef VEC
-#undef VW
-#undef FN

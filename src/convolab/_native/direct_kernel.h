@@ -30,13 +30,6 @@
  * crosses the left or right padding reads a copy gathered through the column map.
  */
 
-#define CL_CAT3_(a, b, c) a##_##b##_##c
-#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
-#define FN(name) CL_CAT3(name, TNAME, ISA)
-
-typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
-#define VEC FN(vec)
-#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
 #ifndef CL_CHUNK
 /* pixels whose indirection is built at once: a multiple of every PIX (12, 8, 6) */
@@ -319,6 +312,3 @@ static void FN(direct_fill)(cl_direct_fn *fns, int *pix)
 #endif
 }
 
-#undef VEC
-#undef VW
-#undef FN

@@ -7,6 +7,12 @@
 
 #define CL_FILL_(isa) cl_fill_##isa
 #define CL_FILL(isa) CL_FILL_(isa)
+/* every kernel's names carry the dtype and the set: direct_nv2_f32_avx512 */
+#define CL_CAT3_(a, b, c) a##_##b##_##c
+#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
+#define FN(name) CL_CAT3(name, TNAME, ISA)
+#define VEC FN(vec)
+#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
 #define T float
 #define TNAME f32
@@ -15,6 +21,7 @@
 #define PIX4 F32_PIX4
 #define DW_PIX F32_DW_PIX
 #define TSIZE 4
+typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"
@@ -35,6 +42,7 @@
 #define PIX4 F64_PIX4
 #define DW_PIX F64_DW_PIX
 #define TSIZE 8
+typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"

@@ -121,6 +121,20 @@ static void call_release(struct call *c)
     c->zero = NULL;
 }
 
+/* Run fn on the parsed call with the GIL released, release the buffers, and return None (or
+ * NULL with MemoryError when the kernel could not allocate its scratch). */
+static PyObject *run(cl_direct_fn fn, struct call *c)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(&c->a, c->q0, c->q1);
+    Py_END_ALLOW_THREADS
+    call_release(c);
+    if (rc < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 /* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1); geometry is
  * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups). Checks what is common to every
  * family; the caller checks w and bias. */
@@ -219,16 +233,7 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
         || (c.bias.held && check_len(&c.bias, "bias", product(3, bs)) < 0))
         goto fail;
     cl_direct_fn fn = (f64 ? cl_kernels.direct_f64 : cl_kernels.direct_f32)[nv];
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    call_release(&c);
-    Py_RETURN_NONE;
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;
@@ -257,17 +262,8 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
     if (check_len(&c.w, "w", a->kh * a->kw * cp) < 0
         || (c.bias.held && check_len(&c.bias, "bias", cp) < 0))
         goto fail;
-    cl_depthwise_fn fn = c.itemsize == 8 ? cl_kernels.depthwise_f64 : cl_kernels.depthwise_f32;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    call_release(&c);
-    Py_RETURN_NONE;
+    cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.depthwise_f64 : cl_kernels.depthwise_f32;
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;
@@ -300,16 +296,7 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     if (check_len(&c.w, "grad_w", product(5, ws)) < 0)
         goto fail;
     cl_direct_fn fn = (f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv];
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    call_release(&c);
-    Py_RETURN_NONE;
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;
@@ -337,16 +324,7 @@ static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
     if (check_len(&c.w, "grad_w", product(2, ws)) < 0)
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.dw_wgrad_f64 : cl_kernels.dw_wgrad_f32;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    call_release(&c);
-    Py_RETURN_NONE;
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;
@@ -374,16 +352,7 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
         || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    call_release(&c);
-    Py_RETURN_NONE;
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;

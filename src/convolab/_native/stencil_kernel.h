@@ -12,11 +12,6 @@
  * written): the kernel runs at the memory's speed, as OpenCV's filter2D does.
  */
 
-#define CL_CAT3_(a, b, c) a##_##b##_##c
-#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
-#define FN(name) CL_CAT3(name, TNAME, ISA)
-#define VEC FN(vec)
-#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 #define ST_U 4
 
 /* Output pixels ow .. ow + vecs*VW of one row, all oc output channels: y[(ow + k) * oc + o] =
@@ -186,6 +181,3 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 }
 
 #undef ST_U
-#undef VEC
-#undef VW
-#undef FN

@@ -8,9 +8,6 @@
  * eight row stores, all in registers. Ragged edges are copied one value at a time.
  */
 
-#define CL_CAT3_(a, b, c) a##_##b##_##c
-#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
-#define FN(name) CL_CAT3(name, TNAME, ISA)
 
 typedef T FN(v8) __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T))));
 #if TSIZE == 8
@@ -73,4 +70,3 @@ static void FN(transpose)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, 
 
 #undef V8
 #undef M8
-#undef FN

@@ -22,11 +22,6 @@
 #define CL_WGRAD_CHUNK 64
 #endif
 
-#define CL_CAT3_(a, b, c) a##_##b##_##c
-#define CL_CAT3(a, b, c) CL_CAT3_(a, b, c)
-#define FN(name) CL_CAT3(name, TNAME, ISA)
-#define VEC FN(vec)
-#define VW ((ptrdiff_t)(VBYTES / sizeof(T)))
 
 /* gw[t][c0 .. c0+cb)[o-block b] += sum over `count` pixels from q of src * gy. */
 CL_INLINE void FN(wgrad_tile)(const int cb, const int nv, const int ragged,
@@ -210,6 +205,3 @@ static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
     return 0;
 }
 
-#undef VEC
-#undef VW
-#undef FN

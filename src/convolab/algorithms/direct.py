@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native, scheduler
+from convolab.algorithms import native
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
@@ -111,21 +111,13 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     nv, _ = tile(p)
     block = nv * _native.core.lanes(p.dtype.itemsize)
     nob = -(-og // block)
-    ranges = native.pixel_ranges(p, kh * kw * cg * o)
-    n_workers = min(scheduler.workers(), len(ranges))
-    parts = [native.aligned_zeros((g, nob, kh * kw, cg, block), p.dtype)
-             for _ in range(n_workers)]
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
     gy = np.ascontiguousarray(gy, p.dtype)
-
-    def work(r: tuple[int, int], i: int) -> None:
-        _native.core.wgrad(x, parts[i], None, gy, rows, cols, geometry, nv, *r)
-
-    scheduler.run(ranges, work, n_workers, limit_blas=False)
-    gw = parts[0]
-    for part in parts[1:]:
-        gw += part
+    gw = native.summed(
+        lambda out, q0, q1: _native.core.wgrad(x, out, None, gy, rows, cols, geometry, nv,
+                                               q0, q1),
+        native.pixel_ranges(p, kh * kw * cg * o), (g, nob, kh * kw, cg, block), p.dtype)
     # (G, nob, kh*kw, Cg, block) -> (kh, kw, Cg, G, nob*block) -> the first og of each group
     gw = gw.reshape(g, nob, kh, kw, cg, block).transpose(2, 3, 4, 0, 1, 5)
     return np.ascontiguousarray(gw.reshape(kh, kw, cg, g, nob * block)[..., :og]

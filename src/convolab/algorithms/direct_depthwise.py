@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native, scheduler
+from convolab.algorithms import native
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
@@ -67,18 +67,11 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     packed (kh*kw, Cp) sum over its pixel ranges by the compiled kernel, added here."""
     kh, kw, _, c = p.w_shape
     cp = -(-c // ROW) * ROW
-    ranges = native.pixel_ranges(p, kh * kw * c)
-    n_workers = min(scheduler.workers(), len(ranges))
-    parts = [native.aligned_zeros((kh * kw, cp), p.dtype) for _ in range(n_workers)]
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
     gy = np.ascontiguousarray(gy, p.dtype)
-
-    def work(r: tuple[int, int], i: int) -> None:
-        _native.core.dw_wgrad(x, parts[i], None, gy, rows, cols, geometry, cp, *r)
-
-    scheduler.run(ranges, work, n_workers, limit_blas=False)
-    gw = parts[0]
-    for part in parts[1:]:
-        gw += part
+    gw = native.summed(
+        lambda out, q0, q1: _native.core.dw_wgrad(x, out, None, gy, rows, cols, geometry, cp,
+                                                  q0, q1),
+        native.pixel_ranges(p, kh * kw * c), (kh * kw, cp), p.dtype)
     return np.ascontiguousarray(gw[:, :c].reshape(kh, kw, 1, c))

@@ -77,6 +77,20 @@ def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:
                   limit_blas=False)
 
 
+def summed(kernel: Callable[..., None], ranges: list[tuple[int, int]],
+           shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The sum over ``ranges`` of what ``kernel(out, q0, q1)`` adds into ``out`` (zeros of
+    ``shape``): each worker adds its ranges into its own array, and those are summed here
+    (a weight gradient, a reduction over pixels)."""
+    n_workers = min(scheduler.workers(), len(ranges))
+    parts = [aligned_zeros(shape, dtype) for _ in range(n_workers)]
+    scheduler.run(ranges, lambda r, i: kernel(parts[i], *r), n_workers, limit_blas=False)
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
 def kernel_name(family: str, p: ConvProblem, tile: str = "") -> str:
     """What runs, as plan() says it: ``direct_f32_12x2_avx512``."""
     dtype = "f64" if p.dtype.itemsize == 8 else "f32"
