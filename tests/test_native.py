@@ -38,14 +38,20 @@ def problems(draw, kind: str = "direct"):
     """``(x shape NHWC, w shape HWIO, conv2d keywords)`` of a random valid conv that kernel
     ``kind`` runs (depthwise: groups == C == O; stencil: one channel, horizontal stride 1)."""
     depthwise, one = kind == "direct_depthwise", kind == "direct_stencil"
-    groups = draw(st.integers(1, 40)) if depthwise else draw(st.sampled_from([1, 1, 2, 3]))
-    groups = 1 if one else groups
+    if one and draw(st.booleans()):  # the stencil's per-plane depthwise: an RGB image, say
+        depthwise, one = True, False
+        groups = draw(st.integers(2, 8))
+    elif depthwise:
+        groups = draw(st.integers(1, 40))
+    else:
+        groups = 1 if one else draw(st.sampled_from([1, 1, 2, 3]))
     cg = 1 if depthwise or one else draw(st.integers(1, 40))
     og = 1 if depthwise else draw(st.integers(1, 8 if one else 40))
     n, h = draw(st.integers(1, 2)), draw(st.integers(1, 11))
     w = draw(st.integers(1, 80 if one else 11))  # stencil: rows past a few vectors
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    kwargs = dict(stride=(draw(st.integers(1, 3)), 1 if one else draw(st.integers(1, 3))),
+    kwargs = dict(stride=(draw(st.integers(1, 3)),
+                          1 if kind == "direct_stencil" else draw(st.integers(1, 3))),
                   dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
                   padding=draw(paddings), padding_mode=draw(st.sampled_from(MODES)),
                   groups=groups)
