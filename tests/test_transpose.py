@@ -1,5 +1,7 @@
 """conv_transpose2d: the definition's loops, PyTorch, and the adjoint identity with conv2d."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -195,3 +197,33 @@ def test_channel_and_bias_mismatches_are_clear_errors():
         conv_transpose2d(np.zeros((1, 3, 3, 3)), np.zeros((3, 3, 1, 2)))
     with pytest.raises(ValueError, match=r"bias: expected shape \(4,\)"):
         conv_transpose2d(np.zeros((1, 3, 3, 2)), np.zeros((3, 3, 2, 2)), np.zeros(2), groups=2)
+
+
+_NON_FINITE_CASES = [
+    (s, d, op)
+    for s in [(1, 2), (2, 1), (2, 2), (1, 3)]
+    for d in [(1, 1), (1, 2), (2, 1), (2, 3)]
+    for op in [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2)]
+    if all(o < max(si, di) for o, si, di in zip(op, s, d))  # what PyTorch accepts too
+]
+
+
+@pytest.mark.parametrize(("stride", "dilation", "output_padding"), _NON_FINITE_CASES)
+def test_an_inf_or_nan_weight_reaches_only_the_outputs_pytorch_puts_it_in(stride, dilation,
+                                                                           output_padding):
+    """output_padding beyond the stride gives the forward conv windows past the input; their
+    zeros must not meet the weight (0 * inf = NaN where PyTorch has 0 or a finite value)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(sum(stride) * 7 + sum(dilation))
+    x = rng.standard_normal((1, 2, 3, 3))
+    w = rng.standard_normal((2, 2, 3, 2))
+    w[0, 1, 0, 0], w[1, 0, -1, -1] = np.inf, np.nan
+    kw = dict(stride=stride, dilation=dilation, output_padding=output_padding)
+    want = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), **kw).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no NumPy warning on the way
+        got = conv_transpose2d(x, w, data_format="NCHW", kernel_format="OIHW", **kw)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-10, atol=1e-10)

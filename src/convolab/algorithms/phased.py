@@ -141,6 +141,11 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     scratch = scheduler.Scratch(n_workers)
 
     def work(block: scheduler.Block, i: int) -> None:
+        # an Inf or NaN is caught below (the result is checked); no warning on the way
+        with np.errstate(invalid="ignore", over="ignore"):
+            _work(block, i)
+
+    def _work(block: scheduler.Block, i: int) -> None:
         n0, n1, _, _ = block
         pixels = (n1 - n0) * hq * wq
         g = _gy_ext(gy, p, n0, n1, scratch.get(i, "gy", (pixels * o,), p.dtype))

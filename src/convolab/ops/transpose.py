@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.algorithms import ConvProblem
+from convolab.algorithms.finite import all_finite
 from convolab.ops.arguments import (
     as_numeric,
     check_groups,
@@ -181,11 +182,42 @@ def conv_transpose2d(
     out = result_dtype(xa, wa, ba)
     dt = compute_dtype(out)
     p = ConvProblem((n, *out_hw, c_out), w4.shape, geom, g, "zeros", dt)
-    # The forward conv may have windows past the input's last row/column (room made by
-    # output_padding when it exceeds the stride): they get zero gradient.
-    gy = np.zeros(p.y_shape, dt)
-    gy[:, :h, :wd] = x4
-    y = input_gradient(gy, np.ascontiguousarray(w4, dtype=dt), p)
+    wc = np.ascontiguousarray(w4, dtype=dt)
+    if geom.out_hw != (h, wd) and not all_finite(wc):
+        # an Inf or NaN weight must not meet the zero windows below (0 * inf = NaN)
+        y = _without_extra_windows(x4, wc, p, (h, wd))
+    else:
+        # The forward conv may have windows past the input's last row/column (room made by
+        # output_padding when it exceeds the stride): they get zero gradient.
+        gy = np.zeros(p.y_shape, dt)
+        gy[:, :h, :wd] = x4
+        y = input_gradient(gy, wc, p)
     if ba is not None:
         y += ba.astype(dt)
     return from_nhwc(y, fmt, unbatched).astype(out, copy=False)
+
+
+def _without_extra_windows(x4: np.ndarray, w: np.ndarray, p: ConvProblem,
+                           hw: tuple[int, int]) -> np.ndarray:
+    """The transposed conv of ``x4`` (N, h, w, C_in) where ``p``'s forward conv has windows
+    past ``hw`` (output_padding beyond the stride): computed on the part of the output that
+    the real windows cover, zeros elsewhere, so no weight multiplies those windows' zeros
+    (the definition forms no such products: with an Inf weight they would be NaN).
+    """
+    out = np.zeros((p.x_shape[0], *p.x_shape[1:3], p.w_shape[2] * p.groups), p.dtype)
+    sizes, pads = [], []
+    for n_win, (before, _), s, d, k, size in zip(hw, p.geom.pads, p.geom.stride,
+                                                 p.geom.dilation, p.geom.kernel_hw,
+                                                 p.x_shape[1:3]):
+        extent = (n_win - 1) * s + (k - 1) * d + 1  # padded rows the real windows read
+        rows = min(size, extent - before)
+        if rows < 1:  # the real windows read only padding: nothing reaches the output
+            return out
+        sizes.append(rows)
+        pads.append((before, extent - before - rows))
+    geom = conv_geometry(tuple(sizes), p.geom.kernel_hw, stride=p.geom.stride,
+                         padding=tuple(pads), dilation=p.geom.dilation)
+    q = ConvProblem((p.x_shape[0], *sizes, p.x_shape[3]), p.w_shape, geom, p.groups, "zeros",
+                    p.dtype)
+    out[:, : sizes[0], : sizes[1]] = input_gradient(np.ascontiguousarray(x4, p.dtype), w, q)
+    return out
