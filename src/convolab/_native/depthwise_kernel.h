@@ -86,7 +86,7 @@ static __attribute__((noinline)) void FN(dw_one)(const struct cl_conv *a, const 
  * then every tile's channels. */
 static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0};
+    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0, NULL};
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     if (!ind)
         return -1;

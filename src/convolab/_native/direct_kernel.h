@@ -127,25 +127,38 @@ CL_INLINE VEC FN(load_lanes)(const T *p, ptrdiff_t n)
 struct FN(plan) {
     int merged;
     ptrdiff_t taps, cn, wstride, seg;
+    /* merged rows: per output column, the input column its kernel row starts at when the
+     * row's kw pixels are consecutive in the input, else -1 (computed once per call) */
+    const ptrdiff_t *run_start;
 };
 
-/* The source of merged row i of pixel (n, oh, ow), before the channel offset: the input
- * when the row's kw pixels are consecutive, else a copy gathered into `slot`. */
+/* The source of a merged kernel row starting at padded column col of `row`, before the
+ * channel offset: the input itself when the row's kw pixels are consecutive there (start >=
+ * 0, from run_start), else a copy gathered through the column map into `slot`. */
 CL_INLINE const T *FN(row_source)(const struct cl_conv *a, const T *row, ptrdiff_t col,
-                                  T *slot)
+                                  ptrdiff_t start, T *slot)
 {
-    const int64_t c0 = a->col_map[col];
-    int contiguous = c0 >= 0;
-    for (ptrdiff_t jj = 1; contiguous && jj < a->kw; ++jj)
-        contiguous = a->col_map[col + jj] == c0 + jj;
-    if (contiguous)
-        return row + c0 * a->c;
+    if (start >= 0)
+        return row + start * a->c;
     for (ptrdiff_t jj = 0; jj < a->kw; ++jj) {
         const int64_t cj = a->col_map[col + jj];
         for (ptrdiff_t c = 0; c < a->c; ++c)
             slot[jj * a->c + c] = cj < 0 ? (T)0 : row[cj * a->c + c];
     }
     return slot;
+}
+
+/* run_start[ow] for every output column (see struct plan). */
+static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start)
+{
+    for (ptrdiff_t ow = 0; ow < a->wo; ++ow) {
+        const ptrdiff_t col = ow * a->sw;
+        const int64_t c0 = a->col_map[col];
+        int contiguous = c0 >= 0;
+        for (ptrdiff_t jj = 1; contiguous && jj < a->kw; ++jj)
+            contiguous = a->col_map[col + jj] == c0 + jj;
+        run_start[ow] = contiguous ? c0 : -1;
+    }
 }
 
 /* The indirection of pixels s <= q < e: tiles of pix first ([tile][tap][pixel]), then the
@@ -170,7 +183,7 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
             const int64_t r = a->row_map[oh * a->sh + i * a->dh];
             const T *row = r < 0 ? NULL : x + (n * a->ih + r) * row_len;
             if (pl->merged) {
-                ind[base + i * step] = row ? FN(row_source)(a, row, col,
+                ind[base + i * step] = row ? FN(row_source)(a, row, col, pl->run_start[ow],
                                                             scratch + (k * taps + i) * pl->seg)
                                            : zero;
                 continue;
@@ -237,16 +250,21 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
     pl.cn = pl.merged ? a->kw * a->cg : a->cg;
     pl.wstride = pl.cn * ob;
     pl.seg = pl.merged ? a->kw * a->c : 0;
+    ptrdiff_t *run_start = pl.merged ? malloc(sizeof(ptrdiff_t) * (size_t)a->wo) : NULL;
+    pl.run_start = run_start;
     ptrdiff_t cb = CL_PASS_WEIGHTS / (pl.taps * ob * (ptrdiff_t)sizeof(T));
     cb = cb < 1 ? 1 : cb > pl.cn ? pl.cn : cb;
 
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_CHUNK * pl.taps * pl.seg)) : NULL;
-    if (!ind || (pl.merged && !scratch)) {
+    if (!ind || (pl.merged && (!scratch || !run_start))) {
         free(ind);
         free(scratch);
+        free(run_start);
         return -1;
     }
+    if (pl.merged)
+        FN(run_starts)(a, run_start);
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
         const ptrdiff_t full = (e - s) / pix * pix;
@@ -267,6 +285,7 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
     }
     free(ind);
     free(scratch);
+    free(run_start);
     return 0;
 }
 
