@@ -27,7 +27,8 @@ struct cl_conv {
     ptrdiff_t kh, kw, sh, sw, dh, dw;
     ptrdiff_t groups, cg, og;
     ptrdiff_t nv;             /* direct: output-channel vectors per tile */
-    ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C) */
+    ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C);
+                                 stencil: kernels in the bank (0: one for all images) */
 };
 
 /* Compute output pixels q0 <= q < q1 of the flattened (N, Ho, Wo) grid, every channel;

@@ -331,16 +331,17 @@ fail:
 }
 
 PyDoc_STRVAR(stencil_doc,
-"stencil(x, w, bias, y, row_map, col_map, geometry, 0, q0, q1)\n\n"
+"stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
 "One-channel input (C == 1, 1 <= O <= 8, horizontal stride 1), output pixels q0 <= q < q1,\n"
-"whole rows (multiples of Wo). w (kh, kw, O), bias (O,) or None.");
+"whole rows (multiples of Wo). w (kh, kw, O), bias (O,) or None; with bank = K > 0, w is\n"
+"(K, kh, kw, O) and bias (K, O), image n filtered by kernel n % K.");
 
 static PyObject *py_stencil(PyObject *self, PyObject *args)
 {
     (void)self;
     struct call c;
-    Py_ssize_t unused;
-    if (parse(args, &c, &unused, 0) < 0)
+    Py_ssize_t bank;
+    if (parse(args, &c, &bank, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->c != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
@@ -348,8 +349,14 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
                         "stride 1 and whole output rows");
         goto fail;
     }
-    if (check_len(&c.w, "w", a->kh * a->kw * a->o) < 0
-        || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
+    if (bank < 0) {
+        PyErr_SetString(PyExc_ValueError, "stencil: the kernel bank's size must be >= 0");
+        goto fail;
+    }
+    a->cp = bank;  /* 0: one kernel for every image */
+    const Py_ssize_t kernels = bank > 0 ? bank : 1;
+    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->o) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", kernels * a->o) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;
     return run(fn, &c);

@@ -122,7 +122,8 @@ static void FN(stencil_pad_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t 
 }
 
 /* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo);
- * w (kh, kw, O), bias (O,) or NULL, 1 <= O <= 8. */
+ * w (kh, kw, O), bias (O,) or NULL, 1 <= O <= 8; or, with a->cp = K > 0, a bank of K such
+ * kernels (and biases), image n filtered by kernel n % K. */
 static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t wo = a->wo, width = wo + (a->kw - 1) * a->dw;
@@ -172,7 +173,11 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
             }
             rows[i] = ring + found * stride;
         }
-        run_row(a, rows, w, (T *)a->y + row * wo * a->o, bias);
+        /* image n's kernel: one for all, or (cycle > 0) kernel n % cycle of a bank: an NCHW
+         * depthwise conv is N*C one-channel images, image n*C + c filtered by kernel c */
+        const ptrdiff_t k = a->cp > 0 ? n % a->cp : 0;
+        run_row(a, rows, w + k * a->kh * a->kw * a->o, (T *)a->y + row * wo * a->o,
+                bias ? bias + k * a->o : NULL);
     }
     free(ring);
     free(tag);

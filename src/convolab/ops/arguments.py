@@ -209,7 +209,12 @@ def resolve(
 def prepare(x: object, w: object, bias: object = None, **options: object) -> Prepared:
     """Validate a ``conv2d`` call (options as :func:`resolve`) and make its arrays ready for an
     algorithm: C-contiguous, in the compute dtype."""
-    r = resolve(x, w, bias, **options)
+    return ready(resolve(x, w, bias, **options))
+
+
+def ready(r: Prepared) -> Prepared:
+    """:func:`resolve`'s views made ready for an algorithm: C-contiguous, in the compute dtype
+    (NCHW converted to NHWC here, once)."""
     dt = r.problem.dtype
     # ascontiguousarray and astype(copy=False) return the array itself when it is already
     # right; the bias is only read (added to the output), so it needs no copy of its own

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import REGISTRY
+from convolab.algorithms import REGISTRY, direct_depthwise, direct_stencil
 from convolab.ops import small_call
-from convolab.ops.arguments import from_nhwc, is_dask_array, prepare
+from convolab.ops.arguments import Prepared, from_nhwc, is_dask_array, ready, resolve
 from convolab.select import choose
 
 
@@ -70,12 +70,16 @@ def conv2d(
     y = small_call.run(key, x, w, bias)
     if y is not None:
         return y
-    prep = prepare(
+    r = resolve(
         x, w, bias, stride=stride, padding=padding, dilation=dilation, groups=groups,
         data_format=data_format, kernel_format=kernel_format, padding_mode=padding_mode,
     )
+    name = choose(r.problem, algorithm)
+    y = _channels_first_depthwise(r, name)
+    if y is not None:
+        return y
+    prep = ready(r)
     p = prep.problem
-    name = choose(p, algorithm)
     if p.x_shape[0] == 0:
         y = np.zeros(p.y_shape, p.dtype)
     else:
@@ -85,3 +89,17 @@ def conv2d(
                         layout_ok=prep.data_format == "NHWC" and not prep.unbatched)
     return from_nhwc(y, prep.data_format, prep.unbatched).astype(prep.out_dtype, copy=False)
 
+
+
+def _channels_first_depthwise(r: Prepared, name: str) -> np.ndarray | None:
+    """An NCHW depthwise conv that "auto" gives a compiled depthwise or stencil kernel, run on
+    the NCHW array as it lies (``direct_stencil.channels_first_depthwise``); None otherwise."""
+    p = r.problem
+    if r.data_format != "NCHW" or name not in (direct_depthwise.NAME, direct_stencil.NAME):
+        return None
+    x = r.x.transpose(0, 3, 1, 2)  # the caller's (N, C, H, W)
+    if not (direct_stencil.planes_supported(p) and x.flags.c_contiguous and x.dtype == p.dtype
+            and p.x_shape[0] > 0):
+        return None
+    y = direct_stencil.channels_first_depthwise(x, r.w, p, r.bias)
+    return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
