@@ -111,7 +111,8 @@ def conv2d(
 
 
 def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object = 1,
-           chunks: object = None) -> da.Array:
+           dilation: object = 1, padding_mode: str = "zeros", chunks: object = None
+           ) -> da.Array:
     """:func:`convolab.corr2d` of a 2-D Dask array ``X`` (h, w) with a 2-D kernel ``K``: lazy.
 
     ``chunks`` as for :func:`conv2d`; explicit chunks are ``(rows, cols)`` of the output (or
@@ -130,12 +131,13 @@ def corr2d(X: da.Array, K: object, *, padding: object = "valid", stride: object 
     elif isinstance(chunks, dict):
         chunks = {axis % 2 + 1: c for axis, c in chunks.items()}
     y = conv2d(X[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride,
-               chunks=chunks)
+               dilation=dilation, padding_mode=padding_mode, chunks=chunks)
     return y[0, :, :, 0]
 
 
 def convolve2d(X: da.Array, K: object, *, padding: object = "valid", stride: object = 1,
-               chunks: object = None) -> da.Array:
+               dilation: object = 1, padding_mode: str = "zeros", chunks: object = None
+               ) -> da.Array:
     """:func:`convolab.convolve2d` (true convolution) of a 2-D Dask array: ``corr2d`` of the
     flipped kernel, lazy.
 
@@ -145,7 +147,8 @@ def convolve2d(X: da.Array, K: object, *, padding: object = "valid", stride: obj
     array([[ 5., 11.],
            [23., 29.]])
     """
-    return corr2d(X, as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride, chunks=chunks)
+    return corr2d(X, as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride,
+                  dilation=dilation, padding_mode=padding_mode, chunks=chunks)
 
 
 def _lazy_conv(x: da.Array, w: np.ndarray, bias: np.ndarray | None, p: ConvProblem,

@@ -4,44 +4,60 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.ops.arguments import as_2d, is_dask_array
+from convolab.ops.arguments import as_2d, as_numeric, is_dask_array
 from convolab.ops.conv2d import conv2d
 
 
 def corr2d(
-    X: object, K: object, *, padding: object = "valid", stride: object = 1  # the seed's names
+    X: object, K: object, *, padding: object = "valid", stride: object = 1,  # the seed's names
+    dilation: object = 1, padding_mode: str = "zeros",
 ) -> np.ndarray:
-    """2-D cross-correlation of a 2-D ``X`` with a 2-D kernel ``K`` (the seed's ``corr2d``).
+    """2-D cross-correlation of an image ``X`` with a 2-D kernel ``K`` (the seed's ``corr2d``).
 
-    ``X`` : (h, w), ``K`` : (kh, kw); "valid" gives ``(h - kh + 1, w - kw + 1)``.
+    ``X`` : (h, w), or a colour image (h, w, C) filtered channel by channel; ``K`` : (kh, kw).
+    "valid" gives ``(h - kh + 1, w - kw + 1)`` (and ``C`` channels for a colour image).
+    ``padding``, ``stride``, ``dilation`` and ``padding_mode`` mean what they mean for
+    :func:`convolab.conv2d`.
 
     >>> corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
     array([[19., 25.],
            [37., 43.]])
+    >>> corr2d(np.ones((4, 4, 3)), [[1, 1]], padding="same", padding_mode="reflect").shape
+    (4, 4, 3)
     """
+    options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
     if is_dask_array(X):
         from convolab.chunked import corr2d as chunked_corr2d
 
-        return chunked_corr2d(X, K, padding=padding, stride=stride)
-    x, k = as_2d(X, "X"), as_2d(K, "K")
+        return chunked_corr2d(X, K, **options)
+    k = as_2d(K, "K")
+    x = as_numeric(X, "X")
+    if x.ndim == 3:  # (h, w, C): one image, C channels, each filtered by k (a depthwise conv)
+        c = x.shape[2]
+        w = np.broadcast_to(k[:, :, None, None], (*k.shape, 1, c))
+        return conv2d(x[None], w, groups=c, **options)[0]
+    x = as_2d(x, "X (an image (h, w) or a colour image (h, w, C))")
     # (h, w) -> (1, h, w, 1): one example, one channel; kernel (kh, kw) -> (kh, kw, 1, 1)
-    y = conv2d(x[None, :, :, None], k[:, :, None, None], padding=padding, stride=stride)
+    y = conv2d(x[None, :, :, None], k[:, :, None, None], **options)
     return y[0, :, :, 0]
 
 
 def convolve2d(
-    X: object, K: object, *, padding: object = "valid", stride: object = 1
+    X: object, K: object, *, padding: object = "valid", stride: object = 1,
+    dilation: object = 1, padding_mode: str = "zeros",
 ) -> np.ndarray:
     """True 2-D convolution (6.1.3): ``(f*g)(i, j) = sum_a sum_b f(a, b) g(i-a, j-b)``.
 
     Equals ``corr2d(X, K[::-1, ::-1])``: convolution is cross-correlation with a flipped kernel.
+    Takes what :func:`corr2d` takes (colour images too).
 
     >>> convolve2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
     array([[ 5., 11.],
            [23., 29.]])
     """
+    options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
     if is_dask_array(X):
         from convolab.chunked import convolve2d as chunked_convolve2d
 
-        return chunked_convolve2d(X, K, padding=padding, stride=stride)
-    return corr2d(X, as_2d(K, "K")[::-1, ::-1], padding=padding, stride=stride)
+        return chunked_convolve2d(X, K, **options)
+    return corr2d(X, as_2d(K, "K")[::-1, ::-1], **options)
