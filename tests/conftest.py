@@ -24,3 +24,18 @@ def numpy_engine(monkeypatch):
     from convolab import _native
 
     monkeypatch.setattr(_native, "core", None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the compiled core (CONVOLAB_NATIVE=0, or not built) its algorithms run nothing:
+    their parametrized cases are skipped, saying why; every NumPy algorithm still runs."""
+    from convolab import _native
+    from convolab.algorithms import COMPILED
+
+    if _native.available():
+        return
+    skip = pytest.mark.skip(reason=f"the compiled core is not available: {_native.reason}")
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("name") in COMPILED:
+            item.add_marker(skip)

@@ -33,5 +33,7 @@ REGISTRY: dict[str, ModuleType] = {
                         direct, direct_depthwise, direct_stencil, small)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
+# the algorithms that run the compiled core's kernels (they support nothing without it)
+COMPILED = frozenset(m.NAME for m in (direct, direct_depthwise, direct_stencil, small))
 
-__all__ = ["INPUT_GRADIENT", "REGISTRY", "ConvProblem"]
+__all__ = ["COMPILED", "INPUT_GRADIENT", "REGISTRY", "ConvProblem"]

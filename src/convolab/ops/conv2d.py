@@ -90,7 +90,6 @@ def conv2d(
     return from_nhwc(y, prep.data_format, prep.unbatched).astype(prep.out_dtype, copy=False)
 
 
-
 def _channels_first_depthwise(r: Prepared, name: str) -> np.ndarray | None:
     """An NCHW depthwise conv that "auto" gives a compiled depthwise or stencil kernel, run on
     the NCHW array as it lies (``direct_stencil.channels_first_depthwise``); None otherwise."""
