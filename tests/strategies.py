@@ -78,7 +78,7 @@ def configs(draw, max_hw: int = 7, max_batch: int = 2) -> Config:
     try:
         g = conv_geometry((cfg.h, cfg.w), (cfg.kh, cfg.kw), stride=cfg.stride,
                           padding=cfg.padding, dilation=cfg.dilation)
-        check_padding_fits(g.in_hw, g.pads, cfg.padding_mode)
+        check_padding_fits(g.in_shape, g.pads, cfg.padding_mode)
     except ValueError:
         assume(False)
     return cfg

@@ -61,7 +61,7 @@ def supported(name: str, cfg: Config) -> Config:
     try:
         p = problem_of(np.zeros((cfg.n, cfg.h, cfg.w, cfg.c)), np.zeros((cfg.kh, cfg.kw, cfg.cg,
                        cfg.o)), **cfg.kwargs())
-        check_padding_fits(p.geom.in_hw, p.geom.pads, cfg.padding_mode)
+        check_padding_fits(p.geom.in_shape, p.geom.pads, cfg.padding_mode)
     except ValueError:
         assume(False)
     assume(supports(name, p))

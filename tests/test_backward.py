@@ -28,7 +28,7 @@ def grad_y_for(cfg, seed, dtype=np.float64):
     geom = conv_geometry((cfg.h, cfg.w), (cfg.kh, cfg.kw), stride=cfg.stride,
                          padding=cfg.padding, dilation=cfg.dilation)
     rng = np.random.default_rng(seed + 1)
-    return rng.standard_normal((cfg.n, *geom.out_hw, cfg.o)).astype(dtype)
+    return rng.standard_normal((cfg.n, *geom.out_shape, cfg.o)).astype(dtype)
 
 
 @given(configs(), seeds)
@@ -286,7 +286,7 @@ def _valid(cfg) -> bool:
     try:
         g = conv_geometry((cfg.h, cfg.w), (cfg.kh, cfg.kw), stride=cfg.stride,
                           padding=cfg.padding, dilation=cfg.dilation)
-        check_padding_fits(g.in_hw, g.pads, cfg.padding_mode)
+        check_padding_fits(g.in_shape, g.pads, cfg.padding_mode)
     except ValueError:
         return False
     return True

@@ -36,7 +36,7 @@ def test_padding_strings_are_case_insensitive():
 @given(n=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 5), d=st.integers(1, 3))
 def test_same_gives_ceil_n_over_s_for_every_stride(n, k, s, d):
     geom = conv_geometry((n, n), (k, k), stride=s, padding="same", dilation=d)
-    assert geom.out_hw == (math.ceil(n / s),) * 2
+    assert geom.out_shape == (math.ceil(n / s),) * 2
     (top, bottom), _ = geom.pads
     assert 0 <= bottom - top <= 1
 
@@ -56,7 +56,7 @@ def test_output_size_is_the_textbook_formula(n, k, s, d, p):
 
 def test_full_padding_pads_dilated_kernel_minus_one():
     geom = conv_geometry((5, 6), (3, 2), padding="full", dilation=2)
-    assert geom.pads == ((4, 4), (2, 2)) and geom.out_hw == (9, 8)
+    assert geom.pads == ((4, 4), (2, 2)) and geom.out_shape == (9, 8)
 
 
 def test_explicit_padding_forms():

@@ -58,7 +58,7 @@ def problems(draw, kind: str = "direct"):
     try:
         g = conv_geometry((h, w), (kh, kw), stride=kwargs["stride"], padding=kwargs["padding"],
                           dilation=kwargs["dilation"])
-        check_padding_fits(g.in_hw, g.pads, kwargs["padding_mode"])
+        check_padding_fits(g.in_shape, g.pads, kwargs["padding_mode"])
     except ValueError:
         assume(False)
     return (n, h, w, groups * cg), (kh, kw, cg, groups * og), kwargs
@@ -426,7 +426,7 @@ def test_nchw_depthwise_runs_on_the_planes_and_matches_reference(isa, c, n, h, w
     kw = dict(stride=(sh, 1), dilation=dilation, padding=padding, padding_mode=mode, groups=c)
     try:
         g = conv_geometry((h, w), k, stride=kw["stride"], padding=padding, dilation=dilation)
-        check_padding_fits(g.in_hw, g.pads, mode)
+        check_padding_fits(g.in_shape, g.pads, mode)
     except ValueError:
         assume(False)
     x, wk, b = arrays((n, h, w, c), (*k, 1, c), seed, np.float64 if f64 else np.float32)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from convolab.algorithms import bias
 from convolab.ops.arguments import prepare, result_dtype
-from convolab.padding import _is_run, gather_rows_cols, index_map
+from convolab.padding import _is_run, gather, index_map
 from convolab.shapes import ConvGeometry, normalize_pair
 
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -34,21 +34,21 @@ def test_geometry_sizes_agree_with_the_output_size_formula(in_hw, kernel_hw, str
     padded = tuple(n + before + after for n, (before, after) in zip(in_hw, pads))
     span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel_hw))
     out = tuple((p - sp) // s + 1 for p, sp, s in zip(padded, span, stride))
-    assert (g.padded_hw, g.span_hw, g.out_hw) == (padded, span, out)
+    assert (g.padded_shape, g.span_shape, g.out_shape) == (padded, span, out)
 
 
 def test_geometry_equality_hash_repr_and_replace_see_only_its_fields():
     g = ConvGeometry((8, 8), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     same = ConvGeometry((8, 8), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert g == same and hash(g) == hash(same)
-    assert repr(g) == ("ConvGeometry(in_hw=(8, 8), kernel_hw=(3, 3), stride=(1, 1), "
+    assert repr(g) == ("ConvGeometry(in_shape=(8, 8), kernel_shape=(3, 3), stride=(1, 1), "
                        "dilation=(1, 1), pads=((1, 1), (1, 1)))")
     assert [f.name for f in dataclasses.fields(g)] == [
-        "in_hw", "kernel_hw", "stride", "dilation", "pads"]
-    assert dataclasses.replace(g, stride=(2, 2)).out_hw == (4, 4)
-    assert pickle.loads(pickle.dumps(g)).out_hw == (8, 8)
+        "in_shape", "kernel_shape", "stride", "dilation", "pads"]
+    assert dataclasses.replace(g, stride=(2, 2)).out_shape == (4, 4)
+    assert pickle.loads(pickle.dumps(g)).out_shape == (8, 8)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        g.in_hw = (1, 1)  # type: ignore[misc]
+        g.in_shape = (1, 1)  # type: ignore[misc]
 
 
 @given(value=st.one_of(
@@ -105,7 +105,7 @@ def test_is_run_means_a_slice_of_consecutive_indices(idx):
     assert _is_run(a) == expected
     if len(a) and a.min() >= 0:
         x = np.arange(1.0, 82.0)[None, :, None, None] * np.ones((1, 1, 3, 1))
-        np.testing.assert_array_equal(gather_rows_cols(x, a, np.arange(3))[0, :, 0, 0], a + 1)
+        np.testing.assert_array_equal(gather(x, (a, np.arange(3)), (1, 2))[0, :, 0, 0], a + 1)
 
 
 def test_prepare_copies_only_what_is_not_ready():

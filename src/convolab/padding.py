@@ -1,4 +1,4 @@
-"""Pad an array along its two spatial axes, and the adjoint of padding (for gradients).
+"""Pad an array along its spatial axes, and the adjoint of padding (for gradients).
 
 Every mode is described by one *index map* per axis: for each position of the padded axis, the
 index of the input pixel it copies, or -1 for a zero. Padding is a gather through the maps; its
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.shapes import Pads
+from convolab.shapes import Pads, Sizes, axis_names
 
 _LIMITS = {
     # mode: (largest allowed padding as a function of the axis length, rule in words)
@@ -36,16 +36,18 @@ _LIMITS = {
 _MODES = ("zeros", "replicate", "circular", "reflect", "symmetric")  # what index_map knows
 
 
-def check_padding_fits(in_hw: tuple[int, int], pads: Pads, mode: str) -> None:
-    """Raise ValueError if ``mode`` cannot pad an ``in_hw`` input by ``pads``."""
-    if mode not in _LIMITS:
-        return
-    limit, rule = _LIMITS[mode]
-    for n, (before, after), name in zip(in_hw, pads, ("height", "width")):
-        if max(before, after) > limit(n):
+def check_padding_fits(in_shape: Sizes, pads: Pads, mode: str) -> None:
+    """Raise ValueError if ``mode`` cannot pad an ``in_shape`` input (any rank) by ``pads``."""
+    for n, (before, after), name in zip(in_shape, pads, axis_names(len(in_shape))):
+        if n == 0 and mode != "zeros" and before + after > 0:
             raise ValueError(
-                f"padding: padding_mode={mode!r} needs padding {rule} the input {name} {n} "
-                f"on each side, got {(before, after)}"
+                f"padding: padding_mode={mode!r} has no pixels to copy from an input {name} "
+                "of 0; only padding_mode='zeros' pads an empty axis"
+            )
+        if mode in _LIMITS and max(before, after) > _LIMITS[mode][0](n):
+            raise ValueError(
+                f"padding: padding_mode={mode!r} needs padding {_LIMITS[mode][1]} the input "
+                f"{name} {n} on each side, got {(before, after)}"
             )
 
 
@@ -82,15 +84,18 @@ def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     raise ValueError(f"padding_mode: unknown canonical mode {mode!r}")
 
 
-def gather_rows_cols(
-    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, axes: tuple[int, int] = (1, 2)
-) -> np.ndarray:
-    """``x`` indexed by ``rows`` and ``cols`` along ``axes``, with zeros where an index is -1.
+def default_axes(pads: Pads) -> tuple[int, ...]:
+    """The spatial axes of a channels-last batch (N, *spatial, C) with one pad per axis."""
+    return tuple(range(1, len(pads) + 1))
+
+
+def gather(x: np.ndarray, maps: tuple[np.ndarray, ...], axes: tuple[int, ...]) -> np.ndarray:
+    """``x`` indexed by ``maps[i]`` along ``axes[i]``, with zeros where an index is -1.
 
     A contiguous run of in-range indices is taken as a slice (no gather).
     """
     out = x
-    for axis, idx in zip(axes, (rows, cols)):
+    for axis, idx in zip(axes, maps):
         if _is_run(idx):
             out = out[(slice(None),) * axis + (slice(idx[0], idx[0] + len(idx)),)]
             continue
@@ -116,29 +121,30 @@ def _is_run(idx: np.ndarray) -> bool:
     return bool((idx[1:] - idx[:-1] == 1).all())
 
 
-def pad(x: np.ndarray, pads: Pads, mode: str, *, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
-    """Pad ``x`` along ``axes`` (default: H and W of NHWC) by ``((top, bottom), (left, right))``.
+def pad(x: np.ndarray, pads: Pads, mode: str, *, axes: tuple[int, ...] | None = None
+        ) -> np.ndarray:
+    """Pad ``x`` along ``axes`` (default: the spatial axes of a channels-last batch) by one
+    ``(before, after)`` per axis (``((top, bottom), (left, right))`` for NHWC).
 
     >>> pad(np.arange(3.0).reshape(1, 1, 3, 1), ((0, 0), (2, 1)), "circular")[0, 0, :, 0]
     array([1., 2., 0., 1., 2., 0.])
     """
-    (t, b), (left, r) = pads
-    rows = index_map(x.shape[axes[0]], t, b, mode)
-    cols = index_map(x.shape[axes[1]], left, r, mode)
-    return gather_rows_cols(x, rows, cols, axes=axes)
+    axes = default_axes(pads) if axes is None else axes
+    maps = tuple(index_map(x.shape[a], b, e, mode) for a, (b, e) in zip(axes, pads))
+    return gather(x, maps, axes)
 
 
 def pad_adjoint(
-    g: np.ndarray, pads: Pads, mode: str, in_hw: tuple[int, int], *, axes: tuple[int, int] = (1, 2)
+    g: np.ndarray, pads: Pads, mode: str, in_shape: Sizes, *, axes: tuple[int, ...] | None = None
 ) -> np.ndarray:
     """Adjoint of :func:`pad`: fold a gradient on the padded array back onto the input.
 
     Each padded position adds its value to the input pixel it was copied from; zero padding
     simply drops the border.
     """
-    (t, b), (left, r) = pads
     out = g
-    for axis, n, (before, after) in zip(axes, in_hw, ((t, b), (left, r))):
+    for axis, n, (before, after) in zip(default_axes(pads) if axes is None else axes,
+                                        in_shape, pads):
         idx = index_map(n, before, after, mode)
         inner = out[(slice(None),) * axis + (slice(before, before + n),)]
         if mode == "zeros" or (before == 0 and after == 0):

@@ -1,13 +1,14 @@
-"""The definition of 2-D convolution, as loops in float64: the oracle for every fast path.
+"""The definition of convolution of any rank, as loops in float64: the oracle for every fast path.
 
-Written for clarity, not speed. Layout is the canonical one: ``x`` is NHWC, ``w`` is HWIO.
-The layer operation is cross-correlation (6.2.1): output pixel ``(i, j)`` in output channel
-``o`` of group ``g`` is::
+Written for clarity, not speed. Layout is the canonical one, channels last: ``x`` is
+``(N, *spatial, C)`` (NHWC for images), ``w`` is ``(*kernel, C / groups, O)`` (HWIO). The rank
+``r`` is ``w.ndim - 2``. The layer operation is cross-correlation (6.2.1): output pixel ``i``
+(a tuple of ``r`` indices) in output channel ``o`` of group ``g`` is::
 
-    y[n, i, j, o] = b[o]
-        + sum_{a, c, ch} xp[n, i*sh + a*dh, j*sw + c*dw, g*Cg + ch] * w[a, c, ch, o]
+    y[n, i, o] = b[o] + sum_{a, ch} xp[n, i*s + a*d, g*Cg + ch] * w[a, ch, o]
 
-where ``xp`` is ``x`` padded in ``padding_mode`` and ``Cg = C / groups``.
+over the kernel taps ``a`` (tuples too), where ``xp`` is ``x`` padded in ``padding_mode`` and
+``Cg = C / groups``. For images, ``y[n, i, j, o]`` sums ``xp[n, i*sh + a*dh, j*sw + b*dw, ...]``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from convolab.padding import index_map, pad
-from convolab.shapes import conv_geometry, normalize_padding_mode, normalize_pair, resolve_padding
+from convolab.shapes import conv_geometry, normalize_padding_mode, normalize_tuple, resolve_padding
 
 
 def corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -34,7 +35,13 @@ def corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     return y
 
 
-def conv2d(
+def _window(out: tuple[int, ...], tap: tuple[int, ...], stride: tuple[int, ...],
+            dilation: tuple[int, ...]) -> tuple[int, ...]:
+    """Padded-input position that output ``out`` reads at kernel tap ``tap``."""
+    return tuple(i * s + a * d for i, a, s, d in zip(out, tap, stride, dilation))
+
+
+def conv(
     x: np.ndarray,
     w: np.ndarray,
     bias: np.ndarray | None = None,
@@ -45,44 +52,42 @@ def conv2d(
     groups: int = 1,
     padding_mode: str = "zeros",
 ) -> np.ndarray:
-    """Cross-correlation layer by its definition, in float64.
+    """Cross-correlation layer of any rank by its definition, in float64.
 
     Parameters
     ----------
-    x : ndarray, shape (N, H, W, C)
-    w : ndarray, shape (kh, kw, C // groups, O)
+    x : ndarray, shape (N, *spatial, C)
+    w : ndarray, shape (*kernel, C // groups, O)
     bias : ndarray, shape (O,), or None
 
     Returns
     -------
-    ndarray, shape (N, Ho, Wo, O), float64
+    ndarray, shape (N, *out, O), float64
     """
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    r = w.ndim - 2
     n = x.shape[0]
-    kh, kw, cg, o = w.shape
+    cg, o = w.shape[-2:]
     og = o // groups
-    geom = conv_geometry(x.shape[1:3], (kh, kw), stride=stride, padding=padding,
+    geom = conv_geometry(x.shape[1:-1], w.shape[:r], stride=stride, padding=padding,
                          dilation=dilation)
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
     xp = pad(x, geom.pads, normalize_padding_mode(padding_mode))
-    ho, wo = geom.out_hw
-    y = np.zeros((n, ho, wo, o))
-    for i in range(ho):
-        for j in range(wo):
-            for g in range(groups):
-                for oc in range(g * og, (g + 1) * og):
-                    total = np.zeros(n)
-                    for a in range(kh):
-                        for b in range(kw):
-                            pixel = xp[:, i * sh + a * dh, j * sw + b * dw, g * cg : (g + 1) * cg]
-                            total += pixel @ w[a, b, :, oc]
-                    y[:, i, j, oc] = total
+    y = np.zeros((n, *geom.out_shape, o))
+    for out in np.ndindex(*geom.out_shape):
+        for g in range(groups):
+            for oc in range(g * og, (g + 1) * og):
+                total = np.zeros(n)
+                for tap in np.ndindex(*w.shape[:r]):
+                    at = _window(out, tap, geom.stride, geom.dilation)
+                    pixel = xp[(slice(None), *at, slice(g * cg, (g + 1) * cg))]
+                    total += pixel @ w[(*tap, slice(None), oc)]
+                y[(slice(None), *out, oc)] = total
     if bias is not None:
         y += np.asarray(bias, np.float64)
     return y
 
 
-def conv2d_backward(
+def conv_backward(
     grad_y: np.ndarray,
     x: np.ndarray,
     w: np.ndarray,
@@ -93,56 +98,52 @@ def conv2d_backward(
     groups: int = 1,
     padding_mode: str = "zeros",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`conv2d` by the chain rule, term by term, in float64.
+    """Gradients of :func:`conv` by the chain rule, term by term, in float64.
 
-    Every product ``xp[n, r, c, ch] * w[a, b, ch, o]`` in ``y[n, i, j, o]`` sends
-    ``grad_y[n, i, j, o] * w[a, b, ch, o]`` to the padded pixel ``xp[n, r, c, ch]`` and
-    ``grad_y[n, i, j, o] * xp[n, r, c, ch]`` to the weight; each padded pixel then passes its
+    Every product ``xp[n, p, ch] * w[a, ch, o]`` in ``y[n, i, o]`` sends
+    ``grad_y[n, i, o] * w[a, ch, o]`` to the padded pixel ``xp[n, p, ch]`` and
+    ``grad_y[n, i, o] * xp[n, p, ch]`` to the weight; each padded pixel then passes its
     gradient to the input pixel it copies (none for a zero).
 
     Parameters
     ----------
-    grad_y : ndarray, shape (N, Ho, Wo, O)
-    x : ndarray, shape (N, H, W, C)
-    w : ndarray, shape (kh, kw, C // groups, O)
+    grad_y : ndarray, shape (N, *out, O)
+    x : ndarray, shape (N, *spatial, C)
+    w : ndarray, shape (*kernel, C // groups, O)
 
     Returns
     -------
-    grad_x (N, H, W, C), grad_w (kh, kw, C // groups, O), grad_b (O,), all float64
+    grad_x (N, *spatial, C), grad_w (*kernel, C // groups, O), grad_b (O,), all float64
     """
     gy = np.asarray(grad_y, np.float64)
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    h, wd = x.shape[1:3]
-    kh, kw, cg, o = w.shape
+    r = w.ndim - 2
+    cg, o = w.shape[-2:]
     og = o // groups
-    geom = conv_geometry((h, wd), (kh, kw), stride=stride, padding=padding, dilation=dilation)
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    geom = conv_geometry(x.shape[1:-1], w.shape[:r], stride=stride, padding=padding,
+                         dilation=dilation)
     mode = normalize_padding_mode(padding_mode)
     xp = pad(x, geom.pads, mode)
     gxp = np.zeros(xp.shape)
     gw = np.zeros(w.shape)
-    ho, wo = geom.out_hw
-    for i in range(ho):
-        for j in range(wo):
-            for oc in range(o):
-                g = oc // og
-                chans = slice(g * cg, (g + 1) * cg)
-                for a in range(kh):
-                    for b in range(kw):
-                        r, col = i * sh + a * dh, j * sw + b * dw
-                        gxp[:, r, col, chans] += np.outer(gy[:, i, j, oc], w[a, b, :, oc])
-                        gw[a, b, :, oc] += gy[:, i, j, oc] @ xp[:, r, col, chans]
-    (t, bottom), (left, right) = geom.pads
-    rows, cols = index_map(h, t, bottom, mode), index_map(wd, left, right, mode)
+    for out in np.ndindex(*geom.out_shape):
+        for oc in range(o):
+            chans = slice((oc // og) * cg, (oc // og + 1) * cg)
+            g_out = gy[(slice(None), *out, oc)]
+            for tap in np.ndindex(*w.shape[:r]):
+                at = (slice(None), *_window(out, tap, geom.stride, geom.dilation), chans)
+                gxp[at] += np.outer(g_out, w[(*tap, slice(None), oc)])
+                gw[(*tap, slice(None), oc)] += g_out @ xp[at]
+    maps = [index_map(size, b, a, mode) for size, (b, a) in zip(x.shape[1:-1], geom.pads)]
     gx = np.zeros(x.shape)
-    for r, src_r in enumerate(rows):
-        for col, src_c in enumerate(cols):
-            if src_r >= 0 and src_c >= 0:
-                gx[:, src_r, src_c] += gxp[:, r, col]
-    return gx, gw, gy.sum(axis=(0, 1, 2))
+    for padded in np.ndindex(*xp.shape[1:-1]):
+        src = tuple(int(m[i]) for m, i in zip(maps, padded))
+        if min(src) >= 0:
+            gx[(slice(None), *src)] += gxp[(slice(None), *padded)]
+    return gx, gw, gy.sum(axis=tuple(range(gy.ndim - 1)))
 
 
-def conv_transpose2d(
+def conv_transpose(
     x: np.ndarray,
     w: np.ndarray,
     bias: np.ndarray | None = None,
@@ -153,43 +154,49 @@ def conv_transpose2d(
     dilation: object = 1,
     groups: int = 1,
 ) -> np.ndarray:
-    """Transposed convolution by its definition (PyTorch's), in float64.
+    """Transposed convolution of any rank by its definition (PyTorch's), in float64.
 
-    Each input pixel ``x[n, i, j, ci]`` stamps the kernel, scaled by its value, onto the output
-    at ``(i*sh + a*dh - top, j*sw + b*dw - left)``; stamps falling in the removed padding are
-    dropped. Output size per axis: ``(H - 1)*s - top - bottom + d*(k - 1) + output_padding + 1``.
+    Each input pixel ``x[n, i, ci]`` stamps the kernel, scaled by its value, onto the output
+    at ``i*s + a*d - before``; stamps falling in the removed padding are dropped. Output size
+    per axis: ``(n - 1)*s - before - after + d*(k - 1) + output_padding + 1``.
 
     Parameters
     ----------
-    x : ndarray, shape (N, H, W, C_in)
-    w : ndarray, shape (kh, kw, C_out // groups, C_in): the kernel of the conv being transposed
-    padding : int, (ph, pw) or ((top, bottom), (left, right))
+    x : ndarray, shape (N, *spatial, C_in)
+    w : ndarray, shape (*kernel, C_out // groups, C_in): the kernel of the conv being transposed
+    padding : int, one int per axis or one (before, after) pair per axis
 
     Returns
     -------
-    ndarray, shape (N, Ho, Wo, C_out), float64
+    ndarray, shape (N, *out, C_out), float64
     """
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    n, h, wd, c_in = x.shape
-    kh, kw, cog, _ = w.shape
+    r = w.ndim - 2
+    spatial, c_in = x.shape[1:-1], x.shape[-1]
+    kernel, cog = w.shape[:r], w.shape[-2]
     cig = c_in // groups
-    s, d = normalize_pair(stride, "stride"), normalize_pair(dilation, "dilation")
-    op = normalize_pair(output_padding, "output_padding", minimum=0)
-    (t, bottom), (left, right) = resolve_padding(padding, (h, wd), (kh, kw), s, d)
-    ho = (h - 1) * s[0] - t - bottom + d[0] * (kh - 1) + op[0] + 1
-    wo = (wd - 1) * s[1] - left - right + d[1] * (kw - 1) + op[1] + 1
-    y = np.zeros((n, ho, wo, cog * groups))
-    for i in range(h):
-        for j in range(wd):
-            for ci in range(c_in):
-                g = ci // cig
-                for a in range(kh):
-                    for b in range(kw):
-                        r, col = i * s[0] + a * d[0] - t, j * s[1] + b * d[1] - left
-                        if 0 <= r < ho and 0 <= col < wo:
-                            y[:, r, col, g * cog : (g + 1) * cog] += np.outer(
-                                x[:, i, j, ci], w[a, b, :, ci]
-                            )
+    s = normalize_tuple(stride, "stride", r)
+    d = normalize_tuple(dilation, "dilation", r)
+    op = normalize_tuple(output_padding, "output_padding", r, minimum=0)
+    pads = resolve_padding(padding, spatial, kernel, s, d)
+    out_shape = tuple((n - 1) * si - b - a + di * (k - 1) + o + 1
+                      for n, si, (b, a), di, k, o in zip(spatial, s, pads, d, kernel, op))
+    y = np.zeros((x.shape[0], *out_shape, cog * groups))
+    for i in np.ndindex(*spatial):
+        for ci in range(c_in):
+            g = ci // cig
+            for tap in np.ndindex(*kernel):
+                at = tuple(p - b for p, (b, _) in zip(_window(i, tap, s, d), pads))
+                if all(0 <= q < m for q, m in zip(at, out_shape)):
+                    y[(slice(None), *at, slice(g * cog, (g + 1) * cog))] += np.outer(
+                        x[(slice(None), *i, ci)], w[(*tap, slice(None), ci)]
+                    )
     if bias is not None:
         y += np.asarray(bias, np.float64)
     return y
+
+
+# the image forms: the same functions, whose rank is that of the kernel
+conv2d = conv
+conv2d_backward = conv_backward
+conv_transpose2d = conv_transpose

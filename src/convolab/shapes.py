@@ -1,8 +1,10 @@
-"""Shape arithmetic and argument normalisation for 2-D convolution.
+"""Shape arithmetic and argument normalisation for convolution of any rank.
 
 Pure Python, no arrays: every other module asks this one how big an output is and how much
 padding goes on each side. Padding strings ("valid", "same", ...) are resolved here, once, into
-explicit ``((top, bottom), (left, right))`` pairs; nothing below this module sees a string.
+explicit ``(before, after)`` pairs, one per spatial axis (``((top, bottom), (left, right))`` for
+an image); nothing below this module sees a string. The rank ``r`` (1 for signals, 2 for
+images, 3 for volumes) is the number of spatial axes; every function here takes any rank.
 
 Per axis, with input size ``n``, kernel size ``k``, stride ``s``, dilation ``d`` and padding
 ``before``/``after``, the dilated kernel spans ``d*(k-1) + 1`` pixels and the output size is::
@@ -18,7 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 Pair = tuple[int, int]
-Pads = tuple[Pair, Pair]
+Sizes = tuple[int, ...]  # one int per spatial axis
+Pads = tuple[Pair, ...]  # one (before, after) per spatial axis
+
+# what the error messages and explanations call each axis, by rank
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+SIDE_NAMES = {"length": ("left", "right"), "height": ("top", "bottom"),
+              "width": ("left", "right"), "depth": ("front", "back")}
+
+
+def axis_names(rank: int) -> tuple[str, ...]:
+    """Names of the spatial axes of a rank-``rank`` conv ("axis 0", ... past rank 3)."""
+    return AXIS_NAMES.get(rank) or tuple(f"axis {i}" for i in range(rank))
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "full")
 
@@ -64,43 +77,53 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
-    """Turn an int or a pair of ints into a ``(vertical, horizontal)`` pair.
+def normalize_tuple(value: object, name: str, rank: int, *, minimum: int = 1) -> Sizes:
+    """Turn an int or a sequence of ``rank`` ints into a tuple of ``rank`` ints.
 
-    >>> normalize_pair(2, "stride")
-    (2, 2)
-    >>> normalize_pair((3, 2), "stride")
+    >>> normalize_tuple(2, "stride", 3)
+    (2, 2, 2)
+    >>> normalize_tuple((3, 2), "stride", 2)
     (3, 2)
     """
-    # Fast paths for the forms almost every call uses (a plain int, a tuple of two plain ints):
+    # Fast paths for the forms almost every call uses (a plain int, a tuple of plain ints):
     # several of these run per conv call. Anything else, or a value out of range, takes the
     # general path below, which accepts NumPy ints and any sequence and words the error.
     if type(value) is int:
         if value >= minimum:
-            return (value, value)
-    elif type(value) is tuple and len(value) == 2:
-        a, b = value
-        if type(a) is int and type(b) is int and a >= minimum and b >= minimum:
-            return (a, b)
+            return (value,) * rank
+    elif type(value) is tuple and len(value) == rank and all(
+        type(v) is int and v >= minimum for v in value
+    ):
+        return value
     if _is_int(value):
-        pair = (int(value), int(value))  # type: ignore[call-overload]
+        out = (int(value),) * rank  # type: ignore[call-overload]
     elif (
         isinstance(value, Sequence)
         and not isinstance(value, str)
-        and len(value) == 2
+        and len(value) == rank
         and all(_is_int(v) for v in value)
     ):
-        pair = (int(value[0]), int(value[1]))
+        out = tuple(int(v) for v in value)
     else:
-        raise TypeError(_pair_message(value, name, minimum))
-    if min(pair) < minimum:
-        raise ValueError(_pair_message(value, name, minimum))
-    return pair
+        raise TypeError(_tuple_message(value, name, rank, minimum))
+    if min(out) < minimum:
+        raise ValueError(_tuple_message(value, name, rank, minimum))
+    return out
 
 
-def _pair_message(value: object, name: str, minimum: int) -> str:
+def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
+    """:func:`normalize_tuple` for an image's two axes: ``(vertical, horizontal)``.
+
+    >>> normalize_pair(2, "stride")
+    (2, 2)
+    """
+    return normalize_tuple(value, name, 2, minimum=minimum)  # type: ignore[return-value]
+
+
+def _tuple_message(value: object, name: str, rank: int, minimum: int) -> str:
     kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    return f"{name}: expected {kind} or a pair of them, received {name}={value!r}"
+    many = {1: "one of them", 2: "a pair of them"}.get(rank, f"{rank} of them")
+    return f"{name}: expected {kind} or {many}, received {name}={value!r}"
 
 
 def normalize_padding_mode(mode: object) -> str:
@@ -126,29 +149,39 @@ def _same_pads(n: int, k: int, s: int, d: int, *, lower: bool) -> Pair:
     return (large, small) if lower else (small, large)
 
 
-def _explicit_pads(padding: object) -> Pads | None:
-    """Parse int, (ph, pw) or ((top, bottom), (left, right)); None if it is none of those."""
+def _is_pair(p: object) -> bool:
+    return (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
+            and all(_is_int(q) for q in p))
+
+
+def _explicit_pads(padding: object, rank: int) -> Pads | None:
+    """Parse an int, one int per axis or one ``(before, after)`` pair per axis; None if it is
+    none of those."""
     if _is_int(padding):
         p = int(padding)  # type: ignore[call-overload]
-        return ((p, p), (p, p))
-    if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == 2:
+        return ((p, p),) * rank
+    if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == rank:
         if all(_is_int(p) for p in padding):
-            ph, pw = (int(p) for p in padding)
-            return ((ph, ph), (pw, pw))
-        if all(
-            isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-            and all(_is_int(q) for q in p)
-            for p in padding
-        ):
-            (t, b), (left, r) = padding
-            return ((int(t), int(b)), (int(left), int(r)))
+            return tuple((int(p), int(p)) for p in padding)
+        if all(_is_pair(p) for p in padding):
+            return tuple((int(p[0]), int(p[1])) for p in padding)
     return None
 
 
+def _padding_forms(rank: int) -> str:
+    if rank == 1:
+        return "an int p or ((before, after),)"
+    if rank == 2:
+        return "an int p, (ph, pw) or ((top, bottom), (left, right))"
+    return f"an int p, {rank} ints or {rank} (before, after) pairs"
+
+
 def resolve_padding(
-    padding: object, input_hw: Pair, kernel_hw: Pair, stride: Pair, dilation: Pair
+    padding: object, input_shape: Sizes, kernel_shape: Sizes, stride: Sizes, dilation: Sizes
 ) -> Pads:
-    """Resolve any padding form into explicit ``((top, bottom), (left, right))`` amounts.
+    """Resolve any padding form into explicit ``(before, after)`` amounts, one per axis.
+
+    The rank is ``len(input_shape)``.
 
     >>> resolve_padding("same", (8, 8), (4, 4), (1, 1), (1, 1))
     ((1, 2), (1, 2))
@@ -156,29 +189,31 @@ def resolve_padding(
     ((2, 1), (2, 1))
     >>> resolve_padding((2, 1), (8, 8), (5, 3), (1, 1), (1, 1))
     ((2, 2), (1, 1))
+    >>> resolve_padding("full", (9,), (3,), (1,), (2,))
+    ((4, 4),)
     """
+    rank = len(input_shape)
     if isinstance(padding, str):
         key = padding.lower()
         if key == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * rank
         if key in ("same", "same_lower"):
             lower = key == "same_lower"
-            return (
-                _same_pads(input_hw[0], kernel_hw[0], stride[0], dilation[0], lower=lower),
-                _same_pads(input_hw[1], kernel_hw[1], stride[1], dilation[1], lower=lower),
+            return tuple(
+                _same_pads(n, k, s, d, lower=lower)
+                for n, k, s, d in zip(input_shape, kernel_shape, stride, dilation)
             )
         if key == "full":
-            ph, pw = (d * (k - 1) for d, k in zip(dilation, kernel_hw))
-            return ((ph, ph), (pw, pw))
+            return tuple((d * (k - 1),) * 2 for d, k in zip(dilation, kernel_shape))
         raise ValueError(
             "padding: expected 'valid', 'same', 'same_lower', 'full', an int or pairs; "
             f"got {padding!r}{_suggest(padding, PADDING_STRINGS)}"
         )
-    pads = _explicit_pads(padding)
+    pads = _explicit_pads(padding, rank)
     if pads is None:
         raise TypeError(
-            "padding: expected 'valid', 'same', 'same_lower', 'full', an int p, (ph, pw) or "
-            f"((top, bottom), (left, right)) of ints; got {padding!r}"
+            "padding: expected 'valid', 'same', 'same_lower', 'full', "
+            f"{_padding_forms(rank)} of ints; got {padding!r}"
         )
     if min(min(p) for p in pads) < 0:
         raise ValueError(f"padding: expected amounts >= 0, got padding={padding!r}")
@@ -189,126 +224,153 @@ def resolve_padding(
 class ConvGeometry:
     """Everything about one conv's spatial arithmetic, resolved and checked.
 
-    ``pads`` is ``((top, bottom), (left, right))``; ``out_hw`` is ``(Ho, Wo)``.
+    Every field holds one entry per spatial axis (``(H, W)`` for an image, ``(D, H, W)`` for
+    a volume): ``pads`` is ``((top, bottom), (left, right))`` for an image; ``out_shape`` is
+    ``(Ho, Wo)``.
     """
 
-    in_hw: Pair
-    kernel_hw: Pair
-    stride: Pair
-    dilation: Pair
+    in_shape: Sizes
+    kernel_shape: Sizes
+    stride: Sizes
+    dilation: Sizes
     pads: Pads
 
     def __post_init__(self) -> None:
         # The derived sizes are computed once here: the checks, the cost model and the
         # algorithms read them several times per conv call. They are not fields, so equality,
         # hashing and repr see only the five arguments above.
-        (t, b), (left, r) = self.pads
-        (h, w), (kh, kw) = self.in_hw, self.kernel_hw
-        (sh, sw), (dh, dw) = self.stride, self.dilation
-        padded = (h + t + b, w + left + r)
-        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-        out = ((padded[0] - span[0]) // sh + 1, (padded[1] - span[1]) // sw + 1)
+        padded = tuple(n + b + a for n, (b, a) in zip(self.in_shape, self.pads))
+        span = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_shape, self.dilation))
+        out = tuple((p - sp) // s + 1 for p, sp, s in zip(padded, span, self.stride))
         # frozen: written straight into the instance dict, once (faster than object.__setattr__)
         d = self.__dict__
-        d["_padded_hw"], d["_span_hw"], d["_out_hw"] = padded, span, out
+        d["_padded_shape"], d["_span_shape"], d["_out_shape"] = padded, span, out
 
     @property
-    def padded_hw(self) -> Pair:
-        """Input size plus padding, ``(H + top + bottom, W + left + right)``."""
-        return self._padded_hw  # type: ignore[attr-defined]
+    def rank(self) -> int:
+        """Number of spatial axes."""
+        return len(self.in_shape)
 
     @property
-    def span_hw(self) -> Pair:
+    def padded_shape(self) -> Sizes:
+        """Input size plus padding per axis (``(H + top + bottom, W + left + right)``)."""
+        return self._padded_shape  # type: ignore[attr-defined]
+
+    @property
+    def span_shape(self) -> Sizes:
         """Extent of the dilated kernel, ``d*(k-1) + 1`` per axis."""
-        return self._span_hw  # type: ignore[attr-defined]
+        return self._span_shape  # type: ignore[attr-defined]
 
     @property
-    def out_hw(self) -> Pair:
-        """Output size ``(Ho, Wo)``, ``(padded - span) // stride + 1`` per axis."""
-        return self._out_hw  # type: ignore[attr-defined]
+    def out_shape(self) -> Sizes:
+        """Output size per axis (``(Ho, Wo)``), ``(padded - span) // stride + 1``."""
+        return self._out_shape  # type: ignore[attr-defined]
 
 
 def conv_geometry(
-    input_hw: Sequence[int],
-    kernel_hw: Sequence[int],
+    input_shape: Sequence[int],
+    kernel_shape: Sequence[int],
     *,
     stride: object = 1,
     padding: object = "valid",
     dilation: object = 1,
 ) -> ConvGeometry:
-    """Normalise and check a conv's spatial arguments; raise if the output would be empty."""
-    in_hw = normalize_pair(tuple(input_hw), "input size", minimum=0)
-    k_hw = normalize_pair(tuple(kernel_hw), "kernel_size")
-    s = normalize_pair(stride, "stride")
-    d = normalize_pair(dilation, "dilation")
-    geom = ConvGeometry(in_hw, k_hw, s, d, resolve_padding(padding, in_hw, k_hw, s, d))
-    span, padded = geom.span_hw, geom.padded_hw
-    if span[0] <= padded[0] and span[1] <= padded[1]:
+    """Normalise and check a conv's spatial arguments; raise if the output would be empty.
+
+    The rank is ``len(kernel_shape)``; ``input_shape`` must have as many entries.
+    """
+    rank = len(kernel_shape)
+    in_shape = normalize_tuple(tuple(input_shape), "input size", rank, minimum=0)
+    k = normalize_tuple(tuple(kernel_shape), "kernel_size", rank)
+    s = normalize_tuple(stride, "stride", rank)
+    d = normalize_tuple(dilation, "dilation", rank)
+    geom = ConvGeometry(in_shape, k, s, d, resolve_padding(padding, in_shape, k, s, d))
+    span, padded = geom.span_shape, geom.padded_shape
+    if all(a <= b for a, b in zip(span, padded)):
         return geom
-    for axis, name in enumerate(("height", "width")):
-        if geom.span_hw[axis] > geom.padded_hw[axis]:
+    for axis, name in enumerate(axis_names(rank)):
+        if span[axis] > padded[axis]:
             raise ValueError(
-                f"kernel_size: the dilated kernel {name} {geom.span_hw[axis]} "
-                f"(= {d[axis]}*({k_hw[axis]}-1)+1) is larger than the padded input {name} "
-                f"{geom.padded_hw[axis]} (= {in_hw[axis]} + padding {geom.pads[axis]}); "
+                f"kernel_size: the dilated kernel {name} {span[axis]} "
+                f"(= {d[axis]}*({k[axis]}-1)+1) is larger than the padded input {name} "
+                f"{padded[axis]} (= {in_shape[axis]} + padding {geom.pads[axis]}); "
                 "it must be at most that"
             )
     return geom
 
 
+def _spatial(input_shape: object) -> Sizes:
+    """``input_shape`` (spatial sizes, any rank) as a tuple of ints >= 0."""
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not (
+        input_shape and all(_is_int(n) and n >= 0 for n in input_shape)
+    ):
+        raise TypeError(
+            "input_shape: expected the spatial sizes, one int >= 0 per axis (e.g. (8, 8) for "
+            f"an image, (16000,) for a signal), got {input_shape!r}"
+        )
+    return tuple(int(n) for n in input_shape)
+
+
 def output_shape(
-    input_hw: Sequence[int],
+    input_shape: Sequence[int],
     kernel_size: object,
     *,
     stride: object = 1,
     padding: object = "valid",
     dilation: object = 1,
-) -> Pair:
-    """Output ``(Ho, Wo)`` of a 2-D conv over an ``input_hw`` input.
+) -> Sizes:
+    """Output spatial shape of a conv over an ``input_shape`` input, any rank.
+
+    The rank is ``len(input_shape)``; ``kernel_size``, ``stride`` and ``dilation`` are an int
+    or one per axis.
 
     >>> output_shape((8, 8), (5, 3))
     (4, 6)
     >>> output_shape((8, 8), 3, padding="same", stride=2)
     (4, 4)
+    >>> output_shape((16000,), 80, stride=4)
+    (3981,)
     """
-    k = normalize_pair(kernel_size, "kernel_size")
-    return conv_geometry(input_hw, k, stride=stride, padding=padding, dilation=dilation).out_hw
+    shape = _spatial(input_shape)
+    k = normalize_tuple(kernel_size, "kernel_size", len(shape))
+    return conv_geometry(shape, k, stride=stride, padding=padding, dilation=dilation).out_shape
 
 
 def explain_shape(
-    input_hw: Sequence[int],
+    input_shape: Sequence[int],
     kernel_size: object,
     *,
     stride: object = 1,
     padding: object = "valid",
     dilation: object = 1,
 ) -> str:
-    """The output-shape arithmetic in words and numbers, axis by axis.
+    """The output-shape arithmetic in words and numbers, axis by axis, any rank.
 
     >>> print(explain_shape((8, 8), (5, 3)))  # doctest: +NORMALIZE_WHITESPACE
     input 8x8, kernel 5x3, stride 1x1, dilation 1x1, padding 'valid' -> output 4x6
     height: padding 0 top + 0 bottom; out = floor((8 + 0 + 0 - 1*(5-1) - 1) / 1) + 1 = 4
     width: padding 0 left + 0 right; out = floor((8 + 0 + 0 - 1*(3-1) - 1) / 1) + 1 = 6
     """
-    k = normalize_pair(kernel_size, "kernel_size")
-    g = conv_geometry(input_hw, k, stride=stride, padding=padding, dilation=dilation)
-    hw = lambda p: f"{p[0]}x{p[1]}"  # noqa: E731
+    shape = _spatial(input_shape)
+    k = normalize_tuple(kernel_size, "kernel_size", len(shape))
+    g = conv_geometry(shape, k, stride=stride, padding=padding, dilation=dilation)
+    sizes = lambda p: "x".join(map(str, p))  # noqa: E731
     lines = [
-        f"input {hw(g.in_hw)}, kernel {hw(g.kernel_hw)}, stride {hw(g.stride)}, "
-        f"dilation {hw(g.dilation)}, padding {padding!r} -> output {hw(g.out_hw)}"
+        f"input {sizes(g.in_shape)}, kernel {sizes(g.kernel_shape)}, stride {sizes(g.stride)}, "
+        f"dilation {sizes(g.dilation)}, padding {padding!r} -> output {sizes(g.out_shape)}"
     ]
-    for axis, (name, sides) in enumerate((("height", "top/bottom"), ("width", "left/right"))):
-        n, kk, s, d = g.in_hw[axis], g.kernel_hw[axis], g.stride[axis], g.dilation[axis]
+    for axis, name in enumerate(axis_names(g.rank)):
+        n, kk, s, d = g.in_shape[axis], g.kernel_shape[axis], g.stride[axis], g.dilation[axis]
         before, after = g.pads[axis]
-        side_a, side_b = sides.split("/")
-        out = g.out_hw[axis]
+        side_a, side_b = SIDE_NAMES.get(name, ("before", "after"))
+        out = g.out_shape[axis]
         lines.append(
             f"{name}: padding {before} {side_a} + {after} {side_b}; out = floor(({n} + {before} "
             f"+ {after} - {d}*({kk}-1) - 1) / {s}) + 1 = {out}"
         )
-        dropped = (n + before + after - g.span_hw[axis]) % s
+        dropped = (n + before + after - g.span_shape[axis]) % s
         if dropped:
-            unit = "row" if axis == 0 else "column"
+            unit = {"height": "row", "width": "column", "depth": "plane"}.get(name, "sample")
             what = f"last {unit} of the padded input is" if dropped == 1 else (
                 f"last {dropped} {unit}s of the padded input are"
             )

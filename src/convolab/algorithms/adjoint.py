@@ -65,7 +65,7 @@ def gradient_problem(p: ConvProblem, w_flipped_shape: tuple[int, ...] | None = N
     kh, kw, _, o = p.w_shape
     groups = p.groups if groups is None else groups
     w_flipped_shape = w_flipped_shape or (kh, kw, o // groups, c)
-    (sh, sw), (ho, wo) = p.geom.stride, p.geom.out_hw
+    (sh, sw), (ho, wo) = p.geom.stride, p.geom.out_shape
     spread = ((ho - 1) * sh + 1, (wo - 1) * sw + 1)
     pads = _direct_pads(p, spread)
     geom = conv_geometry(spread, (kh, kw), padding=pads or "full", dilation=p.geom.dilation)
@@ -84,7 +84,7 @@ def _direct_pads(p: ConvProblem, spread: tuple[int, int]) -> tuple[tuple[int, in
         return None
     pads = tuple(
         (span - 1 - before, size - (length + span - 1 - before) + span - 1)
-        for span, (before, _), size, length in zip(p.geom.span_hw, p.geom.pads, p.x_shape[1:3],
+        for span, (before, _), size, length in zip(p.geom.span_shape, p.geom.pads, p.x_shape[1:3],
                                                    spread)
     )
     return pads if min(min(pair) for pair in pads) >= 0 else None
@@ -111,6 +111,6 @@ def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups
         return forward(gyd, w_flipped, q)
     # (N, (Ho-1)*sh + span_h, ..., C): the padded rows read; the rest of gxp stays zero
     gxp_read = forward(gyd, w_flipped, q)
-    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
+    gxp = np.zeros((n, *p.geom.padded_shape, c), p.dtype)
     gxp[:, : gxp_read.shape[1], : gxp_read.shape[2]] = gxp_read
     return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))

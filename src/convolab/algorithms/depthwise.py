@@ -45,13 +45,13 @@ def supports(p: ConvProblem) -> bool:
 
 def _row_bytes(p: ConvProblem) -> int:
     # output rows, and the band rows they read (~ sh of them)
-    wo, o = p.geom.out_hw[1], p.w_shape[3]
-    return (wo * o + p.geom.stride[0] * p.geom.padded_hw[1] * p.x_shape[3]) \
+    wo, o = p.geom.out_shape[1], p.w_shape[3]
+    return (wo * o + p.geom.stride[0] * p.geom.padded_shape[1] * p.x_shape[3]) \
         * p.dtype.itemsize
 
 
 def _blocks(p: ConvProblem) -> list[scheduler.Block]:
-    return scheduler.row_blocks(p.x_shape[0], p.geom.out_hw[0], _row_bytes(p), BLOCK_BYTES)
+    return scheduler.row_blocks(p.x_shape[0], p.geom.out_shape[0], _row_bytes(p), BLOCK_BYTES)
 
 
 def cost(p: ConvProblem) -> Cost:
@@ -63,8 +63,8 @@ def cost(p: ConvProblem) -> Cost:
     few = p.x_shape[3] < FEW_CHANNELS
     # per busy worker: the padded band of its block, and (few channels) a product buffer
     n0, n1, r0, r1 = todo[0] if todo else (0, 0, 0, 1)  # an empty batch has no blocks
-    band_rows = (r1 - r0 - 1) * p.geom.stride[0] + p.geom.span_hw[0]
-    block = (n1 - n0) * (band_rows * p.geom.padded_hw[1] * p.x_shape[3]
+    band_rows = (r1 - r0 - 1) * p.geom.stride[0] + p.geom.span_shape[0]
+    block = (n1 - n0) * (band_rows * p.geom.padded_shape[1] * p.x_shape[3]
                          + (r1 - r0) * wo * o * few) * p.dtype.itemsize
     return Cost(
         flops=2 * out * kh * kw, gemm_flops=0, gemm_mkn=(1, 1, 1),
@@ -85,7 +85,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     """Depthwise-correlate NHWC ``x`` (N, H, W, C) with HWIO ``w`` (kh, kw, 1, C*m), plus
     ``bias`` (C*m,) if given."""
     c, (kh, kw, _, o) = p.x_shape[3], p.w_shape
-    mult, wo = o // c, p.geom.out_hw[1]
+    mult, wo = o // c, p.geom.out_shape[1]
     y = np.empty(p.y_shape, p.dtype)
     n_workers = scheduler.workers()
     scratch = scheduler.Scratch(n_workers)

@@ -73,7 +73,7 @@ def cost(p: ConvProblem) -> Cost:
         flops=p.flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
         # the image read once (and copied into the ring, in cache), the output written once
         bytes_moved=(2 * n * p.x_shape[1] * p.x_shape[2] + pixels * o) * item,
-        workspace=(kh + p.geom.stride[0]) * (p.geom.padded_hw[1] + 64) * item
+        workspace=(kh + p.geom.stride[0]) * (p.geom.padded_shape[1] + 64) * item
         * min(scheduler.workers(), max(1, n * ho // MIN_ROWS)),
         calls=6, kernel_flops=2 * fmas,
         summary=f"direct_stencil: compiled {native.kernel_name('stencil', p)}, pixels in SIMD "
@@ -140,7 +140,7 @@ def channels_first_depthwise(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     """
     n, h, wd, c = p.x_shape
     kh, kw, _, _ = p.w_shape
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     plane = dataclasses.replace(p, x_shape=(n * c, h, wd, 1), w_shape=(kh, kw, 1, 1),
                                 groups=1)
     bank = np.ascontiguousarray(w.reshape(kh, kw, c).transpose(2, 0, 1), p.dtype)  # (C, kh, kw)

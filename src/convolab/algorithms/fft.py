@@ -33,7 +33,7 @@ from convolab.algorithms.cost import Cost
 from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
-from convolab.padding import gather_rows_cols
+from convolab.padding import gather
 
 
 @functools.cache
@@ -94,8 +94,8 @@ def _tile_axis(dense: int, span: int, stride: int, bytes_per_len: int, budget: i
 def tiles(p: ConvProblem) -> tuple[int, int, int, int]:
     """``(th, tw, Lh, Lw)``: dense output tile and FFT size, buffers within the workspace."""
     c, o = p.x_shape[3], p.w_shape[3]
-    span_h, span_w = p.geom.span_hw
-    dense_h, dense_w = (pd - s + 1 for pd, s in zip(p.geom.padded_hw, p.geom.span_hw))
+    span_h, span_w = p.geom.span_shape
+    dense_h, dense_w = (pd - s + 1 for pd, s in zip(p.geom.padded_shape, p.geom.span_shape))
     sh, sw = p.geom.stride
     budget = get_workspace_limit()
     # complex transforms of C input channels, O outputs and the C*O kernel, per (Lh x Lw/2)
@@ -108,7 +108,7 @@ def tiles(p: ConvProblem) -> tuple[int, int, int, int]:
 def cost(p: ConvProblem) -> Cost:
     n, c, o = p.x_shape[0], p.x_shape[3], p.w_shape[3]
     th, tw, lh, lw = tiles(p)
-    dense_h, dense_w = ((q - 1) * s + 1 for q, s in zip(p.geom.out_hw, p.geom.stride))
+    dense_h, dense_w = ((q - 1) * s + 1 for q, s in zip(p.geom.out_shape, p.geom.stride))
     n_tiles = n * -(-dense_h // th) * -(-dense_w // tw)
     size = lh * lw
     fft_flops = int(2.5 * size * math.log2(size))  # a real 2-D FFT of lh x lw
@@ -134,7 +134,7 @@ def _options() -> dict:
 def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``x`` gathered through index maps (``-1`` = zero), cut to their bounding box first.
 
-    ``gather_rows_cols`` copies whole rows before it picks columns; a tall, narrow tile would
+    ``gather`` copies whole rows before it picks columns; a tall, narrow tile would
     copy most of the image. Cutting ``x`` to the pixels the maps touch keeps the copy tile-sized.
     """
     box = []
@@ -143,8 +143,8 @@ def _band(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         lo = int(valid.min()) if valid.size else 0
         box.append((lo, int(valid.max()) + 1 if valid.size else 1))
     (r0, r1), (c0, c1) = box
-    return gather_rows_cols(x[:, r0:r1, c0:c1], np.where(rows >= 0, rows - r0, -1),
-                            np.where(cols >= 0, cols - c0, -1))
+    return gather(x[:, r0:r1, c0:c1], (np.where(rows >= 0, rows - r0, -1),
+                                       np.where(cols >= 0, cols - c0, -1)), (1, 2))
 
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
@@ -157,8 +157,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
         return im2col.forward(x, w, p, bias)
     c, (kh, kw, _, o) = p.x_shape[3], p.w_shape
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
-    span_h, span_w = p.geom.span_hw
-    ho, wo = p.geom.out_hw
+    span_h, span_w = p.geom.span_shape
+    ho, wo = p.geom.out_shape
     th, tw, lh, lw = tiles(p)
     opts = _options()
     whole = p.padding_mode == "zeros" and th > (ho - 1) * sh and tw > (wo - 1) * sw

@@ -23,7 +23,7 @@ import numpy as np
 from convolab.algorithms import scheduler, unfold
 from convolab.algorithms.bias import add_bias
 from convolab.algorithms.problem import ConvProblem
-from convolab.padding import gather_rows_cols, pad_adjoint
+from convolab.padding import gather, pad_adjoint
 
 NAME = "im2col"
 BLOCK_BYTES = 8 << 20  # bytes of columns per block (measured: 4-16 MiB best on 2 workers)
@@ -36,11 +36,11 @@ def padded_band(x: np.ndarray, p: ConvProblem, n0: int, n1: int, r0: int, r1: in
     Zero padding is one copy into a zeroed band (a gather by the index maps takes two copies,
     one per axis: measured 16% of depthwise's time on MobileNet's dw3x3).
     """
-    sh, dh, kh = p.geom.stride[0], p.geom.dilation[0], p.geom.kernel_hw[0]
+    sh, dh, kh = p.geom.stride[0], p.geom.dilation[0], p.geom.kernel_shape[0]
     rows = p.row_map()[r0 * sh : (r1 - 1) * sh + dh * (kh - 1) + 1]
     cols = p.col_map()
     if p.padding_mode != "zeros" or min(rows.min(), cols.min()) >= 0:
-        return gather_rows_cols(x[n0:n1], rows, cols)
+        return gather(x[n0:n1], (rows, cols), (1, 2))
     band = np.zeros((n1 - n0, len(rows), len(cols), x.shape[3]), x.dtype)
     # zero padding: the in-range indices are one run along each axis
     r, c = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
@@ -64,7 +64,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     n = p.x_shape[0]
     kh, kw, cg, o = p.w_shape
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     g = p.groups
     wmat = weight_matrix(w, g)
     y = np.empty((n, ho, wo, o), p.dtype)
@@ -125,7 +125,7 @@ def worker_blocks(p: ConvProblem) -> tuple[list[scheduler.Block], int]:
     split into one block per worker; rows are evened out, so no block is a small remainder
     (LeNet's weight gradient ran as 63 images and 1, the 63 on one core).
     """
-    n, (ho, wo) = p.x_shape[0], p.geom.out_hw
+    n, (ho, wo) = p.x_shape[0], p.geom.out_shape
     kh, kw, _, _ = p.w_shape
     row_bytes = wo * kh * kw * p.x_shape[3] * p.dtype.itemsize  # one output row of cols
     return scheduler.row_blocks(n, ho, row_bytes, BLOCK_BYTES), scheduler.workers()
@@ -148,7 +148,7 @@ def columns(x: np.ndarray, p: ConvProblem, block: scheduler.Block,
     n0, n1, r0, r1 = block
     b, r = n1 - n0, r1 - r0
     kh, kw, cg, _ = p.w_shape
-    g, wo = p.groups, p.geom.out_hw[1]
+    g, wo = p.groups, p.geom.out_shape[1]
     size = g * b * r * wo * kh * kw * cg
     # (G, b, r, Wo, kh, kw, Cg): every receptive field, a view (``unfold``)
     fields = unfold.windows(padded_band(x, p, n0, n1, r0, r1), p, r)
@@ -189,13 +189,13 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     """
     n, h, wd, c = p.x_shape
     kh, kw, cg, _ = p.w_shape
-    wo = p.geom.out_hw[1]
-    sh, span, g = p.geom.stride[0], p.geom.span_hw[0], p.groups
-    wp = p.geom.padded_hw[1]
+    wo = p.geom.out_shape[1]
+    sh, span, g = p.geom.stride[0], p.geom.span_shape[0], p.groups
+    wp = p.geom.padded_shape[1]
     # (G, Og, K): the transposed kernel matrix of each group
     wmat_t = np.ascontiguousarray(weight_matrix(w, g).transpose(0, 2, 1))
     # gradient on the padded input; rows/columns no window reads stay zero
-    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)
+    gxp = np.zeros((n, *p.geom.padded_shape, c), p.dtype)
     todo, n_workers = worker_blocks(p)
     scratch = scheduler.Scratch(n_workers)
     turn = threading.Condition()
@@ -234,7 +234,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     ``gy`` is NHWC ``dL/dy``, ``x`` NHWC; the result is HWIO in ``p.dtype``.
     """
     kh, kw, cg, o = p.w_shape
-    wo = p.geom.out_hw[1]
+    wo = p.geom.out_shape[1]
     g = p.groups
     todo, n_workers = worker_blocks(p)
     scratch = scheduler.Scratch(n_workers)

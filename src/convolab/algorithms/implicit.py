@@ -37,13 +37,13 @@ def supports(p: ConvProblem) -> bool:
 
 def _sizing(p: ConvProblem) -> tuple[int, int, int]:
     """``(images, output rows, bytes a row)``: a row is Wp pixels of Y and of the band."""
-    row_bytes = p.geom.padded_hw[1] * (p.w_shape[3] + p.x_shape[3]) * p.dtype.itemsize
-    return p.x_shape[0], p.geom.out_hw[0], row_bytes
+    row_bytes = p.geom.padded_shape[1] * (p.w_shape[3] + p.x_shape[3]) * p.dtype.itemsize
+    return p.x_shape[0], p.geom.out_shape[0], row_bytes
 
 
 def cost(p: ConvProblem) -> Cost:
     kh, kw, c, o = p.w_shape
-    n, (ho, wo), (_, wp) = p.x_shape[0], p.geom.out_hw, p.geom.padded_hw
+    n, (ho, wo), (_, wp) = p.x_shape[0], p.geom.out_shape, p.geom.padded_shape
     rows, per_row = scheduler.block_rows(*_sizing(p), BLOCK_BYTES), _sizing(p)[2]
     n_blocks = max(1, -(-(n * ho) // rows))
     gemm = p.flops * wp // max(wo, 1)  # the thrown-away columns are computed too
@@ -63,7 +63,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     kh, kw, c, o = p.w_shape
     dh, dw = p.geom.dilation
-    wo, wp = p.geom.out_hw[1], p.geom.padded_hw[1]
+    wo, wp = p.geom.out_shape[1], p.geom.padded_shape[1]
     y = np.empty(p.y_shape, p.dtype)
     n_workers = scheduler.workers()
     scratch = scheduler.Scratch(n_workers)

@@ -43,7 +43,7 @@ def geometry(p: ConvProblem) -> tuple[int, ...]:
     """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it."""
     n, h, w, c = p.x_shape
     kh, kw, _, o = p.w_shape
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     return (n, h, w, c, ho, wo, o, kh, kw, *p.geom.stride, *p.geom.dilation, p.groups)
 
 

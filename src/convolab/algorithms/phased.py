@@ -52,15 +52,15 @@ REQUIRES = (f"groups=1, 2 to {MAX_TAPS} kernel taps, NumPy's BLAS to be an OpenB
 
 def _grid(p: ConvProblem) -> tuple[int, int]:
     """``(Hq, Wq)``: a phase plane's size, enough for every padded row and column read."""
-    (sh, sw), kh, dh = p.geom.stride, p.geom.kernel_hw[0], p.geom.dilation[0]
-    rows_in = (p.geom.out_hw[0] - 1) * sh + dh * (kh - 1) + 1
-    return -(-rows_in // sh), -(-p.geom.padded_hw[1] // sw)
+    (sh, sw), kh, dh = p.geom.stride, p.geom.kernel_shape[0], p.geom.dilation[0]
+    rows_in = (p.geom.out_shape[0] - 1) * sh + dh * (kh - 1) + 1
+    return -(-rows_in // sh), -(-p.geom.padded_shape[1] // sw)
 
 
 def _taps(p: ConvProblem) -> list[tuple[int, int, int, int]]:
     """``(a, b, phase, offset)`` of every tap: phase ``ph*sw + pw``, offset in its plane."""
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
-    kh, kw = p.geom.kernel_hw
+    kh, kw = p.geom.kernel_shape
     wq = _grid(p)[1]
     out = []
     for a in range(kh):
@@ -82,7 +82,7 @@ def _image_bytes(p: ConvProblem) -> int:
 
 def supports(p: ConvProblem) -> bool:
     """groups=1, 2 to ``MAX_TAPS`` taps, BLAS callable, and one image's planes fit the limit."""
-    taps = p.geom.kernel_hw[0] * p.geom.kernel_hw[1]
+    taps = p.geom.kernel_shape[0] * p.geom.kernel_shape[1]
     return (p.groups == 1 and 1 < taps <= MAX_TAPS and p.dtype in blas.gemms()
             and _image_bytes(p) <= get_workspace_limit())
 
@@ -94,7 +94,7 @@ def _blocks(p: ConvProblem) -> list[scheduler.Block]:
 
 def _gy_ext(gy: np.ndarray, p: ConvProblem, n0: int, n1: int, space: np.ndarray) -> np.ndarray:
     """``gy[n0:n1]`` on the ``(Hq, Wq)`` grid, zeros around: ``(b*Hq*Wq, O)``."""
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     ext = space.reshape(n1 - n0, *_grid(p), p.w_shape[3])
     ext[:, ho:] = 0  # only the border: the rest is overwritten
     ext[:, :ho, wo:] = 0
@@ -134,7 +134,7 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     if p.padding_mode == "zeros":  # the padding's gradient is dropped: write gx itself
         out, origin = np.zeros((n, h, wd, c), p.dtype), (p.geom.pads[0][0], p.geom.pads[1][0])
     else:  # the padded input's gradient, folded onto the input at the end
-        out, origin = np.zeros((n, *p.geom.padded_hw, c), p.dtype), (0, 0)
+        out, origin = np.zeros((n, *p.geom.padded_shape, c), p.dtype), (0, 0)
     places = {(ph, pw): _target(p, (ph, pw), hq, wq, out, origin)
               for ph in range(sh) for pw in range(sw)}
     todo, n_workers = _blocks(p), scheduler.workers()

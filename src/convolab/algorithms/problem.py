@@ -33,7 +33,7 @@ class ConvProblem:
 
     @property
     def y_shape(self) -> tuple[int, int, int, int]:
-        return (self.x_shape[0], *self.geom.out_hw, self.w_shape[3])
+        return (self.x_shape[0], *self.geom.out_shape, self.w_shape[3])
 
     @property
     def flops(self) -> int:

@@ -47,23 +47,23 @@ def supports(p: ConvProblem) -> bool:
 
 
 def _rows_in(p: ConvProblem, r: int) -> int:
-    return (r - 1) * p.geom.stride[0] + p.geom.span_hw[0]
+    return (r - 1) * p.geom.stride[0] + p.geom.span_shape[0]
 
 
 def _blocks(p: ConvProblem) -> list[tuple[int, int, int]]:
     """``(n, i0, i1)``: output rows ``i0:i1`` of image ``n``, ``ROWS`` at a time."""
-    ho = p.geom.out_hw[0]
+    ho = p.geom.out_shape[0]
     return [(n, i0, min(ho, i0 + ROWS)) for n in range(p.x_shape[0]) for i0 in range(0, ho, ROWS)]
 
 
 def cost(p: ConvProblem) -> Cost:
     kw = p.w_shape[1]
-    n, (ho, wo) = p.x_shape[0], p.geom.out_hw
+    n, (ho, wo) = p.x_shape[0], p.geom.out_shape
     r = min(ROWS, ho)
     gemm = 2 * n * ho * wo * kw * _rows_in(p, r)
     padded = p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0))
     todo = len(_blocks(p))
-    image = n * p.geom.padded_hw[0] * p.geom.padded_hw[1] * p.dtype.itemsize
+    image = n * p.geom.padded_shape[0] * p.geom.padded_shape[1] * p.dtype.itemsize
     return Cost(
         flops=gemm, gemm_flops=int(gemm * MEASURED_VS_MODEL), gemm_mkn=(r, _rows_in(p, r), wo),
         bytes_moved=n * ho * wo * p.dtype.itemsize + (2 * image if padded else 0),
@@ -94,7 +94,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     img, top, left = _image(x, p)
     h, wd = img.shape[1:]
     sh = p.geom.stride[0]
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     r = min(ROWS, ho)
     s = band_matrices(w, p, r)
     start_value = 0.0 if bias is None else bias[0]
@@ -127,7 +127,7 @@ def _image(x: np.ndarray, p: ConvProblem) -> tuple[np.ndarray, int, int]:
     still to apply. Zero padding is applied by skipping; other modes pad one copy here."""
     (top, _), (left, _) = p.geom.pads
     if p.padding_mode != "zeros" and p.geom.pads != ((0, 0), (0, 0)):
-        x = im2col.padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_hw[0])
+        x = im2col.padded_band(x, p, 0, p.x_shape[0], 0, p.geom.out_shape[0])
         top = left = 0
     return np.ascontiguousarray(x[..., 0]), top, left  # a view: C = 1
 
@@ -136,7 +136,7 @@ def _taps(p: ConvProblem, width: int, left: int) -> list[tuple[int, int, int, in
     """Per kernel column ``b`` whose products touch the image: ``(b, first output column,
     columns, image column of the first)``; output column ``j`` reads image column
     ``j + b*dw - left``, and columns reading only padding are skipped."""
-    wo, taps = p.geom.out_hw[1], []
+    wo, taps = p.geom.out_shape[1], []
     for b in range(p.w_shape[1]):
         off = b * p.geom.dilation[1] - left
         j0, j1 = max(0, -off), min(wo, width - off)
@@ -165,7 +165,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     if not _finite_where_padding_is_skipped(grad, p, h, wd, top, left):
         return im2col.backward_weight(gy, x, p)
     sh, dh = p.geom.stride[0], p.geom.dilation[0]
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     kh, kw = p.w_shape[:2]
     r = min(ROWS, ho)
     rows_in = _rows_in(p, r)
@@ -207,8 +207,8 @@ def _finite_where_padding_is_skipped(grad: np.ndarray, p: ConvProblem, h: int, w
     """Whether every ``grad`` (N, Ho, Wo) value whose window reaches the skipped zero padding
     around the (h, wd) image is finite. The definition multiplies those values by the padding's
     zeros (``0 * inf`` is NaN in ``dL/dw``); the stencil skips those products."""
-    (sh, sw), (span_h, span_w) = p.geom.stride, p.geom.span_hw
-    ho, wo = p.geom.out_hw
+    (sh, sw), (span_h, span_w) = p.geom.stride, p.geom.span_shape
+    ho, wo = p.geom.out_shape
     rows = np.arange(ho) * sh - top  # first image row of each output row's window
     cols = np.arange(wo) * sw - left
     border_rows = (rows < 0) | (rows + span_h > h)

@@ -53,7 +53,7 @@ def column_blocks(p: ConvProblem) -> list[tuple[int, int]]:
     >>> column_blocks(ConvProblem((1, 28, 28, 1), (5, 5, 1, 6), geom, 1, "zeros", np.dtype("f4")))
     [(0, 14), (14, 28)]
     """
-    wo, o = p.geom.out_hw[1], p.w_shape[3]
+    wo, o = p.geom.out_shape[1], p.w_shape[3]
     n_blocks = max(1, min(wo, round(wo * o / TARGET_COLUMNS)))
     cb = -(-wo // n_blocks)
     return [(j0, min(wo, j0 + cb)) for j0 in range(0, wo, cb)]
@@ -61,7 +61,7 @@ def column_blocks(p: ConvProblem) -> list[tuple[int, int]]:
 
 def _in_columns(p: ConvProblem, cb: int) -> int:
     """Input columns ``cbin`` under ``cb`` consecutive outputs."""
-    return (cb - 1) * p.geom.stride[1] + p.geom.span_hw[1]
+    return (cb - 1) * p.geom.stride[1] + p.geom.span_shape[1]
 
 
 def _row_bytes(p: ConvProblem) -> int:
@@ -72,12 +72,12 @@ def _row_bytes(p: ConvProblem) -> int:
 
 
 def _blocks(p: ConvProblem) -> list[scheduler.Block]:
-    return scheduler.row_blocks(p.x_shape[0], p.geom.out_hw[0], _row_bytes(p), BLOCK_BYTES)
+    return scheduler.row_blocks(p.x_shape[0], p.geom.out_shape[0], _row_bytes(p), BLOCK_BYTES)
 
 
 def cost(p: ConvProblem) -> Cost:
     kh, _, c, o = p.w_shape
-    n, ho = p.x_shape[0], p.geom.out_hw[0]
+    n, ho = p.x_shape[0], p.geom.out_shape[0]
     cols = column_blocks(p)
     cb = cols[0][1] - cols[0][0]
     k = kh * _in_columns(p, cb) * c
@@ -174,10 +174,10 @@ def backward_input(gy: np.ndarray, w: np.ndarray, p: ConvProblem) -> np.ndarray:
     n, h, wd, c = p.x_shape
     kh, o = p.w_shape[0], p.w_shape[3]
     (sh, sw), dh = p.geom.stride, p.geom.dilation[0]
-    ho = p.geom.out_hw[0]
+    ho = p.geom.out_shape[0]
     cols = column_blocks(p)
     mats = {cb: band_matrix(w, p, cb).T for cb in {j1 - j0 for j0, j1 in cols}}
-    gxp = np.zeros((n, *p.geom.padded_hw, c), p.dtype)  # the gradient of the padded input
+    gxp = np.zeros((n, *p.geom.padded_shape, c), p.dtype)  # the gradient of the padded input
 
     def work(block: tuple[int, int, int, int], _: int) -> None:
         n0, n1, r0, r1 = block

@@ -33,6 +33,6 @@ def windows(band: np.ndarray, p: ConvProblem, rows: int) -> np.ndarray:
     (sh, sw), (dh, dw) = p.geom.stride, p.geom.dilation
     kh, kw, cg, _ = p.w_shape
     s0, s1, s2, s3 = band.strides
-    shape = (p.groups, band.shape[0], rows, p.geom.out_hw[1], kh, kw, cg)
+    shape = (p.groups, band.shape[0], rows, p.geom.out_shape[1], kh, kw, cg)
     strides = (cg * s3, s0, sh * s1, sw * s2, dh * s1, dw * s2, s3)
     return as_strided(band, shape, strides, writeable=False)

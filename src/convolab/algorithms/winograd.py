@@ -35,7 +35,7 @@ from convolab.algorithms.bias import write_block
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.finite import all_finite
 from convolab.algorithms.problem import ConvProblem
-from convolab.padding import gather_rows_cols
+from convolab.padding import gather
 
 NAME = "winograd"
 REQUIRES = "a 3x3 kernel, stride 1, dilation 1 and groups=1"
@@ -50,7 +50,7 @@ def supports(p: ConvProblem) -> bool:
 
 def _tile_grid(p: ConvProblem) -> tuple[int, int]:
     """Tiles per image, ``(th, tw)``: one per 2x2 block of outputs (the last may stick out)."""
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     return -(-ho // 2), -(-wo // 2)
 
 
@@ -155,7 +155,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     """Cross-correlate NHWC ``x`` with a 3x3 HWIO ``w``, plus ``bias`` (O,) if given:
     ``(N, H, W, C) -> (N, Ho, Wo, O)``."""
     c, o = p.x_shape[3], p.w_shape[3]
-    ho, wo = p.geom.out_hw
+    ho, wo = p.geom.out_shape
     th, tw = _tile_grid(p)
     u = kernel_transform(w)  # (16, C, O)
     # padded rows/columns the tiles read; a tile sticking out past an odd edge reads zeros
@@ -172,7 +172,7 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
         n0, n1, t0, t1 = block
         b, tr = n1 - n0, t1 - t0
         t = b * tr * tw
-        band = gather_rows_cols(x[n0:n1], deinterleave(rows[2 * t0 : 2 * t1 + 2]), cols)
+        band = gather(x[n0:n1], (deinterleave(rows[2 * t0 : 2 * t1 + 2]), cols), (1, 2))
         v = scratch.get(i, "v", (4, 4, b, tr, tw, c), p.dtype)
         _input_transform(band, v, scratch.get(i, "rows", (4, b, tr, 2 * tw + 2, c), p.dtype))
         m = scratch.get(i, "m", (16, t, o), p.dtype)

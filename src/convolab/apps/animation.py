@@ -40,7 +40,7 @@ def conv_animation(path: str | os.PathLike, input_hw: object = (5, 5), kernel_si
     in_hw = normalize_pair(input_hw, "input_hw")
     g = conv_geometry(in_hw, normalize_pair(kernel_size, "kernel_size"), stride=stride,
                       padding=padding, dilation=dilation)
-    (ho, wo), (hp, wp) = g.out_hw, g.padded_hw
+    (ho, wo), (hp, wp) = g.out_shape, g.padded_shape
     if ho * wo > MAX_FRAMES:
         raise ValueError(f"input_hw: the {ho}x{wo} output would need {ho * wo} frames, more "
                          f"than {MAX_FRAMES}; use a smaller input or a larger stride")
@@ -64,13 +64,13 @@ def conv_animation(path: str | os.PathLike, input_hw: object = (5, 5), kernel_si
         ax.axis("off")
         ax.set_title(f"{name} {h}x{w}", fontsize=10)
     fig.suptitle(
-        f"input {in_hw[0]}x{in_hw[1]}, kernel {g.kernel_hw[0]}x{g.kernel_hw[1]}\n"
+        f"input {in_hw[0]}x{in_hw[1]}, kernel {g.kernel_shape[0]}x{g.kernel_shape[1]}\n"
         f"padding {g.pads}, stride {g.stride}, dilation {g.dilation}", fontsize=9)
     base = {rc: PADDING if not inside[rc] else "white" for rc in cells_in}
     frames = []
     for i, j in np.ndindex(ho, wo):
         taps = {(i * g.stride[0] + a * g.dilation[0], j * g.stride[1] + b * g.dilation[1])
-                for a, b in np.ndindex(*g.kernel_hw)}
+                for a, b in np.ndindex(*g.kernel_shape)}
         for rc, patch in cells_in.items():
             patch.set_facecolor(WINDOW if rc in taps else base[rc])
         for rc, patch in cells_out.items():

@@ -66,10 +66,10 @@ def dense_weights(
     k = _as_2d(kernel, "kernel")
     g = conv_geometry(input_hw, k.shape, stride=stride, padding=padding, dilation=dilation)
     mode = normalize_padding_mode(padding_mode)
-    check_padding_fits(g.in_hw, g.pads, mode)
-    (ho, wo), (kh, kw) = g.out_hw, g.kernel_hw
-    rows = index_map(g.in_hw[0], *g.pads[0], mode)  # padded row -> input row (-1: zero)
-    cols = index_map(g.in_hw[1], *g.pads[1], mode)
+    check_padding_fits(g.in_shape, g.pads, mode)
+    (ho, wo), (kh, kw) = g.out_shape, g.kernel_shape
+    rows = index_map(g.in_shape[0], *g.pads[0], mode)  # padded row -> input row (-1: zero)
+    cols = index_map(g.in_shape[1], *g.pads[1], mode)
     # (Ho, kh) and (Wo, kw): the input row / column under tap (a, b) of output (i, j).
     r = rows[np.arange(ho)[:, None] * g.stride[0] + np.arange(kh)[None, :] * g.dilation[0]]
     c = cols[np.arange(wo)[:, None] * g.stride[1] + np.arange(kw)[None, :] * g.dilation[1]]
@@ -80,7 +80,7 @@ def dense_weights(
     )
     taps = np.broadcast_to(k, i.shape)
     keep = (ri >= 0) & (ci >= 0)
-    w = np.zeros((ho, wo, *g.in_hw))
+    w = np.zeros((ho, wo, *g.in_shape))
     # add.at, not assignment: reflect/wrap padding can send two taps to the same pixel.
     np.add.at(w, (i[keep], j[keep], ri[keep], ci[keep]), taps[keep])
     return w
@@ -206,8 +206,8 @@ def parameter_counts(
             raise ValueError(f"{name}: expected a positive int, got {name}={v!r}")
     k = normalize_pair(kernel_size, "kernel_size")
     g = conv_geometry(input_hw, k, stride=stride, padding=padding, dilation=dilation)
-    h, w = g.in_hw
-    ho, wo = g.out_hw
+    h, w = g.in_shape
+    ho, wo = g.out_shape
     c, o = int(in_channels), int(out_channels)
     per_window = k[0] * k[1] * c * o
     return ParameterCounts(
@@ -244,8 +244,8 @@ def parameter_table(
     weights = parameter_counts(input_hw, kernel_size, bias=False, **options)  # type: ignore[arg-type]
     k = normalize_pair(kernel_size, "kernel_size")
     g = conv_geometry(input_hw, k, stride=stride, padding=padding, dilation=dilation)
-    lines = [f"{'x'.join(map(str, g.in_hw))}x{in_channels} image -> "
-             f"{'x'.join(map(str, g.out_hw))}x{out_channels} hidden map, {k[0]}x{k[1]} kernel, "
+    lines = [f"{'x'.join(map(str, g.in_shape))}x{in_channels} image -> "
+             f"{'x'.join(map(str, g.out_shape))}x{out_channels} hidden map, {k[0]}x{k[1]} kernel, "
              f"padding {padding!r}:"]
     width = len(f"{total.fully_connected:,d}")
     names = ("fully connected:", "locally connected:", "convolution:")

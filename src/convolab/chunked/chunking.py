@@ -113,13 +113,13 @@ def output_chunks(spec: object, in_chunks: Chunks, geom: ConvGeometry, o: int, *
         if explicit chunks do not fit the output, the
         output channels are split, or the blocks would be too many for a task graph.
     """
-    shape = (sum(in_chunks[0]), *geom.out_hw, o)
+    shape = (sum(in_chunks[0]), *geom.out_shape, o)
     if spec is None:
         (t, _), (left, _) = geom.pads
         chunks: Chunks = (
             tuple(b for b in in_chunks[0] if b) or (0,),  # dask allows empty chunks: drop
-            _follow_axis(in_chunks[1], t, geom.span_hw[0], geom.stride[0], shape[1]),
-            _follow_axis(in_chunks[2], left, geom.span_hw[1], geom.stride[1], shape[2]),
+            _follow_axis(in_chunks[1], t, geom.span_shape[0], geom.stride[0], shape[1]),
+            _follow_axis(in_chunks[2], left, geom.span_shape[1], geom.stride[1], shape[2]),
             (o,),
         )
     elif isinstance(spec, (int, str)) and not isinstance(spec, bool):

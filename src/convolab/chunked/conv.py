@@ -31,7 +31,7 @@ from convolab.chunked.chunking import Chunks, check_known_chunks, output_chunks
 from convolab.chunked.halo import block_windows
 from convolab.ops.arguments import as_2d, resolve, to_nhwc
 from convolab.ops.conv2d import conv2d as memory_conv2d
-from convolab.padding import gather_rows_cols
+from convolab.padding import gather
 from convolab.select import choose
 
 
@@ -156,7 +156,7 @@ def _lazy_conv(x: da.Array, w: np.ndarray, bias: np.ndarray | None, p: ConvProbl
     """The task graph: NHWC ``x`` (N, H, W, C) -> NHWC output (N, Ho, Wo, O), ``out_chunks``."""
     if p.x_shape[0] == 0:
         return da.zeros(p.y_shape, dtype=out_dtype, chunks=out_chunks)
-    (sh, sw), (span_h, span_w) = p.geom.stride, p.geom.span_hw
+    (sh, sw), (span_h, span_w) = p.geom.stride, p.geom.span_shape
     batch = block_windows(np.arange(p.x_shape[0]), out_chunks[0], stride=1, span=1,
                           in_chunks=x.chunks[0])
     rows = block_windows(p.row_map(), out_chunks[1], stride=sh, span=span_h,
@@ -201,6 +201,6 @@ def _block(pieces: list, rows: np.ndarray, cols: np.ndarray, w: np.ndarray,
     """One output block: (b, r, c, O) from the input pieces its window reads."""
     local = np.block(pieces)  # (b, rows read, cols read, C): distinct input pixels, in order
     # (b, (r-1)*sh + span_h, (c-1)*sw + span_w, C): the padded window, zeros where -1
-    band = gather_rows_cols(local, rows, cols)
+    band = gather(local, (rows, cols), (1, 2))
     return memory_conv2d(band, w, bias, stride=stride, dilation=dilation, groups=groups,
                          algorithm=algorithm)

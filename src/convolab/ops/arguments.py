@@ -200,7 +200,7 @@ def resolve(
         raise ValueError(f"x: height and width must be >= 1, got {x4.shape[1:3]}")
     geom = conv_geometry(x4.shape[1:3], w4.shape[:2], stride=stride, padding=padding,
                          dilation=dilation)
-    check_padding_fits(geom.in_hw, geom.pads, mode)
+    check_padding_fits(geom.in_shape, geom.pads, mode)
     out = result_dtype(xa, wa, ba)
     problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(out))
     return Prepared(x4, w4, ba, problem, out, fmt, unbatched)

@@ -174,7 +174,7 @@ def conv_transpose2d(
     out_hw, pads = _output_size((h, wd), (kh, kw), s, d, padding, None if keras_default else op)
     # the forward conv whose input gradient we compute: z (N, Ho, Wo, C_out) -> (N, h', w', C_in)
     geom = conv_geometry(out_hw, (kh, kw), stride=s, padding=pads, dilation=d)
-    if geom.out_hw[0] < h or geom.out_hw[1] < wd:
+    if geom.out_shape[0] < h or geom.out_shape[1] < wd:
         raise ValueError(
             f"output_padding: with padding {padding!r} and output_padding {op}, the transposed "
             f"output {out_hw} does not map back onto the input {(h, wd)}"
@@ -183,7 +183,7 @@ def conv_transpose2d(
     dt = compute_dtype(out)
     p = ConvProblem((n, *out_hw, c_out), w4.shape, geom, g, "zeros", dt)
     wc = np.ascontiguousarray(w4, dtype=dt)
-    if geom.out_hw != (h, wd) and not all_finite(wc):
+    if geom.out_shape != (h, wd) and not all_finite(wc):
         # an Inf or NaN weight must not meet the zero windows below (0 * inf = NaN)
         y = _without_extra_windows(x4, wc, p, (h, wd))
     else:
@@ -207,7 +207,7 @@ def _without_extra_windows(x4: np.ndarray, w: np.ndarray, p: ConvProblem,
     out = np.zeros((p.x_shape[0], *p.x_shape[1:3], p.w_shape[2] * p.groups), p.dtype)
     sizes, pads = [], []
     for n_win, (before, _), s, d, k, size in zip(hw, p.geom.pads, p.geom.stride,
-                                                 p.geom.dilation, p.geom.kernel_hw,
+                                                 p.geom.dilation, p.geom.kernel_shape,
                                                  p.x_shape[1:3]):
         extent = (n_win - 1) * s + (k - 1) * d + 1  # padded rows the real windows read
         rows = min(size, extent - before)
@@ -215,7 +215,7 @@ def _without_extra_windows(x4: np.ndarray, w: np.ndarray, p: ConvProblem,
             return out
         sizes.append(rows)
         pads.append((before, extent - before - rows))
-    geom = conv_geometry(tuple(sizes), p.geom.kernel_hw, stride=p.geom.stride,
+    geom = conv_geometry(tuple(sizes), p.geom.kernel_shape, stride=p.geom.stride,
                          padding=tuple(pads), dilation=p.geom.dilation)
     q = ConvProblem((p.x_shape[0], *sizes, p.x_shape[3]), p.w_shape, geom, p.groups, "zeros",
                     p.dtype)
