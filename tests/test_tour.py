@@ -45,6 +45,15 @@ def test_tour_exits_cleanly_and_prints_every_step(tour_run):
     assert "1,000,001,000,000" in proc.stdout
 
 
+def test_receptive_field_step_prints_the_growth_3_5_9(tour_run):
+    out, proc = tour_run
+    assert ("receptive field of 3 layers on a 13x13 input -> output 3x3: field 9x9, jump 2x2"
+            in proc.stdout)
+    assert [line.split()[-5] for line in proc.stdout.splitlines()
+            if re.match(r"[123] conv 3", line)] == ["3x3", "5x5", "9x9"]
+    assert any("receptive_field" in p.name for p in out.iterdir())
+
+
 def test_steps_follow_the_chapters_order(tour_run):
     _, proc = tour_run
     sections = re.findall(r"^== \d+\. ([\d.]+) ", proc.stdout, flags=re.MULTILINE)

@@ -9,6 +9,7 @@ array([[19., 25.],
 from convolab import theory
 from convolab.apps.kernels import KERNELS, get_kernel
 from convolab.apps.matching import find_template, match_template
+from convolab.apps.receptive import receptive_field
 from convolab.config import get_workspace_limit, set_workspace_limit, workspace_limit
 from convolab.layers import (
     SGD,
@@ -57,6 +58,7 @@ __all__ = [
     "mse_loss_grad",
     "output_shape",
     "plan",
+    "receptive_field",
     "set_workspace_limit",
     "theory",
     "workspace_limit",

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from convolab.apps import animation, plots
+from convolab.apps import animation, plots, receptive_plot
 from convolab.apps.files import atomic_write, check_output
 from convolab.apps.images import edge_image, sample_image, to_gray, waldo_scene
 from convolab.apps.kernels import get_kernel
 from convolab.apps.matching import find_template, match_template
+from convolab.apps.receptive import receptive_field
 from convolab.apps.theory import (
     dense_matrix,
     dense_weights,
@@ -188,6 +189,21 @@ def step_learning(w: _Writer) -> Step:
         + f"\nlearned kernel {_mat(learned)}", w.names)
 
 
+def step_receptive_field(w: _Writer) -> Step:
+    layers = [dict(kernel_size=3), dict(kernel_size=3, strides=2), dict(kernel_size=3)]
+    rf = receptive_field(layers, input_shape=(13, 13))
+    w.figure(receptive_plot.receptive_field_figure(layers, (13, 13)), "receptive_field")
+    return Step("6.2.6", "Feature map and receptive field", (
+        "A conv layer's output is a feature map; the receptive field of one of its units is "
+        "every input pixel that can change it. One 3x3 conv sees 3x3; a second sees 3x3 units "
+        "of the first, each 3x3 pixels and one pixel apart: 5x5. A stride spreads a map's units "
+        "apart (the jump between neighbours, in input pixels), and every later layer adds (k-1) "
+        "times the jump: after the stride-2 conv, a 3x3 conv adds 4 pixels, not 2, and the "
+        "three convs see 9x9. Per axis: jump j = j*s, field r = r + d*(k-1)*j, and unit 0's "
+        "field starts at start - before*j (Araujo, Norris & Sim, Distill 2019)."),
+        f"{rf.table()}\n\n{rf.explain()}", w.names)
+
+
 def step_channels(w: _Writer) -> Step:
     rgb = sample_image(96, rgb=True)  # (96, 96, 3)
     luma = np.array([0.299, 0.587, 0.114])
@@ -260,7 +276,7 @@ def step_waldo(w: _Writer) -> Step:
 # In the chapter's order (6.1, 6.1.2, ..., 6.3.2): each step's section is at least the last's.
 STEPS: list[Callable[[_Writer], Step]] = [
     step_parameters, step_constrained_mlp, step_convolution, step_waldo, step_channels,
-    step_corr2d, step_edges, step_learning, step_padding, step_stride,
+    step_corr2d, step_edges, step_learning, step_receptive_field, step_padding, step_stride,
 ]
 
 _PAGE = """<!DOCTYPE html>
