@@ -13,7 +13,9 @@ from convolab.apps.receptive import receptive_field
 from convolab.config import get_workspace_limit, set_workspace_limit, workspace_limit
 from convolab.layers import (
     SGD,
+    Conv1D,
     Conv2D,
+    Conv3D,
     TrainingDivergedError,
     comp_conv2d,
     fit,
@@ -39,7 +41,9 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "KERNELS",
     "SGD",
+    "Conv1D",
     "Conv2D",
+    "Conv3D",
     "Plan",
     "TrainingDivergedError",
     "comp_conv2d",

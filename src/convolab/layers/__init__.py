@@ -1,13 +1,17 @@
-"""Layers and the little that training needs: ``Conv2D``, initializers, SGD, squared loss."""
+"""Layers and the little that training needs: ``Conv1D``, ``Conv2D``, ``Conv3D``,
+initializers, SGD, squared loss."""
 
-from convolab.layers.conv2d import Conv2D, comp_conv2d
+from convolab.layers.conv import BaseConv, Conv1D, Conv2D, Conv3D, comp_conv2d
 from convolab.layers.losses import mse_loss, mse_loss_grad
 from convolab.layers.optimizers import SGD
 from convolab.layers.training import TrainingDivergedError, fit
 
 __all__ = [
     "SGD",
+    "BaseConv",
+    "Conv1D",
     "Conv2D",
+    "Conv3D",
     "TrainingDivergedError",
     "comp_conv2d",
     "fit",

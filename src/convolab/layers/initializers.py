@@ -1,7 +1,8 @@
 """Keras's weight initializers, drawn with NumPy and reproducible from a seed.
 
-A kernel of shape ``(kh, kw, C_in, C_out)`` (HWIO) has, as in Keras,
-``fan_in = kh*kw*C_in`` and ``fan_out = kh*kw*C_out``. The variance-scaling family draws with
+A kernel of shape ``(*kernel, C_in, C_out)`` (WIO, HWIO, DHWIO: any rank) has, as in Keras,
+``fan_in = prod(kernel)*C_in`` and ``fan_out = prod(kernel)*C_out`` (``prod(kernel)`` is the
+receptive field size: ``kh*kw`` for an image). The variance-scaling family draws with
 variance ``scale / n`` where ``n`` is ``fan_in`` (He: scale 2; LeCun: scale 1) or
 ``(fan_in + fan_out) / 2`` (Glorot: scale 1); the "normal" variants draw from a normal truncated
 at two standard deviations, rescaled so the variance is still ``scale / n`` (Keras's
@@ -28,13 +29,19 @@ _TRUNCATED_STD = 0.87962566103423978
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a weight shape, as Keras computes them.
+    """``(fan_in, fan_out)`` of a weight shape, as Keras computes them: for a kernel
+    ``(*kernel, C_in, C_out)`` of any rank, ``prod(kernel) * C_in`` and ``prod(kernel) * C_out``;
+    for a Dense ``(in, out)``, ``in`` and ``out``; a vector's length for both; 1 for a scalar.
 
     >>> fans((3, 3, 16, 32))
     (144, 288)
-    >>> fans((10,))
-    (10, 10)
+    >>> fans((5, 4, 8)), fans((3, 3, 3, 2, 4))
+    ((20, 40), (54, 108))
+    >>> fans((10,)), fans(())
+    ((10, 10), (1, 1))
     """
+    if len(shape) == 0:
+        return 1, 1
     if len(shape) == 1:
         return shape[0], shape[0]
     receptive = math.prod(shape[:-2])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convolab.layers.conv2d import Conv2D
+from convolab.layers.conv import BaseConv
 from convolab.layers.losses import mse_loss, mse_loss_grad
 from convolab.layers.optimizers import SGD
 
@@ -33,7 +33,7 @@ class TrainingDivergedError(ValueError, FloatingPointError):
 
 
 def fit(
-    layer: Conv2D,
+    layer: BaseConv,
     x: object,
     y: object,
     *,
@@ -41,7 +41,7 @@ def fit(
     learning_rate: float,
     momentum: float = 0.0,
     reduction: str = "sum",
-    callback: Callable[[int, float, Conv2D], None] | None = None,
+    callback: Callable[[int, float, BaseConv], None] | None = None,
 ) -> list[float]:
     """Train ``layer`` to map ``x`` to ``y`` by gradient descent on the squared loss.
 
@@ -74,6 +74,7 @@ def fit(
     Examples
     --------
     >>> import numpy as np
+    >>> from convolab.layers import Conv2D
     >>> x = np.ones((1, 6, 8, 1)); x[:, :, 2:6] = 0        # the book's edge image
     >>> y = x[:, :, :-1] - x[:, :, 1:]                      # its edges, kernel [[1, -1]]
     >>> layer = Conv2D(1, kernel_size=(1, 2), use_bias=False, seed=0)
