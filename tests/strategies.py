@@ -82,3 +82,82 @@ def configs(draw, max_hw: int = 7, max_batch: int = 2) -> Config:
     except ValueError:
         assume(False)
     return cfg
+
+
+@dataclass(frozen=True)
+class NDConfig:
+    """A conv of any rank: spatial sizes, kernel sizes, per-axis stride and dilation."""
+
+    n: int
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    groups: int
+    cg: int
+    og: int
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: object
+    padding_mode: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.spatial)
+
+    @property
+    def c(self) -> int:
+        return self.groups * self.cg
+
+    @property
+    def o(self) -> int:
+        return self.groups * self.og
+
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    groups=self.groups, padding_mode=self.padding_mode)
+
+    def arrays(self, seed: int, dtype=np.float64):
+        """x (N, *spatial, C), w (*kernel, C/groups, O), bias (O,): channels last."""
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((self.n, *self.spatial, self.c)).astype(dtype)
+        w = rng.standard_normal((*self.kernel, self.cg, self.o)).astype(dtype)
+        b = rng.standard_normal(self.o).astype(dtype)
+        return x, w, b
+
+    def geometry(self):
+        return conv_geometry(self.spatial, self.kernel, stride=self.stride,
+                             padding=self.padding, dilation=self.dilation)
+
+
+def nd_paddings(rank: int) -> st.SearchStrategy:
+    amounts = st.integers(0, 2)
+    return st.one_of(
+        st.sampled_from(["valid", "same", "same_lower", "full"]),
+        amounts,
+        st.tuples(*[amounts] * rank),
+        st.tuples(*[st.tuples(amounts, amounts)] * rank),
+    )
+
+
+@st.composite
+def nd_configs(draw, rank: int, max_size: int = 6, max_batch: int = 2,
+               modes: tuple[str, ...] = MODES) -> NDConfig:
+    """A valid conv of ``rank`` spatial axes (small: the oracle is loops over every axis)."""
+    axes = lambda lo, hi: st.tuples(*[st.integers(lo, hi)] * rank)  # noqa: E731
+    cfg = NDConfig(
+        n=draw(st.integers(1, max_batch)),
+        spatial=draw(axes(1, max_size)),
+        kernel=draw(axes(1, 3)),
+        groups=draw(st.integers(1, 2)),
+        cg=draw(st.integers(1, 2)),
+        og=draw(st.integers(1, 2)),
+        stride=draw(axes(1, 3)),
+        dilation=draw(axes(1, 2)),
+        padding=draw(nd_paddings(rank)),
+        padding_mode=draw(st.sampled_from(modes)),
+    )
+    try:
+        g = cfg.geometry()
+        check_padding_fits(g.in_shape, g.pads, cfg.padding_mode)
+    except ValueError:
+        assume(False)
+    return cfg

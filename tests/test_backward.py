@@ -187,7 +187,8 @@ def test_algorithm_without_backward_falls_back_to_im2col(monkeypatch):
 @pytest.mark.parametrize(
     "shape, fmt, pattern",
     [
-        ((1, 3, 4, 2), "NHWC", r"grad_y: must have the shape of conv2d's output, \(1, 3, 3, 2\)"),
+        ((1, 3, 4, 2), "NHWC",
+         r"grad_y: must have the shape of the forward conv's output, \(1, 3, 3, 2\)"),
         ((3, 3, 2), "NHWC", r"grad_y.*\(1, 3, 3, 2\).*got \(3, 3, 2\)"),
         ((1, 3, 3, 2), "NCHW", r"grad_y.*\(1, 2, 3, 3\)"),
     ],

@@ -10,12 +10,13 @@ W = np.zeros((3, 3, 4, 2))
 
 
 def test_wrong_x_ndim():
-    with pytest.raises(ValueError, match=r"x: expected a 4-D \(N, H, W, C\).*got 2-D"):
+    with pytest.raises(ValueError, match=r"x: expected a 4-D NHWC \(N, H, W, C\).*got 2-D"):
         cl.conv2d(np.zeros((5, 5)), W)
 
 
 def test_wrong_w_ndim():
-    with pytest.raises(ValueError, match=r"w: expected a 4-D HWIO kernel.*got 2-D"):
+    with pytest.raises(ValueError,
+                       match=r"w: expected a 4-D HWIO \(kh, kw, C/groups, O\) kernel.*got 2-D"):
         cl.conv2d(X, np.zeros((3, 3)))
 
 
@@ -60,7 +61,8 @@ def test_kernel_larger_than_input_is_fine_once_padded():
     (dict(padding_mode="reflekt"), ValueError, "padding_mode.*did you mean 'reflect'"),
     (dict(padding=5, padding_mode="reflect"), ValueError, "reflect"),
     (dict(data_format="NWHC"), ValueError, "data_format: expected 'NHWC'"),
-    (dict(kernel_format="IOHW"), ValueError, "kernel_format: expected 'HWIO' or 'OIHW'"),
+    (dict(kernel_format="IOHW"), ValueError,
+     "kernel_format: expected 'HWIO' or 'channels_last', 'OIHW'"),
     (dict(algorithm="im2cl"), ValueError, "algorithm: .*did you mean 'im2col'"),
 ])
 def test_bad_keyword_arguments(kw, exc, pattern):
@@ -99,9 +101,11 @@ def test_zero_sized_kernel():
         cl.conv2d(X, np.zeros((0, 3, 4, 2)))
 
 
-def test_zero_sized_image():
-    with pytest.raises(ValueError, match="x: height and width must be >= 1"):
-        cl.conv2d(np.zeros((1, 0, 5, 4)), W, padding=2)
+def test_zero_sized_image_is_valid_only_where_padding_fits_the_kernel():
+    # TensorFlow's rule (issue 11 item 8): padded height 0 + 2 + 2 fits 3 rows
+    assert cl.conv2d(np.zeros((1, 0, 5, 4)), W, padding=2).shape == (1, 2, 7, 2)
+    with pytest.raises(ValueError, match="kernel_size: the dilated kernel height 3"):
+        cl.conv2d(np.zeros((1, 0, 5, 4)), W, padding=((0, 1), (1, 1)))
 
 
 def test_algorithm_must_be_a_name():

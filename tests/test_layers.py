@@ -139,8 +139,8 @@ def test_backward_before_forward_is_an_error():
 def test_grad_y_of_the_wrong_shape_is_an_error():
     layer = Conv2D(2, 3)
     layer(np.ones((1, 5, 5, 1)))
-    with pytest.raises(ValueError, match=r"grad_y: must have the shape of conv2d's output, "
-                                         r"\(1, 3, 3, 2\) here, got \(1, 3, 3, 1\)"):
+    with pytest.raises(ValueError, match=r"grad_y: must have the shape of the forward conv's "
+                                         r"output, \(1, 3, 3, 2\) here, got \(1, 3, 3, 1\)"):
         layer.backward(np.ones((1, 3, 3, 1)))
 
 

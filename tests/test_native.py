@@ -329,8 +329,8 @@ def test_transpose_is_numpys_at_every_size(isa, n, c, h, w, f64):
     with _native.using(isa), pytest.MonkeyPatch.context() as mp:
         mp.setattr(layout, "SMALL", 0)  # the kernel, however small
         mp.setattr(layout, "TASK_BYTES", 256)  # and split into many tasks, both ways
-        y = layout.contiguous_nhwc(x.transpose(0, 2, 3, 1), x.dtype)
-        back = layout.nchw(y)
+        y = layout.contiguous_channels_last(x.transpose(0, 2, 3, 1), x.dtype)
+        back = layout.channels_first(y)
     np.testing.assert_array_equal(y, x.transpose(0, 2, 3, 1))
     np.testing.assert_array_equal(back, x)
     assert y.flags.c_contiguous and back.flags.c_contiguous

@@ -180,7 +180,7 @@ def test_empty_batch():
     [
         (dict(stride=2, output_padding=2), ValueError, "output_padding: must be smaller"),
         (dict(output_padding=-1), ValueError, "output_padding"),
-        (dict(padding="full"), ValueError, "padding: conv_transpose2d takes 'same', 'valid'"),
+        (dict(padding="full"), ValueError, "padding: conv_transpose takes 'same', 'valid'"),
         (dict(padding="sam"), ValueError, "padding"),
         (dict(padding=5), ValueError, "padding: removes the whole output"),
         (dict(groups=3), ValueError, "groups: must divide the input channels C_in=2"),

@@ -1,4 +1,4 @@
-"""convolab: 2-D convolution from Dive into Deep Learning 6.1-6.3, in NumPy.
+"""convolab: convolution from Dive into Deep Learning 6.1-6.3, in NumPy, for every rank.
 
 >>> import convolab as cl
 >>> cl.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
@@ -22,11 +22,32 @@ from convolab.layers import (
     mse_loss,
     mse_loss_grad,
 )
-from convolab.ops import conv2d, conv2d_backward, conv_transpose2d, convolve2d, corr2d
+from convolab.ops import (
+    conv,
+    conv1d,
+    conv1d_backward,
+    conv2d,
+    conv2d_backward,
+    conv3d,
+    conv3d_backward,
+    conv_backward,
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    convolve,
+    convolve2d,
+    corr,
+    corr2d,
+)
+from convolab.ops.backends import register as _register_backend
 from convolab.plan import Plan, plan
 from convolab.shapes import explain_shape, output_shape
 
 __version__ = "0.1.0"
+
+# Dask arrays are computed chunk by chunk by convolab.chunked, imported on first use
+_register_backend("dask", "convolab.chunked")
 
 
 def __getattr__(name: str) -> object:
@@ -47,10 +68,21 @@ __all__ = [
     "Plan",
     "TrainingDivergedError",
     "comp_conv2d",
+    "conv",
+    "conv1d",
+    "conv1d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv3d",
+    "conv3d_backward",
+    "conv_backward",
+    "conv_transpose",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
+    "convolve",
     "convolve2d",
+    "corr",
     "corr2d",
     "explain_shape",
     "find_template",

@@ -1,4 +1,4 @@
-"""``plan``: which algorithm ``conv2d`` would run, why, and what it would cost — without running it.
+"""``plan``: which algorithm ``conv`` would run, why, and what it would cost — without running it.
 
 >>> import numpy as np
 >>> p = plan((16, 28, 28, 256), (1, 1, 256, 64), algorithm="pointwise")
@@ -17,6 +17,7 @@ import numpy as np
 
 from convolab.algorithms import ConvProblem
 from convolab.ops.arguments import resolve
+from convolab.ops.lowering import engine_problem
 from convolab.select import (
     Estimate,
     check_name,
@@ -34,8 +35,9 @@ class Plan:
     ``flops`` is the arithmetic the chosen algorithm does (``direct_flops`` is the textbook
     count, 2 per multiply-add); ``workspace`` is its peak scratch in bytes; ``alternatives``
     are the other algorithms that could run the problem, cheapest first; ``input_gradient``
-    is how ``conv2d_backward`` would compute ``grad_x``
-    (:func:`convolab.select.choose_input_gradient`).
+    is how ``conv_backward`` would compute ``grad_x``
+    (:func:`convolab.select.choose_input_gradient`). ``engine`` is the rank-2 problem that
+    computes ``problem`` (itself for images; ``ops/lowering.py`` for the other ranks).
     """
 
     problem: ConvProblem
@@ -47,16 +49,22 @@ class Plan:
     workspace: int
     alternatives: tuple[Estimate, ...]
     input_gradient: str
+    engine: ConvProblem
 
     def __str__(self) -> str:
-        p = self.problem
+        p, e = self.problem, self.engine
         lines = [
             f"conv x {p.x_shape} * w {p.w_shape} -> y {p.y_shape}, {p.dtype}: "
             f"{self.algorithm} (est. {self.seconds * 1e3:.3g} ms, "
             f"{self.flops / 1e9:.3g} GFLOP of {self.direct_flops / 1e9:.3g} direct, "
             f"workspace {self.workspace / 2**20:.3g} MiB)",
+        ]
+        if e is not p:
+            lines.append(f"  rank {p.rank} as rank 2: x {e.x_shape} * w {e.w_shape} -> "
+                         f"y {e.y_shape}")
+        lines += [
             f"  why: {self.reason}",
-            f"  grad_x in conv2d_backward: {self.input_gradient}",
+            f"  grad_x in conv_backward: {self.input_gradient}",
         ]
         lines += [f"  {e.algorithm}: est. {e.seconds * 1e3:.3g} ms; {e.cost.summary}"
                   for e in self.alternatives]
@@ -83,22 +91,22 @@ def _stand_in(value: object, name: str) -> np.ndarray:
 
 
 def problem_of(x: object, w: object, **options: object) -> ConvProblem:
-    """The resolved problem of a ``conv2d`` call; ``x`` and ``w`` may be arrays or shapes."""
+    """The resolved problem of a ``conv`` call; ``x`` and ``w`` may be arrays or shapes."""
     return resolve(_stand_in(x, "x"), _stand_in(w, "w"), **options).problem
 
 
 def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
-         dilation: object = 1, groups: object = 1, data_format: str = "NHWC",
-         kernel_format: str = "HWIO", padding_mode: str = "zeros",
+         dilation: object = 1, groups: object = 1, data_format: str = "channels_last",
+         kernel_format: str | None = None, padding_mode: str = "zeros",
          algorithm: str = "auto") -> Plan:
-    """Which algorithm ``conv2d`` runs for these arguments, why, and at what estimated cost.
+    """Which algorithm ``conv`` runs for these arguments, why, and at what estimated cost.
 
     Parameters
     ----------
-    x, w : arrays as for :func:`convolab.conv2d` (NumPy or Dask: only shape and dtype are
-        read), or their shapes as tuples (float32 assumed)
+    x, w : arrays as for :func:`convolab.conv` (any rank; NumPy or Dask: only shape and dtype
+        are read), or their shapes as tuples (float32 assumed)
     stride, padding, dilation, groups, data_format, kernel_format, padding_mode, algorithm :
-        as for :func:`convolab.conv2d`; an unknown or unsuitable ``algorithm`` raises ValueError
+        as for :func:`convolab.conv`; an unknown or unsuitable ``algorithm`` raises ValueError
 
     Returns
     -------
@@ -111,12 +119,15 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
     p = problem_of(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                    data_format=data_format, kernel_format=kernel_format,
                    padding_mode=padding_mode)
-    name = choose(p, algorithm)
-    if p.x_shape[0] == 0:  # conv2d and conv2d_backward return zeros; no estimate to divide by
-        return Plan(p, name, f"empty batch (N = 0): conv2d returns the empty {p.y_shape} "
-                    "output without computing anything", 0.0, 0, 0, 0, (), "none (empty batch)")
-    chosen = estimate(name, p)
-    others = tuple(e for e in estimates(p) if e.algorithm != name)
+    e = engine_problem(p)
+    name = choose(e, algorithm)
+    if p.empty:  # conv and conv_backward return zeros; no estimate to divide by
+        what = "empty batch (N = 0)" if p.x_shape[0] == 0 else "an input without pixels"
+        return Plan(p, name, f"{what}: conv returns the {p.y_shape} output of zeros (plus "
+                    "bias) without computing anything", 0.0, 0, 0, 0, (),
+                    f"none ({what})", e)
+    chosen = estimate(name, e)
+    others = tuple(est for est in estimates(e) if est.algorithm != name)
     if algorithm != "auto":
         reason = f"forced by algorithm={algorithm!r}; {chosen.cost.summary}"
     elif others:
@@ -126,4 +137,4 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
     else:
         reason = f"the only algorithm that supports this conv: {chosen.cost.summary}"
     return Plan(p, name, reason, chosen.seconds, chosen.cost.flops, p.flops,
-                chosen.cost.workspace, others, choose_input_gradient(p, algorithm))
+                chosen.cost.workspace, others, choose_input_gradient(e, algorithm), e)

@@ -1,8 +1,15 @@
-"""The public operations: validate, resolve, dispatch."""
+"""The public operations: validate, resolve, dispatch (every rank through ``ops/lowering.py``)."""
 
-from convolab.ops.backward import conv2d_backward
-from convolab.ops.conv2d import conv2d
-from convolab.ops.primitives import convolve2d, corr2d
-from convolab.ops.transpose import conv_transpose2d
+from convolab.ops.backward import conv1d_backward, conv2d_backward, conv3d_backward, conv_backward
+from convolab.ops.conv import conv, conv1d, conv2d, conv3d
+from convolab.ops.primitives import convolve, convolve2d, corr, corr2d
+from convolab.ops.transpose import (
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
 
-__all__ = ["conv2d", "conv2d_backward", "conv_transpose2d", "convolve2d", "corr2d"]
+__all__ = ["conv", "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d",
+           "conv3d_backward", "conv_backward", "conv_transpose", "conv_transpose1d",
+           "conv_transpose2d", "conv_transpose3d", "convolve", "convolve2d", "corr", "corr2d"]

@@ -14,8 +14,19 @@ from convolab.algorithms import ConvProblem, layout
 from convolab.padding import check_padding_fits
 from convolab.shapes import conv_geometry, normalize_padding_mode
 
-_DATA_FORMATS = {"NHWC": "NHWC", "CHANNELS_LAST": "NHWC", "NCHW": "NCHW", "CHANNELS_FIRST": "NCHW"}
-_KERNEL_FORMATS = {"HWIO": "HWIO", "OIHW": "OIHW"}
+LAST, FIRST = "channels_last", "channels_first"  # the canonical layout names
+# layout name -> (canonical layout, the rank it names, or None for any rank)
+_DATA_FORMATS: dict[str, tuple[str, int | None]] = {
+    "CHANNELS_LAST": (LAST, None), "CHANNELS_FIRST": (FIRST, None),
+    "NWC": (LAST, 1), "NHWC": (LAST, 2), "NDHWC": (LAST, 3),
+    "NCW": (FIRST, 1), "NCHW": (FIRST, 2), "NCDHW": (FIRST, 3),
+}
+_KERNEL_FORMATS: dict[str, tuple[str, int | None]] = {
+    "CHANNELS_LAST": (LAST, None), "CHANNELS_FIRST": (FIRST, None),
+    "WIO": (LAST, 1), "HWIO": (LAST, 2), "DHWIO": (LAST, 3),
+    "OIW": (FIRST, 1), "OIHW": (FIRST, 2), "OIDHW": (FIRST, 3),
+}
+_SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 _FLOATS = (np.float16, np.float32, np.float64)
 _FLOAT16, _FLOAT32 = np.dtype(np.float16), np.dtype(np.float32)
 
@@ -74,21 +85,43 @@ def compute_dtype(out: np.dtype) -> np.dtype:
     return _FLOAT32 if out == _FLOAT16 else out
 
 
-def normalize_data_format(data_format: object) -> str:
-    key = data_format.upper() if isinstance(data_format, str) else None
-    if key not in _DATA_FORMATS:
+def layout_names(rank: int) -> tuple[str, str, str, str]:
+    """``(channels-last x, channels-first x, channels-last w, channels-first w)`` names of a
+    rank: ``("NHWC", "NCHW", "HWIO", "OIHW")`` for images; generic past rank 3."""
+    sp = _SPATIAL.get(rank)
+    if sp is None:
+        return ("(N, *spatial, C)", "(N, C, *spatial)", "(*kernel, C/groups, O)",
+                "(O, C/groups, *kernel)")
+    return f"N{sp}C", f"NC{sp}", f"{sp}IO", f"OI{sp}"
+
+
+def _layout(value: object, table: dict[str, tuple[str, int | None]], name: str, rank: int,
+            default: str | None = None) -> str:
+    key = value.upper() if isinstance(value, str) else None
+    if value is None and default is not None:
+        return default
+    found = table.get(key) if key else None
+    if found is None or found[1] not in (None, rank):
+        names = layout_names(rank)
+        last, first = (names[0], names[1]) if table is _DATA_FORMATS else (names[2], names[3])
         raise ValueError(
-            "data_format: expected 'NHWC' (channels_last) or 'NCHW' (channels_first), "
-            f"got {data_format!r}"
+            f"{name}: expected {last!r} or 'channels_last', {first!r} or 'channels_first' "
+            f"for a rank-{rank} conv, got {value!r}"
         )
-    return _DATA_FORMATS[key]
+    return found[0]
 
 
-def normalize_kernel_format(kernel_format: object) -> str:
-    key = kernel_format.upper() if isinstance(kernel_format, str) else None
-    if key not in _KERNEL_FORMATS:
-        raise ValueError(f"kernel_format: expected 'HWIO' or 'OIHW', got {kernel_format!r}")
-    return _KERNEL_FORMATS[key]
+def normalize_data_format(data_format: object, rank: int = 2) -> str:
+    """``"channels_last"`` or ``"channels_first"`` from any accepted name; an explicit name
+    ("NHWC", "NCDHW", ...) must be of the conv's rank."""
+    return _layout(data_format, _DATA_FORMATS, "data_format", rank)
+
+
+def normalize_kernel_format(kernel_format: object, rank: int = 2,
+                            data_format: str | None = None) -> str:
+    """``"channels_last"`` (``(*kernel, C/groups, O)``, Keras's) or ``"channels_first"``
+    (``(O, C/groups, *kernel)``, PyTorch's); None follows the canonical ``data_format``."""
+    return _layout(kernel_format, _KERNEL_FORMATS, "kernel_format", rank, data_format)
 
 
 def check_groups(groups: object) -> int:
@@ -97,63 +130,92 @@ def check_groups(groups: object) -> int:
     return int(groups)
 
 
-def to_nhwc(x: np.ndarray, data_format: str, name: str = "x") -> tuple[np.ndarray, bool]:
-    """``x`` as a 4-D NHWC array (a view), and whether it was a 3-D unbatched example."""
-    if x.ndim not in (3, 4):
-        layout = "(N, H, W, C)" if data_format == "NHWC" else "(N, C, H, W)"
+def _shape_text(rank: int, channels_last: bool, kernel: bool) -> str:
+    """``"HWIO (kh, kw, C/groups, O)"``, ``"NCW (N, C, L)"``, ...: a layout's name and shape."""
+    names = layout_names(rank)
+    name = names[(2 if kernel else 0) + (0 if channels_last else 1)]
+    axes = {1: "L", 2: "HW", 3: "DHW"}.get(rank)
+    if axes is None:
+        return name
+    if kernel:
+        sp = ", ".join(f"k{a.lower()}" for a in axes) if rank > 1 else "k"
+        return f"{name} ({sp}, C/groups, O)" if channels_last else f"{name} (O, C/groups, {sp})"
+    sp = ", ".join(axes)
+    return f"{name} (N, {sp}, C)" if channels_last else f"{name} (N, C, {sp})"
+
+
+def to_channels_last(x: np.ndarray, data_format: str, rank: int,
+                     name: str = "x") -> tuple[np.ndarray, bool]:
+    """``x`` as a channels-last batch ``(N, *spatial, C)`` (a view), and whether it was one
+    unbatched example (one dimension fewer)."""
+    if x.ndim not in (rank + 1, rank + 2):
+        shape = _shape_text(rank, data_format == LAST, kernel=False)
         raise ValueError(
-            f"{name}: expected a 4-D {layout} array or a 3-D unbatched one, "
-            f"got {x.ndim}-D with shape {x.shape}"
+            f"{name}: expected a {rank + 2}-D {shape} array or a {rank + 1}-D unbatched one "
+            f"for a rank-{rank} conv, got {x.ndim}-D with shape {x.shape}"
         )
-    unbatched = x.ndim == 3
+    unbatched = x.ndim == rank + 1
     if unbatched:
         x = x[None]
-    if data_format == "NCHW":
-        x = x.transpose(0, 2, 3, 1)
+    if data_format == FIRST:
+        x = np.moveaxis(x, 1, -1)
     return x, unbatched
 
 
-def from_nhwc(y: np.ndarray, data_format: str, unbatched: bool) -> np.ndarray:
-    """Inverse of :func:`to_nhwc` for a result: back to the caller's layout, contiguous."""
-    if data_format == "NCHW":
-        y = layout.nchw(y)
+def from_channels_last(y: np.ndarray, data_format: str, unbatched: bool) -> np.ndarray:
+    """Inverse of :func:`to_channels_last` for a result: the caller's layout, contiguous."""
+    if data_format == FIRST:
+        y = layout.channels_first(y)
     return np.ascontiguousarray(y[0] if unbatched else y)
 
 
-def to_hwio(w: np.ndarray, kernel_format: str, name: str = "w") -> np.ndarray:
-    """``w`` as a 4-D HWIO array (a view)."""
-    if w.ndim != 4:
-        layout = "(kh, kw, C/groups, O)" if kernel_format == "HWIO" else "(O, C/groups, kh, kw)"
+def to_kernel_last(w: np.ndarray, kernel_format: str, rank: int, name: str = "w") -> np.ndarray:
+    """``w`` as ``(*kernel, C/groups, O)`` (HWIO for images; a view)."""
+    if w.ndim != rank + 2:
+        shape = _shape_text(rank, kernel_format == LAST, kernel=True)
         raise ValueError(
-            f"{name}: expected a 4-D {kernel_format} kernel {layout}, "
+            f"{name}: expected a {rank + 2}-D {shape} kernel for a rank-{rank} conv, "
             f"got {w.ndim}-D with shape {w.shape}"
         )
-    return w.transpose(2, 3, 1, 0) if kernel_format == "OIHW" else w
+    if kernel_format == FIRST:  # (O, I, *k) -> (*k, I, O)
+        return w.transpose(*range(2, rank + 2), 1, 0)
+    return w
+
+
+def from_kernel_last(w: np.ndarray, kernel_format: str) -> np.ndarray:
+    """Inverse of :func:`to_kernel_last`: a ``(*kernel, I, O)`` kernel in the caller's format."""
+    if kernel_format == FIRST:
+        r = w.ndim - 2
+        return w.transpose(r + 1, r, *range(r))
+    return w
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A conv call made canonical: NHWC ``x``, HWIO ``w``, resolved problem, output dtype.
+    """A conv call made canonical: channels-last ``x`` and ``w``, resolved problem, output
+    dtype, and the caller's layout.
 
     From :func:`resolve` the arrays are views in the caller's dtype; from :func:`prepare` they
     are C-contiguous copies (only where needed) in the compute dtype, ready for an algorithm.
     """
 
-    x: np.ndarray  # (N, H, W, C)
-    w: np.ndarray  # (kh, kw, C/groups, O)
+    x: np.ndarray  # (N, *spatial, C): (N, H, W, C) for images
+    w: np.ndarray  # (*kernel, C/groups, O): (kh, kw, C/groups, O) for images
     bias: np.ndarray | None  # (O,)
     problem: ConvProblem
     out_dtype: np.dtype
-    data_format: str
+    data_format: str  # the caller's layout: "channels_last" or "channels_first"
     unbatched: bool
+    kernel_format: str = LAST  # the caller's kernel layout, likewise
 
 
 def check_channels(c: int, w_shape: tuple[int, ...], groups: int, bias: np.ndarray | None,
                    x_name: str = "x", w_name: str = "w") -> None:
-    """Channel counts of input, kernel, groups and bias must agree."""
-    kh, kw, cg, o = w_shape
-    if min(kh, kw, cg, o) < 1:
-        raise ValueError(f"{w_name}: every kernel dimension must be >= 1, got HWIO {w_shape}")
+    """Channel counts of input, kernel ``(*kernel, C/groups, O)``, groups and bias must agree."""
+    cg, o = w_shape[-2:]
+    if min(w_shape) < 1:
+        raise ValueError(f"{w_name}: every kernel dimension must be >= 1, got (*kernel, "
+                         f"C/groups, O) = {w_shape}")
     if c % groups:
         raise ValueError(f"groups: must divide the input channels C={c}, got groups={groups}")
     if o % groups:
@@ -167,43 +229,55 @@ def check_channels(c: int, w_shape: tuple[int, ...], groups: int, bias: np.ndarr
         raise ValueError(f"bias: expected shape ({o},) (one per output channel), got {bias.shape}")
 
 
+def kernel_rank(w: np.ndarray, name: str = "w") -> int:
+    """The number of spatial axes of a conv whose kernel is ``w``: ``w.ndim - 2``."""
+    if w.ndim < 3:
+        raise ValueError(
+            f"{name}: expected a kernel with at least one spatial axis, (*kernel, C/groups, O) "
+            f"or (O, C/groups, *kernel), got {w.ndim}-D with shape {w.shape}"
+        )
+    return w.ndim - 2
+
+
 def resolve(
     x: object,
     w: object,
     bias: object = None,
     *,
+    rank: int | None = None,
     stride: object = 1,
     padding: object = "valid",
     dilation: object = 1,
     groups: object = 1,
-    data_format: object = "NHWC",
-    kernel_format: object = "HWIO",
+    data_format: object = "channels_last",
+    kernel_format: object = None,
     padding_mode: object = "zeros",
 ) -> Prepared:
-    """Validate a ``conv2d`` call's shapes and options; arrays come back as canonical views.
+    """Validate a conv call's shapes and options; arrays come back as canonical views.
 
+    ``rank`` is the number of spatial axes the caller's function takes (``conv2d``: 2), or
+    None to take it from ``w`` (``conv``). ``kernel_format=None`` follows ``data_format``.
     Nothing is copied, so ``x`` and ``w`` may be zero-byte stand-ins with the right shape and
     dtype (``cl.plan`` validates shapes this way).
     """
-    fmt = normalize_data_format(data_format)
-    kfmt = normalize_kernel_format(kernel_format)
     mode = normalize_padding_mode(padding_mode)
     g = check_groups(groups)
     xa, wa = as_numeric(x, "x"), as_numeric(w, "w")
     ba = None if bias is None else as_numeric(bias, "bias")
-    x4, unbatched = to_nhwc(xa, fmt)
-    w4 = to_hwio(wa, kfmt)
+    r = kernel_rank(wa) if rank is None else rank
+    fmt = normalize_data_format(data_format, r)
+    kfmt = normalize_kernel_format(kernel_format, r, fmt)
+    xl, unbatched = to_channels_last(xa, fmt, r)
+    wl = to_kernel_last(wa, kfmt, r)
     if ba is not None and ba.ndim != 1:
         raise ValueError(f"bias: expected a 1-D array of length O, got shape {ba.shape}")
-    check_channels(x4.shape[3], w4.shape, g, ba)
-    if min(x4.shape[1:3]) < 1:
-        raise ValueError(f"x: height and width must be >= 1, got {x4.shape[1:3]}")
-    geom = conv_geometry(x4.shape[1:3], w4.shape[:2], stride=stride, padding=padding,
+    check_channels(xl.shape[-1], wl.shape, g, ba)
+    geom = conv_geometry(xl.shape[1:-1], wl.shape[:r], stride=stride, padding=padding,
                          dilation=dilation)
     check_padding_fits(geom.in_shape, geom.pads, mode)
     out = result_dtype(xa, wa, ba)
-    problem = ConvProblem(x4.shape, w4.shape, geom, g, mode, compute_dtype(out))
-    return Prepared(x4, w4, ba, problem, out, fmt, unbatched)
+    problem = ConvProblem(xl.shape, wl.shape, geom, g, mode, compute_dtype(out))
+    return Prepared(xl, wl, ba, problem, out, fmt, unbatched, kfmt)
 
 
 def prepare(x: object, w: object, bias: object = None, **options: object) -> Prepared:
@@ -214,13 +288,13 @@ def prepare(x: object, w: object, bias: object = None, **options: object) -> Pre
 
 def ready(r: Prepared) -> Prepared:
     """:func:`resolve`'s views made ready for an algorithm: C-contiguous, in the compute dtype
-    (NCHW converted to NHWC here, once)."""
+    (channels-first converted to channels-last here, once)."""
     dt = r.problem.dtype
     # ascontiguousarray and astype(copy=False) return the array itself when it is already
     # right; the bias is only read (added to the output), so it needs no copy of its own
     return Prepared(
-        layout.contiguous_nhwc(r.x, dt),
+        layout.contiguous_channels_last(r.x, dt),
         np.ascontiguousarray(r.w, dtype=dt),
         None if r.bias is None else r.bias.astype(dt, copy=False),
-        r.problem, r.out_dtype, r.data_format, r.unbatched,
+        r.problem, r.out_dtype, r.data_format, r.unbatched, r.kernel_format,
     )

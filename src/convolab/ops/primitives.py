@@ -1,11 +1,58 @@
-"""The seed's single-channel primitives (6.1.3, 6.2.1): ``corr2d`` and ``convolve2d``."""
+"""The seed's single-channel primitives (6.1.3, 6.2.1): ``corr2d`` and ``convolve2d``, and
+``corr`` and ``convolve``, the same for arrays of any rank."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from convolab.ops.arguments import as_2d, as_numeric, is_dask_array
-from convolab.ops.conv2d import conv2d
+from convolab.ops import backends
+from convolab.ops.arguments import as_2d, as_numeric
+from convolab.ops.conv import conv
+
+
+def corr(
+    X: object, K: object, *, padding: object = "valid", stride: object = 1,
+    dilation: object = 1, padding_mode: str = "zeros",
+) -> np.ndarray:
+    """Cross-correlation of an array ``X`` with a kernel ``K`` of the same rank (any rank >= 1).
+
+    "valid" gives ``X.shape[i] - K.shape[i] + 1`` per axis; ``padding``, ``stride``,
+    ``dilation`` and ``padding_mode`` mean what they mean for :func:`convolab.conv`.
+
+    >>> corr([1, 2, 4, 7], [1, -1])
+    array([-1., -2., -3.])
+    >>> corr(np.ones((4, 4, 4)), np.ones((3, 3, 3)), padding="same")[0, 0, 0]
+    8.0
+    """
+    options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
+    implementation = backends.backend_for(X)
+    if implementation is not None:
+        return backends.call(implementation, "corr", X, K, **options)
+    x, k = as_numeric(X, "X"), as_numeric(K, "K")
+    if k.ndim < 1 or x.ndim != k.ndim:
+        raise ValueError(
+            f"K: expected a kernel of the rank of X ({x.ndim}-D, shape {x.shape}), got "
+            f"{k.ndim}-D with shape {k.shape}"
+        )
+    # X -> (1, *X, 1): one example, one channel; K -> (*K, 1, 1)
+    return conv(x[None, ..., None], k[..., None, None], **options)[0, ..., 0]
+
+
+def convolve(
+    X: object, K: object, *, padding: object = "valid", stride: object = 1,
+    dilation: object = 1, padding_mode: str = "zeros",
+) -> np.ndarray:
+    """True convolution of any rank: :func:`corr` with the kernel flipped on every axis.
+
+    >>> convolve([1, 2, 4, 7], [1, -1])
+    array([1., 2., 3.])
+    """
+    options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
+    implementation = backends.backend_for(X)
+    if implementation is not None:
+        return backends.call(implementation, "convolve", X, K, **options)
+    k = as_numeric(K, "K")
+    return corr(X, k[(slice(None, None, -1),) * k.ndim], **options)
 
 
 def corr2d(
@@ -26,20 +73,17 @@ def corr2d(
     (4, 4, 3)
     """
     options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
-    if is_dask_array(X):
-        from convolab.chunked import corr2d as chunked_corr2d
-
-        return chunked_corr2d(X, K, **options)
+    implementation = backends.backend_for(X)
+    if implementation is not None:
+        return backends.call(implementation, "corr2d", X, K, **options)
     k = as_2d(K, "K")
     x = as_numeric(X, "X")
     if x.ndim == 3:  # (h, w, C): one image, C channels, each filtered by k (a depthwise conv)
         c = x.shape[2]
         w = np.broadcast_to(k[:, :, None, None], (*k.shape, 1, c))
-        return conv2d(x[None], w, groups=c, **options)[0]
+        return conv(x[None], w, groups=c, **options)[0]
     x = as_2d(x, "X (an image (h, w) or a colour image (h, w, C))")
-    # (h, w) -> (1, h, w, 1): one example, one channel; kernel (kh, kw) -> (kh, kw, 1, 1)
-    y = conv2d(x[None, :, :, None], k[:, :, None, None], **options)
-    return y[0, :, :, 0]
+    return corr(x, k, **options)
 
 
 def convolve2d(
@@ -56,8 +100,7 @@ def convolve2d(
            [23., 29.]])
     """
     options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode)
-    if is_dask_array(X):
-        from convolab.chunked import convolve2d as chunked_convolve2d
-
-        return chunked_convolve2d(X, K, **options)
+    implementation = backends.backend_for(X)
+    if implementation is not None:
+        return backends.call(implementation, "convolve2d", X, K, **options)
     return corr2d(X, as_2d(K, "K")[::-1, ::-1], **options)
