@@ -44,6 +44,7 @@ PADDING_MODES: dict[str, str] = {
     "zeros": "zeros",
     "zero": "zeros",
     "constant": "zeros",  # numpy, scipy.ndimage (cval=0), TensorFlow tf.pad
+    "grid-constant": "zeros",  # scipy.ndimage (cval=0)
     "border_constant": "zeros",  # OpenCV
     "fill": "zeros",  # scipy.signal (fillvalue=0)
     "reflect": "reflect",  # PyTorch, numpy, TensorFlow tf.pad "REFLECT"

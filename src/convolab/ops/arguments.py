@@ -229,6 +229,33 @@ def check_channels(c: int, w_shape: tuple[int, ...], groups: int, bias: np.ndarr
         raise ValueError(f"bias: expected shape ({o},) (one per output channel), got {bias.shape}")
 
 
+def check_padding_value(value: object, padding_mode: object) -> float:
+    """``padding_value`` as a float; a constant other than 0 only with a constant border."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or isinstance(value, complex):
+        raise TypeError(f"padding_value: expected a real number, got {value!r}")
+    value = float(value)
+    if value and normalize_padding_mode(padding_mode) != "zeros":
+        raise ValueError(
+            f"padding_value: a constant border needs padding_mode='constant' (or 'zeros'), "
+            f"got padding_value={value!r} with padding_mode={padding_mode!r}"
+        )
+    return value
+
+
+def constant_border(prep: Prepared, value: float) -> Prepared:
+    """A ready call whose border is the constant ``value``: its input padded by that value
+    (a copy, in the compute dtype), its problem the same conv with no padding left."""
+    p = prep.problem
+    x = np.pad(prep.x, ((0, 0), *p.geom.pads, (0, 0)), constant_values=value)
+    g = p.geom
+    geom = conv_geometry(x.shape[1:-1], g.kernel_shape, stride=g.stride, padding=0,
+                         dilation=g.dilation)
+    problem = ConvProblem(x.shape, p.w_shape, geom, p.groups, "zeros", p.dtype)
+    return Prepared(x, prep.w, prep.bias, problem, prep.out_dtype, prep.data_format,
+                    prep.unbatched, prep.kernel_format)
+
+
 def kernel_rank(w: np.ndarray, name: str = "w") -> int:
     """The number of spatial axes of a conv whose kernel is ``w``: ``w.ndim - 2``."""
     if w.ndim < 3:

@@ -18,7 +18,9 @@ from convolab.ops.arguments import (
     FIRST,
     Prepared,
     as_numeric,
+    check_padding_value,
     compute_dtype,
+    constant_border,
     from_channels_last,
     from_kernel_last,
     prepare,
@@ -60,6 +62,7 @@ def conv_backward(
     data_format: str = "channels_last",
     kernel_format: str | None = None,
     padding_mode: str = "zeros",
+    padding_value: float = 0.0,
     algorithm: str = "auto",
     bias: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -79,29 +82,34 @@ def conv_backward(
     """
     return _backward(None, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
-                     padding_mode=padding_mode, algorithm=algorithm, bias=bias)
+                     padding_mode=padding_mode, padding_value=padding_value,
+                     algorithm=algorithm, bias=bias)
 
 
 def conv1d_backward(grad_y: object, x: object, w: object, *, stride: object = 1,
                     padding: object = "valid", dilation: object = 1, groups: object = 1,
                     data_format: str = "NWC", kernel_format: str = "WIO",
-                    padding_mode: str = "zeros", algorithm: str = "auto", bias: bool = True
+                    padding_mode: str = "zeros", padding_value: float = 0.0,
+                    algorithm: str = "auto", bias: bool = True
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`conv_backward` of :func:`convolab.conv1d` (its shapes and defaults)."""
     return _backward(1, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
-                     padding_mode=padding_mode, algorithm=algorithm, bias=bias)
+                     padding_mode=padding_mode, padding_value=padding_value,
+                     algorithm=algorithm, bias=bias)
 
 
 def conv3d_backward(grad_y: object, x: object, w: object, *, stride: object = 1,
                     padding: object = "valid", dilation: object = 1, groups: object = 1,
                     data_format: str = "NDHWC", kernel_format: str = "DHWIO",
-                    padding_mode: str = "zeros", algorithm: str = "auto", bias: bool = True
+                    padding_mode: str = "zeros", padding_value: float = 0.0,
+                    algorithm: str = "auto", bias: bool = True
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`conv_backward` of :func:`convolab.conv3d` (its shapes and defaults)."""
     return _backward(3, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
-                     padding_mode=padding_mode, algorithm=algorithm, bias=bias)
+                     padding_mode=padding_mode, padding_value=padding_value,
+                     algorithm=algorithm, bias=bias)
 
 
 def conv2d_backward(
@@ -116,6 +124,7 @@ def conv2d_backward(
     data_format: str = "NHWC",
     kernel_format: str = "HWIO",
     padding_mode: str = "zeros",
+    padding_value: float = 0.0,
     algorithm: str = "auto",
     bias: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -151,11 +160,12 @@ def conv2d_backward(
     """
     return _backward(2, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
-                     padding_mode=padding_mode, algorithm=algorithm, bias=bias)
+                     padding_mode=padding_mode, padding_value=padding_value,
+                     algorithm=algorithm, bias=bias)
 
 
 def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorithm: str,
-              bias: bool, **options: object
+              bias: bool, padding_value: object, **options: object
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The one body of :func:`conv_backward` and its named forms."""
     if not isinstance(bias, (bool, np.bool_)):
@@ -163,13 +173,20 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
             "bias: expected True or False (whether the forward call had a bias), "
             f"got {type(bias).__name__}"
         )
+    value = check_padding_value(padding_value, options["padding_mode"])
     prep = prepare(x, w, None, rank=rank, **options)
     gy = check_grad_y(grad_y, prep)
+    border = prep.problem.geom.pads
+    if value:  # the constant border is part of the input the weights see, not of x
+        prep = constant_border(prep, value)
     out = np.result_type(prep.out_dtype, result_dtype(gy))
     p = dataclasses.replace(prep.problem, dtype=compute_dtype(out))
     xc, wc = (np.asarray(a, p.dtype) for a in (prep.x, prep.w))
     gy = np.ascontiguousarray(gy, p.dtype)
     gx = lowering.input_gradient(gy, wc, p, algorithm)
+    if value:  # the border's gradient belongs to no pixel of x
+        inner = (slice(b, n - a) for n, (b, a) in zip(p.x_shape[1:-1], border))
+        gx = gx[(slice(None), *inner, slice(None))]
     gw = lowering.weight_gradient(gy, xc, p, algorithm)
     gb = bias_gradient(gy, p.dtype).astype(out) if bias else None
     return (

@@ -7,8 +7,19 @@ import numpy as np
 
 from convolab.algorithms import direct_depthwise, direct_stencil
 from convolab.ops import backends, lowering, small_call
-from convolab.ops.arguments import LAST, Prepared, from_channels_last, ready, resolve
+from convolab.ops.arguments import (
+    LAST,
+    Prepared,
+    check_padding_value,
+    constant_border,
+    from_channels_last,
+    ready,
+    resolve,
+)
 from convolab.select import choose
+
+DASK_CONSTANT = ("padding_value: a constant other than 0 is not taken on Dask arrays yet; pad "
+                 "the array (dask.array.pad) and use padding='valid'")
 
 
 def conv(
@@ -23,6 +34,7 @@ def conv(
     data_format: str = "channels_last",
     kernel_format: str | None = None,
     padding_mode: str = "zeros",
+    padding_value: float = 0.0,
     algorithm: str = "auto",
 ) -> np.ndarray:
     """Cross-correlation of a batch with a bank of kernels, plus bias, of any rank r >= 1.
@@ -49,6 +61,8 @@ def conv(
         axis or one (before, after) pair per axis
     groups : int, dividing C and O; ``groups == C`` is depthwise
     padding_mode : "zeros", "reflect", "replicate", "circular", "symmetric" (or aliases)
+    padding_value : the constant of a "zeros"/"constant" border (PyTorch's ``F.pad`` value,
+        SciPy's ``cval``, OpenCV's ``borderValue``); 0 unless given
     algorithm : "auto" or the name of an algorithm in ``convolab.algorithms.REGISTRY`` (it
         computes the rank-2 problem every rank is lowered to, ``ops/lowering.py``)
 
@@ -67,13 +81,14 @@ def conv(
     """
     return _conv("conv", None, x, w, bias, stride=stride, padding=padding, dilation=dilation,
                  groups=groups, data_format=data_format, kernel_format=kernel_format,
-                 padding_mode=padding_mode, algorithm=algorithm)
+                 padding_mode=padding_mode, padding_value=padding_value,
+                 algorithm=algorithm)
 
 
 def conv1d(x: object, w: object, bias: object = None, *, stride: object = 1,
            padding: object = "valid", dilation: object = 1, groups: object = 1,
            data_format: str = "NWC", kernel_format: str = "WIO", padding_mode: str = "zeros",
-           algorithm: str = "auto") -> np.ndarray:
+           padding_value: float = 0.0, algorithm: str = "auto") -> np.ndarray:
     """:func:`conv` of signals: ``x`` (N, L, C) "NWC" or (N, C, L) "NCW", ``w`` (k, C // groups,
     O) "WIO" or (O, C // groups, k) "OIW"; a 2-D ``x`` is one example.
 
@@ -82,13 +97,14 @@ def conv1d(x: object, w: object, bias: object = None, *, stride: object = 1,
     """
     return _conv("conv1d", 1, x, w, bias, stride=stride, padding=padding, dilation=dilation,
                  groups=groups, data_format=data_format, kernel_format=kernel_format,
-                 padding_mode=padding_mode, algorithm=algorithm)
+                 padding_mode=padding_mode, padding_value=padding_value,
+                 algorithm=algorithm)
 
 
 def conv2d(x: object, w: object, bias: object = None, *, stride: object = 1,
            padding: object = "valid", dilation: object = 1, groups: object = 1,
            data_format: str = "NHWC", kernel_format: str = "HWIO", padding_mode: str = "zeros",
-           algorithm: str = "auto") -> np.ndarray:
+           padding_value: float = 0.0, algorithm: str = "auto") -> np.ndarray:
     """2-D cross-correlation of a batch with a bank of kernels, plus bias (a conv layer):
     :func:`conv` of images.
 
@@ -108,6 +124,7 @@ def conv2d(x: object, w: object, bias: object = None, *, stride: object = 1,
         ((top, bottom), (left, right))
     groups : int, dividing C and O; ``groups == C`` is depthwise
     padding_mode : "zeros", "reflect", "replicate", "circular", "symmetric" (or aliases)
+    padding_value : the constant of a "zeros"/"constant" border; 0 unless given
     algorithm : "auto" or the name of an algorithm in ``convolab.algorithms.REGISTRY``
 
     Returns
@@ -124,13 +141,15 @@ def conv2d(x: object, w: object, bias: object = None, *, stride: object = 1,
     """
     return _conv("conv2d", 2, x, w, bias, stride=stride, padding=padding, dilation=dilation,
                  groups=groups, data_format=data_format, kernel_format=kernel_format,
-                 padding_mode=padding_mode, algorithm=algorithm)
+                 padding_mode=padding_mode, padding_value=padding_value,
+                 algorithm=algorithm)
 
 
 def conv3d(x: object, w: object, bias: object = None, *, stride: object = 1,
            padding: object = "valid", dilation: object = 1, groups: object = 1,
            data_format: str = "NDHWC", kernel_format: str = "DHWIO",
-           padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
+           padding_mode: str = "zeros", padding_value: float = 0.0,
+           algorithm: str = "auto") -> np.ndarray:
     """:func:`conv` of volumes and video: ``x`` (N, D, H, W, C) "NDHWC" or (N, C, D, H, W)
     "NCDHW", ``w`` (kd, kh, kw, C // groups, O) "DHWIO" or (O, C // groups, kd, kh, kw)
     "OIDHW"; a 4-D ``x`` is one example.
@@ -140,19 +159,26 @@ def conv3d(x: object, w: object, bias: object = None, *, stride: object = 1,
     """
     return _conv("conv3d", 3, x, w, bias, stride=stride, padding=padding, dilation=dilation,
                  groups=groups, data_format=data_format, kernel_format=kernel_format,
-                 padding_mode=padding_mode, algorithm=algorithm)
+                 padding_mode=padding_mode, padding_value=padding_value,
+                 algorithm=algorithm)
 
 
 def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stride: object,
           padding: object, dilation: object, groups: object, data_format: str,
-          kernel_format: str | None, padding_mode: str, algorithm: str) -> np.ndarray:
+          kernel_format: str | None, padding_mode: str, padding_value: object,
+          algorithm: str) -> np.ndarray:
     """The one body of :func:`conv` and its named forms (``op``, of rank ``rank``)."""
     options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                    data_format=data_format, kernel_format=kernel_format,
                    padding_mode=padding_mode)
+    value = check_padding_value(padding_value, padding_mode)
     implementation = backends.backend_for(x)
     if implementation is not None:  # a Dask array: lazy, block by block (convolab.chunked)
+        if value:
+            raise TypeError(DASK_CONSTANT)
         return backends.call(implementation, op, x, w, bias, algorithm=algorithm, **options)
+    if value:  # the general path pads a copy with the constant, then runs a "valid" conv
+        return _with_border(resolve(x, w, bias, rank=rank, **options), value, algorithm)
     # a tiny conv called again with the same shapes and options: straight to its kernel
     key = small_call.key(x, w, bias, (op, *options.values(), algorithm))
     y = small_call.run(key, x, w, bias)
@@ -171,6 +197,16 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     if p.rank == 2:
         small_call.remember(key, p, name, x, w, bias, (prep.x, prep.w, prep.bias),
                             layout_ok=prep.data_format == LAST and not prep.unbatched)
+    return from_channels_last(y, prep.data_format, prep.unbatched).astype(prep.out_dtype,
+                                                                          copy=False)
+
+
+def _with_border(r: Prepared, value: float, algorithm: str) -> np.ndarray:
+    """The conv of ``r`` with a border of the constant ``value``: of the bordered copy."""
+    prep = constant_border(ready(r), value)
+    p = prep.problem
+    y = lowering.forward(prep.x, prep.w, prep.bias, p,
+                         choose(lowering.engine_problem(p), algorithm))
     return from_channels_last(y, prep.data_format, prep.unbatched).astype(prep.out_dtype,
                                                                           copy=False)
 
