@@ -16,7 +16,7 @@ neighbouring chunks as strips. A 2048x2048 float32 chunk filtered 5x5 reads
 """
 
 from convolab.chunked.chunking import DEFAULT_TARGET_BYTES, output_chunks
-from convolab.chunked.conv import conv2d, convolve2d, corr2d
+from convolab.chunked.lazy import conv2d, convolve2d, corr2d
 from convolab.chunked.store import filter_store
 
 __all__ = ["DEFAULT_TARGET_BYTES", "conv2d", "convolve2d", "corr2d", "filter_store",

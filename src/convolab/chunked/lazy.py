@@ -29,8 +29,8 @@ from dask.highlevelgraph import HighLevelGraph
 from convolab.algorithms import ConvProblem
 from convolab.chunked.chunking import Chunks, check_known_chunks, output_chunks
 from convolab.chunked.halo import block_windows
-from convolab.ops.arguments import as_2d, resolve, to_nhwc
-from convolab.ops.conv2d import conv2d as memory_conv2d
+from convolab.ops.arguments import FIRST, as_2d, resolve, to_channels_last
+from convolab.ops.conv import conv2d as memory_conv2d
 from convolab.padding import gather
 from convolab.select import choose
 
@@ -96,8 +96,8 @@ def conv2d(
         kernel_format=kernel_format, padding_mode=padding_mode,
     )
     p = r.problem
-    xc, _ = to_nhwc(x, r.data_format)  # lazy: (N, H, W, C)
-    user_axes = (0, 3, 1, 2) if r.data_format == "NCHW" else (0, 1, 2, 3)
+    xc, _ = to_channels_last(x, r.data_format, 2)  # lazy: (N, H, W, C)
+    user_axes = (0, 3, 1, 2) if r.data_format == FIRST else (0, 1, 2, 3)
     out_chunks = output_chunks(
         chunks, xc.chunks, p.geom, p.w_shape[3], out_itemsize=r.out_dtype.itemsize,
         in_itemsize=xc.dtype.itemsize, user_axes=user_axes[1:] if r.unbatched else user_axes,
@@ -105,7 +105,7 @@ def conv2d(
     # an unknown name fails now, not inside a task (the choice itself is made per block)
     choose(dataclasses.replace(p, x_shape=(1, *p.x_shape[1:])), algorithm)
     y = _lazy_conv(xc, np.ascontiguousarray(r.w), r.bias, p, out_chunks, algorithm, r.out_dtype)
-    if r.data_format == "NCHW":
+    if r.data_format == FIRST:
         y = y.transpose(0, 3, 1, 2)
     return y[0] if r.unbatched else y
 
