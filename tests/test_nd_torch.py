@@ -85,8 +85,11 @@ def test_conv_transpose_matches_torch(rank, data, seed, stride, out_pad, pad, dt
     try:
         expected = TORCH_TRANSPOSE[rank](torch.from_numpy(x), torch.from_numpy(w),
                                          torch.from_numpy(b), **kw).numpy()
-    except RuntimeError:  # an output PyTorch finds empty or too small: ours must refuse too
-        with pytest.raises(ValueError):
+    except RuntimeError:  # an output PyTorch finds too small: ours must refuse too
+        expected = None
+    if expected is None or min(expected.shape[2:]) == 0:
+        # padding that removes the whole output: an error here (PyTorch may return it empty)
+        with pytest.raises(ValueError, match="padding"):
             cl.conv_transpose(x, w, b, data_format="channels_first", **kw)
         return
     io = "IOW" if rank == 1 else "IODHW"
