@@ -1,9 +1,10 @@
-"""Filter an image larger than memory: Zarr in, Zarr out, chunk by chunk, never half-written.
+"""Filter an image or a volume larger than memory: Zarr in, Zarr out, chunk by chunk, never
+half-written.
 
-:func:`filter_store` reads a Zarr array lazily, cross-correlates every channel with one 2-D
-kernel through :func:`convolab.chunked.conv2d`, and writes the result chunk by chunk to a
-temporary sibling of ``dst`` (``.NAME.partial-XXXXXXXX``), renamed into place only when every
-chunk is written. Any failure (bad chunk, a cluster that goes away) removes the temporary
+:func:`filter_store` reads a Zarr array lazily, cross-correlates it (every channel alike) with
+one kernel of any rank through :func:`convolab.chunked.conv`, and writes the result chunk by
+chunk to a temporary sibling of ``dst`` (``.NAME.partial-XXXXXXXX``), renamed into place only
+when every chunk is written. Any failure (bad chunk, a cluster that goes away) removes the temporary
 store and re-raises Dask's error: ``dst`` is either absent, its old self, or complete.
 
 Runs on whatever Dask scheduler is active: the default threads, or a ``dask.distributed``
@@ -27,9 +28,9 @@ from dask.array.core import normalize_chunks
 from dask.callbacks import Callback
 
 from convolab.chunked.chunking import DEFAULT_TARGET_BYTES
-from convolab.chunked.conv import conv2d
-from convolab.ops.arguments import as_2d
-from convolab.shapes import normalize_pair
+from convolab.chunked.lazy import each_channel
+from convolab.ops.arguments import as_numeric
+from convolab.shapes import axis_names, normalize_tuple
 
 
 def filter_store(
@@ -45,19 +46,26 @@ def filter_store(
     progress: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Cross-correlate a Zarr image with ``kernel``, each channel alike, into a new Zarr store.
+    """Cross-correlate a Zarr image or volume with ``kernel``, each channel alike, into a new
+    Zarr store.
+
+    The kernel's rank ``r`` says how many leading axes of ``src`` are spatial: ``src`` has
+    ``r`` axes (one channel), or ``r + 1`` with the channels last. A 3-D ``src`` is a colour
+    image (H, W, C) for a 2-D kernel and a volume (D, H, W) for a 3-D one.
 
     Parameters
     ----------
-    src : path of a Zarr array, shape (H, W) or (H, W, C)
-    dst : path of the Zarr array to create, shape (Ho, Wo) or (Ho, Wo, C); must not be ``src``
+    src : path of a Zarr array, shape (*spatial) or (*spatial, C): (H, W), (H, W, C),
+        (D, H, W), (D, H, W, C), ...
+    dst : path of the Zarr array to create, shape (*out) or (*out, C); must not be ``src``
         (nor inside it), and must not exist unless ``overwrite``
-    kernel : array, shape (kh, kw)
-    padding, stride, dilation, padding_mode : as for :func:`convolab.conv2d`
+    kernel : array, shape (*kernel): (kh, kw), (kd, kh, kw), ...
+    padding, stride, dilation, padding_mode : as for :func:`convolab.conv`
     chunks : output chunks: None follows ``src``'s chunks (divided by the stride; chunks over
         ``DEFAULT_TARGET_BYTES`` are read in pieces that divide them); "auto", a
-        byte target or explicit ``(rows, cols)`` as for :func:`convolab.chunked.conv2d`.
-        Output chunks are made regular (Zarr's), so each Zarr chunk is written by one task.
+        byte target or explicit ``(rows, cols)`` (one entry per spatial axis) as for
+        :func:`convolab.chunked.conv`. Output chunks are made regular (Zarr's), so each Zarr
+        chunk is written by one task.
     progress : show a progress bar (tqdm), one step per written chunk
 
     Returns
@@ -85,24 +93,15 @@ def filter_store(
         source = zarr.open_array(src, mode="r")
     except (FileNotFoundError, ValueError, TypeError, zarr.errors.BaseZarrError) as exc:
         raise ValueError(f"src: cannot open a Zarr array at {str(src)!r}: {exc}") from None
-    if source.ndim not in (2, 3):
-        raise ValueError(
-            f"src: expected a 2-D (H, W) or 3-D (H, W, C) array, got shape {source.shape}"
-        )
-    k = as_2d(kernel, "kernel")
-    x = da.from_zarr(source, chunks=_read_chunks(source))
-    x3 = x[:, :, None] if x.ndim == 2 else x  # (H, W, C)
-    c = x3.shape[2]
+    k = as_numeric(kernel, "kernel")
+    _check_ranks(source.shape, k)
+    x = da.from_zarr(source, chunks=_read_chunks(source))  # (*spatial) or (*spatial, C)
     if chunks is None:  # each output chunk reads (about) one source chunk plus halo
-        s = normalize_pair(stride, "stride")
-        chunks = tuple(-(-n // si) for n, si in zip(x.chunksize[:2], s))
-    if isinstance(chunks, (tuple, list)) and len(chunks) == 2:
-        chunks = (*chunks, -1)
-    # every channel alike: depthwise (groups = C) with the kernel repeated, (kh, kw, 1, C)
-    w = np.broadcast_to(k[:, :, None, None], (*k.shape, 1, c))
-    y = conv2d(x3, w, stride=stride, padding=padding, dilation=dilation, groups=c,
-               padding_mode=padding_mode, chunks=chunks)  # (Ho, Wo, C)
-    y = y[:, :, 0] if x.ndim == 2 else y
+        s = normalize_tuple(stride, "stride", k.ndim)
+        chunks = tuple(-(-n // si) for n, si in zip(x.chunksize, s))
+    # every channel alike: a depthwise conv (groups = C) with the kernel repeated
+    y = each_channel(x, k, channels=x.ndim > k.ndim, stride=stride, padding=padding,
+                     dilation=dilation, padding_mode=padding_mode, chunks=chunks)
     blockshape = tuple(axis[0] for axis in y.chunks)
     y = y.rechunk(blockshape)  # a no-op unless the chunks were irregular
 
@@ -117,6 +116,23 @@ def filter_store(
         raise
     _move_into_place(tmp, dst)
     return dst
+
+
+def _check_ranks(shape: tuple[int, ...], k: np.ndarray) -> None:
+    """``src`` must have the kernel's rank, or one axis more (the channels)."""
+    if k.ndim < 1 or k.ndim > len(shape):
+        lower = f" (or {len(shape) - 1}-D, the last axis of src being channels)" * (
+            len(shape) > 1)
+        raise ValueError(
+            f"kernel: expected a {len(shape)}-D kernel{lower} for src of shape {shape}, got "
+            f"{k.ndim}-D with shape {k.shape}"
+        )
+    if len(shape) > k.ndim + 1:
+        names = ", ".join(axis_names(k.ndim))
+        raise ValueError(
+            f"src: expected a {k.ndim}-D ({names}) or {k.ndim + 1}-D ({names}, C) array for "
+            f"a {k.ndim}-D kernel, got shape {shape}"
+        )
 
 
 def _read_chunks(source: zarr.Array) -> tuple[int, ...] | tuple[tuple[int, ...], ...]:
