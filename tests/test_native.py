@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import MODES, paddings
+from strategies import MODES, nd_paddings, paddings
 
 import convolab as cl
 from convolab import _native, reference
@@ -100,6 +100,76 @@ def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
         want_gw = reference.conv2d_backward(gy, x, w, **kw)[1]
         assert gw.shape == w.shape and gw.dtype == x.dtype
         assert rel_err(gw, want_gw) < (1e-12 if f64 else 1e-5)
+
+
+@st.composite
+def volumes(draw):
+    """A random valid 3-D conv for the direct kernel's plane map: channels past a SIMD block,
+    every padding form and mode on every axis, depth stride and dilation."""
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cg, og = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    spatial = tuple(draw(st.integers(1, 6)) for _ in range(3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    kwargs = dict(stride=tuple(draw(st.integers(1, 3)) for _ in range(3)),
+                  dilation=tuple(draw(st.integers(1, 2)) for _ in range(3)),
+                  padding=draw(nd_paddings(3)), padding_mode=draw(st.sampled_from(MODES)),
+                  groups=groups)
+    try:
+        g = conv_geometry(spatial, kernel, stride=kwargs["stride"], padding=kwargs["padding"],
+                          dilation=kwargs["dilation"])
+        check_padding_fits(g.in_shape, g.pads, kwargs["padding_mode"])
+    except ValueError:
+        assume(False)
+    n = draw(st.integers(1, 2))
+    return (n, *spatial, groups * cg), (*kernel, cg, groups * og), kwargs
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=40, deadline=None)
+@given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
+def test_direct_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
+    """The direct kernel and its weight gradient on a volume as it lies (depth taps through
+    the plane map, no unfolded copy) against the N-D definition."""
+    x_shape, w_shape, kw = problem.draw(volumes())
+    dtype = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[-1]).astype(dtype)
+    p = problem_of(x, w, **kw)
+    gy = rng.standard_normal(p.y_shape).astype(dtype)
+    with _native.using(isa):
+        y = direct.forward(x, w, p, b)
+        gw = direct.backward_weight(gy, x, p)
+    tol = 1e-12 if f64 else 1e-5
+    assert rel_err(y, reference.conv(x, w, b, **kw)) < tol
+    assert rel_err(gw, reference.conv_backward(gy, x, w, **kw)[1]) < tol
+    with _native.using(isa):  # the public call takes the same path
+        assert rel_err(cl.conv3d(x, w, b, algorithm="direct", **kw), y) < tol
+
+
+def test_a_plane_map_is_checked_like_the_row_and_column_maps():
+    x, w = np.ones((1, 3, 4, 4, 2)), np.ones((2, 3, 3, 2, 16))
+    p = problem_of(x, w)
+    packed, _ = direct.pack(w, None, p, _native.core.lanes(8))
+    y = np.empty(p.y_shape)
+    rows, cols = native.maps(p)
+    planes = native.planes(p)
+    geometry = native.geometry(p)
+    _native.core.direct(x, packed, None, y, rows, cols, geometry, 1, 0, 8, planes)
+    np.testing.assert_allclose(y, reference.conv(x, w))
+    bad = planes.copy()
+    bad[1] = 3  # only planes 0..2 exist
+    with pytest.raises(ValueError, match=r"plane_map\[1\] = 3 is outside \[-1, 3\)"):
+        _native.core.direct(x, packed, None, y, rows, cols, geometry, 1, 0, 8, bad)
+    with pytest.raises(ValueError, match="plane_map: expected at least 4 entries"):
+        _native.core.direct(x, packed, None, y, rows, cols, geometry, 1, 0, 8, planes[:3])
+    with pytest.raises(ValueError, match="plane_map: given exactly when geometry has np, kd"):
+        _native.core.direct(x, packed, None, y, rows, cols, geometry, 1, 0, 8)
+    with pytest.raises(ValueError, match="x: expected"):  # np planes of x, checked
+        _native.core.direct(x[:, :2].copy(), packed, None, y, rows, cols, geometry, 1, 0, 8,
+                            planes)
+    with pytest.raises(ValueError, match="kd: this kernel takes no depth taps"):
+        _native.core.small(x, w, None, y, rows, cols, geometry, 0, 0, 8, planes)
 
 
 def _tiles() -> list[tuple[str, int]]:

@@ -21,7 +21,7 @@ CL_INLINE void FN(dw_tile)(const int pix, const int nc, const int ragged,
                            const struct cl_conv *a, const T *const *ind, ptrdiff_t q,
                            ptrdiff_t cb, ptrdiff_t last)
 {
-    const ptrdiff_t taps = a->kh * a->kw;
+    const ptrdiff_t taps = a->kd * a->kh * a->kw;
     const T *w = (const T *)a->w + cb;
     VEC acc[4 * 8];
 #pragma GCC unroll 32
@@ -86,7 +86,7 @@ static __attribute__((noinline)) void FN(dw_one)(const struct cl_conv *a, const 
  * then every tile's channels. */
 static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0, NULL};
+    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->c, 0, 0, NULL};
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     if (!ind)
         return -1;

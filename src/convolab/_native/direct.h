@@ -1,6 +1,11 @@
 /* The arguments every convolution kernel takes: plain pointers and sizes, nothing of Python.
  *
  * Layouts are the package's canonical ones: x (N, H, W, C), y (N, Ho, Wo, O), C-contiguous.
+ * Volumes: x is np planes (np, H, W, C) and output image m (of n) sums kd depth taps, tap a
+ * reading plane plane_map[m * kd + a] (or zeros when it is -1): the depth axis of a 3-D conv
+ * (N * D planes in, N * Do output images), its padding and stride folded into the map. Only
+ * the kernels built on the shared indirection (direct, depthwise, their weight gradients)
+ * take kd > 1; for images plane_map is NULL, np == n and kd == 1.
  * Padding of every mode is an index map per axis (convolab.padding.index_map): padded row r
  * reads input row row_map[r], or zeros when it is -1; the same for columns. A kernel reads
  * the pixel the map names (or `zero`, cg zeros) instead of a padded copy, so it multiplies
@@ -22,6 +27,8 @@ struct cl_conv {
     const void *zero;         /* at least cg (direct) or C (depthwise) zeros */
     const int64_t *row_map;   /* (Ho - 1) * sh + (kh - 1) * dh + 1 entries, -1 or [0, ih) */
     const int64_t *col_map;   /* (Wo - 1) * sw + (kw - 1) * dw + 1 entries, -1 or [0, iw) */
+    const int64_t *plane_map; /* n * kd entries, -1 or [0, np); NULL: image m reads plane m */
+    ptrdiff_t np, kd;         /* input planes, depth taps */
     ptrdiff_t n, ih, iw, c;   /* input batch, height, width, channels */
     ptrdiff_t ho, wo, o;
     ptrdiff_t kh, kw, sh, sw, dh, dw;

@@ -103,7 +103,7 @@ static int check_map(const struct buf *b, const char *what, Py_ssize_t need, Py_
 
 /* Parsed and checked arguments of one conv call, and the buffers they hold. */
 struct call {
-    struct buf x, w, bias, y, rows, cols;
+    struct buf x, w, bias, y, rows, cols, planes;
     struct cl_conv a;
     Py_ssize_t q0, q1, itemsize;
     void *zero;
@@ -117,6 +117,7 @@ static void call_release(struct call *c)
     release(&c->y);
     release(&c->rows);
     release(&c->cols);
+    release(&c->planes);
     free(c->zero);
     c->zero = NULL;
 }
@@ -135,18 +136,41 @@ static PyObject *run(cl_direct_fn fn, struct call *c)
     Py_RETURN_NONE;
 }
 
-/* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1); geometry is
- * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups). Checks what is common to every
- * family; the caller checks w and bias. */
-static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient)
+/* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1[, plane_map]); geometry is
+ * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups[, np, kd]): n output images read
+ * from np input planes through plane_map (n * kd entries, see direct.h) when given, else
+ * np = n and kd = 1. Checks what is common to every family; the caller checks w and bias,
+ * and a family without depth taps (`volumes` 0) refuses kd > 1. */
+static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient, int volumes)
 {
-    PyObject *x, *w, *bias, *y, *rows, *cols;
-    Py_ssize_t g[14];
+    PyObject *x, *w, *bias, *y, *rows, *cols, *geometry, *planes = Py_None;
+    Py_ssize_t g[16];
     memset(c, 0, sizeof *c);
-    if (!PyArg_ParseTuple(args, "OOOOOO(nnnnnnnnnnnnnn)nnn", &x, &w, &bias, &y, &rows, &cols,
-                          &g[0], &g[1], &g[2], &g[3], &g[4], &g[5], &g[6], &g[7], &g[8], &g[9],
-                          &g[10], &g[11], &g[12], &g[13], extra, &c->q0, &c->q1))
+    if (!PyArg_ParseTuple(args, "OOOOOOO!nnn|O", &x, &w, &bias, &y, &rows, &cols, &PyTuple_Type,
+                          &geometry, extra, &c->q0, &c->q1, &planes))
         return -1;
+    const Py_ssize_t ng = PyTuple_GET_SIZE(geometry);
+    if (ng != 14 && ng != 16) {
+        PyErr_Format(PyExc_ValueError, "geometry: expected 14 or 16 sizes, got %zd", ng);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < ng; ++i) {
+        g[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(geometry, i));
+        if (g[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (ng == 14) {
+        g[14] = g[0];
+        g[15] = 1;
+    }
+    if ((planes == Py_None) != (ng == 14)) {
+        PyErr_SetString(PyExc_ValueError, "plane_map: given exactly when geometry has np, kd");
+        return -1;
+    }
+    if (!volumes && g[15] != 1) {
+        PyErr_SetString(PyExc_ValueError, "kd: this kernel takes no depth taps (kd must be 1)");
+        return -1;
+    }
     if (get(x, &c->x, "x", 0, "float", 0) < 0)
         return -1;
     c->itemsize = c->x.view.itemsize;
@@ -157,8 +181,10 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
         || get(rows, &c->rows, "row_map", 0, "int64", 8) < 0
         || get(cols, &c->cols, "col_map", 0, "int64", 8) < 0)
         return -1;
-    for (int i = 0; i < 14; ++i) {
-        if (g[i] < (i == 0 ? 0 : 1)) {
+    if (planes != Py_None && get(planes, &c->planes, "plane_map", 0, "int64", 8) < 0)
+        return -1;
+    for (int i = 0; i < 16; ++i) {
+        if (g[i] < (i == 0 || i == 14 ? 0 : 1)) {
             PyErr_Format(PyExc_ValueError, "geometry[%d] = %zd: sizes must be positive", i, g[i]);
             return -1;
         }
@@ -168,13 +194,14 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     a->ho = g[4]; a->wo = g[5]; a->o = g[6];
     a->kh = g[7]; a->kw = g[8]; a->sh = g[9]; a->sw = g[10]; a->dh = g[11]; a->dw = g[12];
     a->groups = g[13];
+    a->np = g[14]; a->kd = g[15];
     if (a->c % a->groups || a->o % a->groups) {
         PyErr_SetString(PyExc_ValueError, "groups must divide the input and output channels");
         return -1;
     }
     a->cg = a->c / a->groups;
     a->og = a->o / a->groups;
-    Py_ssize_t xs[4] = {a->n, a->ih, a->iw, a->c}, ys[4] = {a->n, a->ho, a->wo, a->o};
+    Py_ssize_t xs[4] = {a->np, a->ih, a->iw, a->c}, ys[4] = {a->n, a->ho, a->wo, a->o};
     Py_ssize_t pixels[3] = {a->n, a->ho, a->wo};
     Py_ssize_t nx = product(4, xs), ny = product(4, ys), nq = product(3, pixels);
     if (nx < 0 || ny < 0 || nq < 0 || check_len(&c->x, "x", nx) < 0 || check_len(&c->y, "y", ny) < 0)
@@ -186,8 +213,10 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     }
     Py_ssize_t rows_need = (a->ho - 1) * a->sh + (a->kh - 1) * a->dh + 1;
     Py_ssize_t cols_need = (a->wo - 1) * a->sw + (a->kw - 1) * a->dw + 1;
+    Py_ssize_t md[2] = {a->n, a->kd};
     if (check_map(&c->rows, "row_map", rows_need, a->ih) < 0
-        || check_map(&c->cols, "col_map", cols_need, a->iw) < 0)
+        || check_map(&c->cols, "col_map", cols_need, a->iw) < 0
+        || (c->planes.held && check_map(&c->planes, "plane_map", product(2, md), a->np) < 0))
         return -1;
     /* what a padded tap reads: a whole merged kernel row (kw * C values), or a vector past
      * any channel offset */
@@ -203,20 +232,22 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     a->zero = c->zero;
     a->row_map = (const int64_t *)c->rows.view.buf;
     a->col_map = (const int64_t *)c->cols.view.buf;
+    a->plane_map = c->planes.held ? (const int64_t *)c->planes.view.buf : NULL;
     return 0;
 }
 
 PyDoc_STRVAR(direct_doc,
-"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1)\n\n"
+"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map])\n\n"
 "Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y.\n"
-"w packed (G, nob, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None.");
+"w packed (G, nob, kd, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None.\n"
+"With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd depth taps.");
 
 static PyObject *py_direct(PyObject *self, PyObject *args)
 {
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 0) < 0)
+    if (parse(args, &c, &nv, 0, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
@@ -227,8 +258,9 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
     a->nv = nv;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->og + ob - 1) / ob;
-    Py_ssize_t ws[6] = {a->groups, nob, a->kh, a->kw, a->cg, ob}, bs[3] = {a->groups, nob, ob};
-    Py_ssize_t nw = product(6, ws);
+    Py_ssize_t ws[7] = {a->groups, nob, a->kd, a->kh, a->kw, a->cg, ob};
+    Py_ssize_t bs[3] = {a->groups, nob, ob};
+    Py_ssize_t nw = product(7, ws);
     if (nw < 0 || check_len(&c.w, "w", nw) < 0
         || (c.bias.held && check_len(&c.bias, "bias", product(3, bs)) < 0))
         goto fail;
@@ -249,7 +281,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t cp;
-    if (parse(args, &c, &cp, 0) < 0)
+    if (parse(args, &c, &cp, 0, 1) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
@@ -259,7 +291,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
         goto fail;
     }
     a->cp = cp;
-    if (check_len(&c.w, "w", a->kh * a->kw * cp) < 0
+    if (check_len(&c.w, "w", a->kd * a->kh * a->kw * cp) < 0
         || (c.bias.held && check_len(&c.bias, "bias", cp) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.depthwise_f64 : cl_kernels.depthwise_f32;
@@ -279,7 +311,7 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 1) < 0)
+    if (parse(args, &c, &nv, 1, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv]) {
@@ -288,7 +320,7 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     }
     struct cl_conv *a = &c.a;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
-    Py_ssize_t ws[5] = {a->groups, (a->og + ob - 1) / ob, a->kh * a->kw, a->cg, ob};
+    Py_ssize_t ws[5] = {a->groups, (a->og + ob - 1) / ob, a->kd * a->kh * a->kw, a->cg, ob};
     if (c.bias.held) {
         PyErr_SetString(PyExc_ValueError, "wgrad: takes no bias");
         goto fail;
@@ -311,7 +343,7 @@ static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t cp;
-    if (parse(args, &c, &cp, 1) < 0)
+    if (parse(args, &c, &cp, 1, 1) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64 || c.bias.held) {
@@ -320,7 +352,7 @@ static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
         goto fail;
     }
     a->cp = cp;
-    Py_ssize_t ws[2] = {a->kh * a->kw, cp};
+    Py_ssize_t ws[2] = {a->kd * a->kh * a->kw, cp};
     if (check_len(&c.w, "grad_w", product(2, ws)) < 0)
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.dw_wgrad_f64 : cl_kernels.dw_wgrad_f32;
@@ -341,7 +373,7 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t bank;
-    if (parse(args, &c, &bank, 0) < 0)
+    if (parse(args, &c, &bank, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->c != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
@@ -375,7 +407,7 @@ static PyObject *py_small(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused, 0) < 0)
+    if (parse(args, &c, &unused, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     Py_ssize_t ws[4] = {a->kh, a->kw, a->cg, a->o};

@@ -79,7 +79,7 @@ CL_INLINE int FN(wgrad_drive)(const int cbmax, const int nv, FN(wgrad_fn) tiles[
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     const int widths[4] = {cbmax, 4, 2, 1};
-    struct FN(plan) pl = {0, a->kh * a->kw, a->cg, 0, 0, NULL};
+    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->cg, 0, 0, NULL};
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_WGRAD_CHUNK * pl.taps));
     if (!ind)
         return -1;
@@ -187,7 +187,7 @@ CL_DW_WGRAD(dw_wgrad_ragged, 1, 0)
 
 static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {0, a->kh * a->kw, a->c, 0, 0, NULL};
+    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->c, 0, 0, NULL};
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     if (!ind)
         return -1;

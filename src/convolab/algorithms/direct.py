@@ -11,6 +11,8 @@ land where the definition puts them, with no check.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from convolab import _native
@@ -20,6 +22,9 @@ from convolab.algorithms.problem import ConvProblem
 
 NAME = "direct"
 REQUIRES = "the compiled core (convolab._native), built and not turned off"
+# forward and backward_weight also take a volume (rank 3) as it lies: the kernel's indirection
+# reads its depth taps through a plane map (``_native/direct.h``), so no unfolded copy is made
+VOLUMES = True
 
 
 def supports(p: ConvProblem) -> bool:
@@ -34,7 +39,7 @@ def tile(p: ConvProblem) -> tuple[int, int]:
     group's channels are computed and discarded, so a wide tile on few channels wastes them.
     """
     lanes = _native.core.lanes(p.dtype.itemsize)
-    og = p.w_shape[3] // p.groups
+    og = p.w_shape[-1] // p.groups
     best = None
     for nv, pix in sorted(_native.core.tiles(p.dtype.itemsize).items()):
         nob = -(-og // (nv * lanes))
@@ -68,8 +73,11 @@ def cost(p: ConvProblem) -> Cost:
 def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
          ) -> tuple[np.ndarray, np.ndarray | None]:
     """HWIO ``w`` as ``(G, nob, kh, kw, Cg, block)`` and ``bias`` as ``(G, nob, block)``,
-    each group's output channels zero-filled to a whole number ``nob`` of blocks."""
-    kh, kw, cg, o = p.w_shape
+    each group's output channels zero-filled to a whole number ``nob`` of blocks (a volume's
+    DHWIO kernel as ``(G, nob, kd * kh, kw, Cg, block)``: its depth taps' rows in turn)."""
+    kh, kw, cg, o = p.w_shape[-4:]
+    kh *= math.prod(p.w_shape[:-4])
+    w = w.reshape(kh, kw, cg, o)
     g = p.groups
     og = o // g
     nob = -(-og // block)
@@ -88,24 +96,26 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
-    """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``."""
+    """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
+    volume ``(N, D, H, W, C) * (kd, kh, kw, C/G, O) -> (N, Do, Ho, Wo, O)``."""
     nv, _ = tile(p)
     packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    kh, kw, cg, _ = p.w_shape
-    ranges = native.pixel_ranges(p, kh * kw * cg * p.w_shape[3])
+    volume = native.volume_args(p)
+    ranges = native.pixel_ranges(p, math.prod(p.w_shape))
     native.run(lambda q0, q1: _native.core.direct(x, packed, b, y, rows, cols, geometry, nv,
-                                                  q0, q1), ranges)
+                                                  q0, q1, *volume), ranges)
     return y
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
     """``grad_w`` (kh, kw, C/G, O) HWIO from NHWC ``gy`` (N, Ho, Wo, O) and ``x``, by the
     compiled weight-gradient kernel: each worker sums its pixel ranges into its own packed
-    gradient, and the partial gradients are added here."""
-    kh, kw, cg, o = p.w_shape
+    gradient, and the partial gradients are added here. A volume's is (kd, kh, kw, C/G, O)."""
+    kh, kw, cg, o = p.w_shape[-4:]
+    kh *= math.prod(p.w_shape[:-4])  # a volume's depth taps' rows in turn
     g = p.groups
     og = o // g
     nv, _ = tile(p)
@@ -113,12 +123,13 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     nob = -(-og // block)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
+    volume = native.volume_args(p)
     gy = np.ascontiguousarray(gy, p.dtype)
     gw = native.summed(
         lambda out, q0, q1: _native.core.wgrad(x, out, None, gy, rows, cols, geometry, nv,
-                                               q0, q1),
+                                               q0, q1, *volume),
         native.pixel_ranges(p, kh * kw * cg * o), (g, nob, kh * kw, cg, block), p.dtype)
     # (G, nob, kh*kw, Cg, block) -> (kh, kw, Cg, G, nob*block) -> the first og of each group
     gw = gw.reshape(g, nob, kh, kw, cg, block).transpose(2, 3, 4, 0, 1, 5)
     return np.ascontiguousarray(gw.reshape(kh, kw, cg, g, nob * block)[..., :og]
-                                .reshape(kh, kw, cg, o))
+                                .reshape(p.w_shape))

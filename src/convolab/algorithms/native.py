@@ -8,6 +8,7 @@ in parallel. They call no BLAS, so BLAS's thread count is left alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from convolab import _native
 from convolab.algorithms import scheduler
 from convolab.algorithms.problem import ConvProblem
+from convolab.padding import index_map
 
 # Work below this many multiply-adds runs as one call on the caller's thread: waking a worker
 # costs ~20-50 us, a 2-core machine's kernels do ~100 multiply-adds in a nanosecond.
@@ -40,17 +42,43 @@ def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype, align: int = 64) -> n
 
 
 def geometry(p: ConvProblem) -> tuple[int, ...]:
-    """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it."""
-    n, h, w, c = p.x_shape
-    kh, kw, _, o = p.w_shape
-    ho, wo = p.geom.out_shape
-    return (n, h, w, c, ho, wo, o, kh, kw, *p.geom.stride, *p.geom.dilation, p.groups)
+    """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it;
+    a volume (rank 3) adds ``(np, kd)``: its ``N * Do`` output images read ``N * D`` planes
+    through :func:`planes` (``_native/direct.h``)."""
+    h, w, c = p.x_shape[-3:]
+    kh, kw, _, o = p.w_shape[-4:]
+    ho, wo = p.geom.out_shape[-2:]
+    image = (h, w, c, ho, wo, o, kh, kw, *p.geom.stride[-2:], *p.geom.dilation[-2:], p.groups)
+    if p.rank == 2:
+        return (p.x_shape[0], *image)
+    n, d, do = p.x_shape[0], p.x_shape[1], p.geom.out_shape[0]
+    return (n * do, *image, n * d, p.w_shape[0])
 
 
 def maps(p: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
-    """The padding's row and column index maps, int64 (-1: a zero)."""
+    """The padding's row and column index maps (the last two spatial axes), int64 (-1: a
+    zero)."""
     return (np.ascontiguousarray(p.row_map(), np.int64),
             np.ascontiguousarray(p.col_map(), np.int64))
+
+
+def planes(p: ConvProblem) -> np.ndarray:
+    """A volume's plane map, ``(N * Do * kd,)`` int64: the input plane (of the ``N * D``)
+    that output plane ``(n, od)`` reads at depth tap ``a``, ``n * D + map[od*sd + a*dd]``, or
+    -1 where the depth padding is zeros."""
+    (before, after), d = p.geom.pads[0], p.x_shape[1]
+    depth = index_map(d, before, after, p.padding_mode)
+    od = np.arange(p.geom.out_shape[0])[:, None]
+    a = np.arange(p.w_shape[0])[None, :]
+    src = depth[od * p.geom.stride[0] + a * p.geom.dilation[0]]  # (Do, kd)
+    n = np.arange(p.x_shape[0])[:, None, None]
+    return np.ascontiguousarray(np.where(src >= 0, n * d + src, -1).reshape(-1), np.int64)
+
+
+def volume_args(p: ConvProblem) -> tuple[np.ndarray, ...]:
+    """The trailing argument a kernel call takes for a volume (its plane map), none for an
+    image."""
+    return () if p.rank == 2 else (planes(p),)
 
 
 def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
@@ -60,7 +88,7 @@ def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
     tasks a worker: few enough that handing them out costs nothing, enough that the last
     task's wait is short and a core slowed by another process takes fewer.
     """
-    pixels = p.y_shape[0] * p.y_shape[1] * p.y_shape[2]
+    pixels = math.prod(p.y_shape[:-1])
     workers = scheduler.workers()
     macs = pixels * macs_per_pixel
     if workers <= 1 or macs < SERIAL_MACS:

@@ -55,11 +55,13 @@ class ConvProblem:
         return min(self.x_shape[:-1]) == 0
 
     def row_map(self) -> np.ndarray:
-        """Padded row -> input row (or -1 for zero), length ``H + top + bottom``."""
-        (t, b), _ = self.geom.pads
-        return index_map(self.x_shape[1], t, b, self.padding_mode)
+        """Padded row -> input row (or -1 for zero), length ``H + top + bottom`` (the
+        second-to-last spatial axis)."""
+        t, b = self.geom.pads[-2]
+        return index_map(self.x_shape[-3], t, b, self.padding_mode)
 
     def col_map(self) -> np.ndarray:
-        """Padded column -> input column (or -1 for zero), length ``W + left + right``."""
-        _, (left, r) = self.geom.pads
-        return index_map(self.x_shape[2], left, r, self.padding_mode)
+        """Padded column -> input column (or -1 for zero), length ``W + left + right`` (the
+        last spatial axis)."""
+        left, r = self.geom.pads[-1]
+        return index_map(self.x_shape[-2], left, r, self.padding_mode)

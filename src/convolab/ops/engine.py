@@ -65,14 +65,22 @@ def input_gradient(
     return getattr(module, "backward_input", im2col.backward_input)(gy, w, p)
 
 
+def weight_gradient_algorithm(p: ConvProblem, algorithm: str = "auto") -> str:
+    """The algorithm whose ``backward_weight`` computes ``grad_w`` of ``p`` (rank 2): the one
+    ``select.choose`` names (an algorithm of ``grad_x`` only, phased, leaves it to "auto")."""
+    return choose(p, "auto" if algorithm in INPUT_GRADIENT else algorithm)
+
+
 def weight_gradient(
-    gy: np.ndarray, x: np.ndarray, p: ConvProblem, algorithm: str = "auto"
+    gy: np.ndarray, x: np.ndarray, p: ConvProblem, algorithm: str = "auto",
+    engine: ConvProblem | None = None,
 ) -> np.ndarray:
-    """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``."""
+    """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``. A volume
+    ``p`` (for an algorithm that reads volumes) is chosen for by its rank-2 ``engine``
+    problem."""
     if p.empty or min(p.y_shape) == 0:  # no product of the definition involves a weight
         return np.zeros(p.w_shape, p.dtype)
-    # an algorithm of grad_x only (phased) leaves grad_w to "auto"
-    module = REGISTRY[choose(p, "auto" if algorithm in INPUT_GRADIENT else algorithm)]
+    module = REGISTRY[weight_gradient_algorithm(engine or p, algorithm)]
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
     return getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
 

@@ -17,13 +17,16 @@ all work on images); this module maps the other ranks onto it, exactly:
   back, ``grad_y`` and the output map by reshapes.
 
 The unfolded input is ``kd * Do / D`` times the input's size (3x for a "same" 3x3x3 conv).
+A volume (rank 3) whose rank-2 problem gets an algorithm that reads volumes as they lie
+(``VOLUMES``: the compiled direct kernel, whose indirection takes the depth taps through a
+plane map) runs on the volume itself: the same arithmetic, no unfolded copy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import ConvProblem
+from convolab.algorithms import REGISTRY, ConvProblem
 from convolab.ops import engine
 from convolab.padding import index_map
 from convolab.shapes import ConvGeometry
@@ -106,6 +109,11 @@ def fold_kernel(wu: np.ndarray, p: ConvProblem) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(wu.reshape(*wu.shape[:-2], kd, cg, o), -3, 0))
 
 
+def _reads_volumes(name: str, p: ConvProblem) -> bool:
+    """Whether algorithm ``name`` computes the volume ``p`` as it lies (rank 3 only)."""
+    return p.rank == 3 and getattr(REGISTRY.get(name), "VOLUMES", False)
+
+
 def engine_problem(p: ConvProblem) -> ConvProblem:
     """The rank-2 problem that computes ``p``."""
     while p.rank != 2:
@@ -121,6 +129,8 @@ def forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, p: ConvProble
         return engine.forward(x, w, bias, p, name)
     if p.rank == 1:
         return forward(x[:, None], w[None], bias, lifted(p), name)[:, 0]
+    if _reads_volumes(name, p):
+        return engine.forward(x, w, bias, p, name)
     q = unfolded(p)
     return forward(unfold_input(x, p), unfold_kernel(w), bias, q, name).reshape(p.y_shape)
 
@@ -144,6 +154,8 @@ def weight_gradient(gy: np.ndarray, x: np.ndarray, p: ConvProblem,
         return engine.weight_gradient(gy, x, p, algorithm)
     if p.rank == 1:
         return weight_gradient(gy[:, None], x[:, None], lifted(p), algorithm)[0]
+    if _reads_volumes(engine.weight_gradient_algorithm(engine_problem(p), algorithm), p):
+        return engine.weight_gradient(gy, x, p, algorithm, engine_problem(p))
     q = unfolded(p)
     gwu = weight_gradient(gy.reshape(q.y_shape), unfold_input(x, p), q, algorithm)
     return fold_kernel(gwu, p)
