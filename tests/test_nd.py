@@ -218,3 +218,23 @@ def test_output_shape_and_explain_shape_take_any_rank():
     assert text.startswith("input 5x8x8, kernel 3x3x3")
     assert "depth: padding 1 front + 0 back" in text
     assert "length:" in cl.explain_shape((10,), 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=SEEDS, dtype=DTYPES, o=st.integers(1, 2))
+def test_a_one_channel_volume_filters_its_planes_by_every_depth_tap(data, seed, dtype, o):
+    """A 3-D filter (one channel in, few out) runs with its depth taps as output channels of
+    the planes' 2-D conv, then sums the filtered planes each output plane's taps read."""
+    cfg = data.draw(nd_configs(3, max_size=6))
+    kernel = cfg.kernel
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((cfg.n, *cfg.spatial, 1)).astype(dtype)
+    w = rng.standard_normal((*kernel, 1, o)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    kw = dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation,
+              padding_mode=cfg.padding_mode)
+    p = resolve(x, w, b, **kw).problem
+    if lowering._fold_taps_to_outputs(p):
+        assert lowering.engine_problem(p).x_shape == (cfg.n * cfg.spatial[0],
+                                                      *cfg.spatial[1:], 1)
+    _close(cl.conv3d(x, w, b, **kw), reference.conv(x, w, b, **kw), dtype)

@@ -17,7 +17,7 @@ import numpy as np
 
 from convolab.algorithms import ConvProblem
 from convolab.ops.arguments import resolve
-from convolab.ops.lowering import engine_problem
+from convolab.ops.lowering import engine_problem, gradient_problem
 from convolab.select import (
     Estimate,
     check_name,
@@ -137,4 +137,5 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
     else:
         reason = f"the only algorithm that supports this conv: {chosen.cost.summary}"
     return Plan(p, name, reason, chosen.seconds, chosen.cost.flops, p.flops,
-                chosen.cost.workspace, others, choose_input_gradient(e, algorithm), e)
+                chosen.cost.workspace, others,
+                choose_input_gradient(gradient_problem(p), algorithm), e)
