@@ -173,8 +173,8 @@ def test_filter_gaussian_size_follows_sigma(tmp_path):
     r = np.arange(31) - 15.0
     g = np.exp(-(r**2) / (2 * 5.0**2))
     k = np.outer(g, g) / np.outer(g, g).sum()
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), corr2d(x, k, padding="same"),
-                               atol=1e-12)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),  # the command's border: reflect
+                               corr2d(x, k, padding="same", padding_mode="reflect"), atol=1e-12)
 
 
 def test_filter_gaussian_too_small_for_sigma_says_so_in_one_line_and_goes_on(tmp_path):
@@ -193,8 +193,10 @@ def test_filter_with_no_arguments_uses_the_books_kernel_on_the_built_in_picture(
     assert "kernel vertical_edge" in proc.stdout and "[[1, -1]]" in proc.stdout
     assert "input: built-in test picture 256x256 RGB uint8" in proc.stdout
     x = np.round(sample_image(256, rgb=True) * 255)  # an 8-bit picture's own values, 0..255
-    expected = np.stack([corr2d(x[:, :, c], [[1.0, -1.0]], padding="same") for c in range(3)],
-                        axis=-1)
+    # the command's defaults: OpenCV's reflect border and anchor (x=1 for a 1x2 kernel: one
+    # column before, none after; cv2.filter2D's place, "same_lower")
+    expected = np.stack([corr2d(x[:, :, c], [[1.0, -1.0]], padding="same_lower",
+                                padding_mode="reflect") for c in range(3)], axis=-1)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-12)
     # nothing at all: the default output, which a second run does not overwrite
     assert convolab("filter", "--quiet", cwd=tmp_path).returncode == 0
@@ -240,8 +242,8 @@ def test_filter_zarr_store_goes_through_dask(tmp_path):
                     cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(zarr.open_array(tmp_path / "out.zarr")[:],
-                               corr2d(x, [[0, 1, 0], [1, -4, 1], [0, 1, 0]], padding="same"),
-                               atol=1e-12)
+                               corr2d(x, [[0, 1, 0], [1, -4, 1], [0, 1, 0]], padding="same",
+                                      padding_mode="reflect"), atol=1e-12)
 
 
 def test_learn_recovers_the_books_edge_kernel_and_plots(tmp_path):
@@ -387,8 +389,9 @@ BOX = np.full((3, 3), 1 / 9)
 
 
 def same(x, k=BOX):
-    """The library's answer for one channel, "same" zero padding."""
-    return corr2d(np.asarray(x, np.float64), k, padding="same")
+    """The library's answer for one channel, "same" padding with the command's default border,
+    reflect (OpenCV's)."""
+    return corr2d(np.asarray(x, np.float64), k, padding="same", padding_mode="reflect")
 
 
 def test_float32_tiff_keeps_its_values_and_says_what_was_read(tmp_path):

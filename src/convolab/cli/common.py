@@ -65,19 +65,25 @@ def parse_padding(text: str) -> object:
     raise ValueError(f"--padding: expected {allowed}, got {text!r}")
 
 
-def add_conv_options(parser: argparse.ArgumentParser, *, padding: str) -> None:
-    """--padding, --stride, --dilation with the library's meanings."""
+def add_conv_options(parser: argparse.ArgumentParser, *, padding: str | None,
+                     padding_default: str | None = None) -> None:
+    """--padding, --stride, --dilation with the library's meanings.
+
+    ``padding=None`` leaves ``--padding`` unset unless given (the command then decides, and
+    ``padding_default`` says in the help what it does).
+    """
     parser.add_argument("--padding", type=str, default=padding,
                         help="valid, same, same_lower, full, P, PH,PW or TOP,BOTTOM,LEFT,RIGHT "
-                             f"(default: {padding})")
+                             f"(default: {padding_default or padding})")
     parser.add_argument("--stride", type=str, default="1", help="N or VxH (default: 1)")
     parser.add_argument("--dilation", type=str, default="1", help="N or VxH (default: 1)")
 
 
 def conv_options(args: argparse.Namespace) -> dict[str, object]:
-    """The parsed --padding/--stride/--dilation as keyword arguments for the library."""
+    """The parsed --padding/--stride/--dilation as keyword arguments for the library (padding
+    None when ``--padding`` is unset and has no default)."""
     return {
-        "padding": parse_padding(args.padding),
+        "padding": None if args.padding is None else parse_padding(args.padding),
         "stride": parse_pair(args.stride, "--stride"),
         "dilation": parse_pair(args.dilation, "--dilation"),
     }

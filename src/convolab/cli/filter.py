@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +20,29 @@ from convolab.cli.files import (
     read_input,
     write_output,
 )
+from convolab.shapes import PADDING_MODES, normalize_padding_mode, normalize_pair, resolve_padding
 
 HELP = "filter an image or .npy array with a named or given kernel"
 DEFAULT_KERNEL = "vertical_edge"
 SCALES = ("auto", "clip", "minmax", "abs", "signed")
+DEFAULT_BORDER = "reflect"  # OpenCV's BORDER_DEFAULT (REFLECT_101); the library keeps zeros
+# The row a b c d and what each border puts beside it (the constant's v is --border-value).
+BORDER_ROWS = {"reflect": "dcb|abcd|cba", "symmetric": "cba|abcd|dcb",
+               "replicate": "aaa|abcd|ddd", "circular": "bcd|abcd|abc", "zeros": "vvv|abcd|vvv"}
+
+
+def _border_names() -> str:
+    """The epilog's table: every accepted --border name, by what it does."""
+    lines = []
+    for mode, row in BORDER_ROWS.items():
+        names = [n for n, m in PADDING_MODES.items() if m == mode and n != mode]
+        title = "constant" if mode == "zeros" else mode
+        if mode == "zeros":
+            names = ["zeros", *(n for n in names if n != "constant")]
+        lines.append(textwrap.fill(", ".join(names), 92, initial_indent=f"  {title:<10} {row}  ",
+                                   subsequent_indent=" " * 27))
+    return "\n".join(lines)
+
 EPILOG = f"""kernels: {", ".join(f"{n}({', '.join(kernel_parameters(n))})" if kernel_parameters(n)
                        else n for n in KERNELS)}
 
@@ -38,8 +59,8 @@ scaling for 8- and 16-bit picture outputs (a float TIFF output holds the raw res
           summing to 0, minmax otherwise
 
 depth and alpha: picture outputs keep the input's depth where the format can (16-bit gray
-PNG/TIFF, float gray TIFF), else 8 bits. Alpha is passed through unfiltered (the alpha at
-the centre of each output pixel's window) unless --filter-alpha; JPEG and BMP drop it.
+PNG/TIFF, float gray TIFF), else 8 bits. Alpha is passed through unfiltered (the alpha under
+each output pixel's anchor, see below) unless --filter-alpha; JPEG and BMP drop it.
 Whatever an output loses is said in one warning line on stderr.
 
 examples:
@@ -48,7 +69,29 @@ examples:
   convolab filter --kernel gaussian --sigma 3 -o blur.png     # size from sigma: 19x19
   convolab filter photo.png --kernel gaussian --size 9 --sigma 2 -o blur.png -o blur.npy
   convolab filter --kernel "[[1, -1]]" --padding valid -o book.png
-  convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr"""
+  convolab filter photo.png --kernel box --border constant --border-value 255 -o out.png
+  convolab filter photo.png --kernel "[[1, 2], [3, 4]]" --anchor 0,0 -o out.npy
+  convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr
+
+borders (--border, what is read beyond the edge; --padding-mode is the same option): the
+row a b c d padded by 3, and every accepted name (NumPy, SciPy, OpenCV; any case):
+""" + _border_names() + """
+  reflect is the default (OpenCV's); the library's own default is constant 0. SciPy's
+  ndimage "reflect" is symmetric here. --border-value V is the constant (OpenCV's
+  borderValue, SciPy's cval); a V other than 0 needs --border constant.
+
+anchor (--anchor X,Y, as OpenCV's): the kernel pixel, column X and row Y from the top-left,
+that sits on each output pixel; -1 means the centre, kw//2 (kh//2), OpenCV's default (write
+--anchor=-1,-1, as argparse takes a bare -1,-1 for an option). It pads X columns before and
+kw-1-X after (Y and kh-1-Y rows), so the anchor of output pixel (i, j) lies on input pixel
+(i*s, j*s) at stride s and the output keeps the input's size at stride 1: the same as
+cv2.filter2D(img, -1, k, anchor=(X, Y)) and scipy.ndimage.correlate(img, k, origin=(Y - kh//2,
+X - kw//2)). Without --padding or --anchor the default anchor is used: at stride 1 that is
+--padding same for odd kernels, same_lower for even ones (cv2.filter2D's and ndimage's place).
+With --flip the anchor is still a pixel of the kernel as given, k[Y, X] multiplies the
+output pixel's own input pixel: OpenCV's recipe for true convolution (flip the kernel, anchor
+it at (kw-1-X, kh-1-Y)); the default then equals scipy.ndimage.convolve, i.e. --padding same.
+With --dilation D the anchor sits D*X, D*Y into the dilated window."""
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -67,10 +110,19 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p.add_argument("--size", type=int, help="kernel size, for identity, box and gaussian "
                                             "(gaussian: 2*ceil(3*sigma)+1 when not given)")
     p.add_argument("--sigma", type=float, help="standard deviation, for gaussian")
-    add_conv_options(p, padding="same")
-    p.add_argument("--padding-mode", default="zeros",
-                   help="zeros, reflect, replicate, circular, symmetric (or a NumPy/SciPy/"
-                        "OpenCV alias; default: zeros)")
+    add_conv_options(p, padding=None,
+                     padding_default="set by --anchor, the output the input's size")
+    p.add_argument("--anchor", metavar="X,Y",
+                   help="the kernel pixel (column X, row Y) on each output pixel, as OpenCV's "
+                        "anchor; -1 for the centre, as --anchor=-1,-1 (default: the centre, "
+                        "kw//2,kh//2)")
+    p.add_argument("--border", "--padding-mode", dest="padding_mode", default=DEFAULT_BORDER,
+                   metavar="MODE",
+                   help="reflect, symmetric, replicate, circular or constant, or any NumPy/"
+                        "SciPy/OpenCV name (see below; default: reflect, OpenCV's "
+                        "BORDER_REFLECT_101)")
+    p.add_argument("--border-value", type=float, default=0.0, metavar="V",
+                   help="the value of a constant border (--border constant; default: 0)")
     p.add_argument("--flip", action="store_true", help="flip the kernel: true convolution")
     p.add_argument("-o", "--output", action="append", default=None,
                    help="output path, .png/.jpg/... (scaled for display) or .npy (raw values), "
@@ -128,9 +180,80 @@ def scale_for_display(y: np.ndarray, how: str, *, kernel_sum: float, full: float
     return (y - lo) / ((hi - lo) or 1.0)
 
 
-def _centre_kernel(kernel: np.ndarray, conv: dict[str, object]) -> np.ndarray:
+def parse_anchor(text: str | None, shape: tuple[int, int]) -> tuple[int, int]:
+    """``--anchor X,Y``: the kernel pixel, column X and row Y (OpenCV's ``Point(x, y)``), that
+    sits on each output pixel; -1 for a coordinate is the centre, ``size // 2`` (OpenCV's).
+
+    >>> parse_anchor(None, (3, 4)), parse_anchor("0,-1", (3, 4))
+    ((2, 1), (0, 1))
+    """
+    kh, kw = shape
+    allowed = (f"X,Y with 0 <= X < {kw} and 0 <= Y < {kh} (a column and a row of the "
+               f"{kh}x{kw} kernel; -1 for its centre)")
+    if text is None:
+        return kw // 2, kh // 2
+    if not re.fullmatch(r"\s*-?\d+\s*,\s*-?\d+\s*", text):
+        raise ValueError(f"--anchor: expected {allowed}, got {text!r}")
+    x, y = (int(v) for v in text.split(","))
+    x, y = kw // 2 if x == -1 else x, kh // 2 if y == -1 else y
+    if not (0 <= x < kw and 0 <= y < kh):
+        raise ValueError(f"--anchor: expected {allowed}, got {text!r}")
+    return x, y
+
+
+def anchor_padding(shape: tuple[int, int], anchor: tuple[int, int], dilation: object, *,
+                   flip: bool) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` that put kernel pixel ``anchor`` = (x, y) on each
+    output pixel: ``d*a`` before and ``d*(k - 1 - a)`` after, per axis.
+
+    With ``flip`` the kernel is about to be flipped and ``anchor`` names a pixel of the
+    unflipped one, which moves to ``(kw - 1 - x, kh - 1 - y)`` (OpenCV's recipe for true
+    convolution).
+
+    >>> anchor_padding((3, 4), (2, 1), 1, flip=False), anchor_padding((3, 4), (2, 1), 2, flip=True)
+    (((1, 1), (2, 1)), ((2, 2), (2, 4)))
+    """
+    (kh, kw), (x, y) = shape, anchor
+    dh, dw = normalize_pair(dilation, "dilation")
+    if flip:
+        x, y = kw - 1 - x, kh - 1 - y
+    return (dh * y, dh * (kh - 1 - y)), (dw * x, dw * (kw - 1 - x))
+
+
+def border_options(args: argparse.Namespace) -> dict[str, object]:
+    """``--border``/``--border-value`` as the library's ``padding_mode``/``padding_value``,
+    checked before any work."""
+    try:
+        mode = normalize_padding_mode(args.padding_mode)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("padding_mode:", "--border (padding_mode):", 1)) from None
+    if args.border_value != 0 and mode != "zeros":
+        raise ValueError(f"--border-value: a constant border needs --border constant, got "
+                         f"--border-value {args.border_value:g} with --border {args.padding_mode}")
+    return {"padding_mode": args.padding_mode, "padding_value": args.border_value}
+
+
+def describe_border(border: dict[str, object],
+                    pads: tuple[tuple[int, int], ...] | None = None) -> str:
+    """``"border reflect (dcb|abcd|cba)"``, ``"border constant 255"``; ``"no border"`` when
+    ``pads`` (resolved, if known) add nothing.
+
+    >>> describe_border({"padding_mode": "mirror", "padding_value": 0.0})
+    'border reflect (dcb|abcd|cba)'
+    """
+    if pads is not None and not any(any(p) for p in pads):
+        return "no border"
+    mode = normalize_padding_mode(border["padding_mode"])
+    if mode == "zeros":
+        return f"border constant {border['padding_value']:g}"
+    return f"border {mode} ({BORDER_ROWS[mode]})"
+
+
+def _centre_kernel(kernel: np.ndarray, conv: dict[str, object],
+                   at: tuple[int, int] | None = None) -> np.ndarray:
     """A (eh, ew) delta, eh = dh (kh - 1) + 1: with dilation 1 and the same padding and stride,
-    it picks for each output pixel the input pixel at the centre of its (dilated) window.
+    it picks for each output pixel the input pixel at ``at`` in its (dilated) window: the
+    anchor's place; by default the window's centre.
 
     For an even window the padding decides: "same" pads the bottom/right more, so the
     upper/left centre is the output pixel's own; "same_lower" the other way round.
@@ -139,8 +262,10 @@ def _centre_kernel(kernel: np.ndarray, conv: dict[str, object]) -> np.ndarray:
     dh, dw = (d, d) if isinstance(d, int) else d
     eh, ew = dh * (kernel.shape[0] - 1) + 1, dw * (kernel.shape[1] - 1) + 1
     lower = conv["padding"] == "same_lower"
+    if at is None:
+        at = (eh // 2 if lower else (eh - 1) // 2, ew // 2 if lower else (ew - 1) // 2)
     delta = np.zeros((eh, ew))
-    delta[eh // 2 if lower else (eh - 1) // 2, ew // 2 if lower else (ew - 1) // 2] = 1.0
+    delta[at] = 1.0
     return delta
 
 
@@ -148,12 +273,22 @@ def run(args: argparse.Namespace) -> int:
     from convolab.ops import conv2d
 
     kernel, kernel_name = read_kernel(args)
+    conv = conv_options(args)
+    border = border_options(args)
+    anchor = None  # (x, y) of the kernel as given, when it places the kernel
+    if conv["padding"] is None:
+        anchor = parse_anchor(args.anchor, kernel.shape)
+        conv["padding"] = anchor_padding(kernel.shape, anchor, conv["dilation"], flip=args.flip)
+    elif args.anchor is not None:
+        raise ValueError("--anchor: sets the padding itself (X columns before, kw-1-X after); "
+                         f"give --anchor or --padding, not both (got --padding {args.padding})")
     if args.flip:
         kernel = kernel[::-1, ::-1]
-    conv = conv_options(args)
+    placed = "" if anchor is None else f", anchor x={anchor[0]} y={anchor[1]}"
+    what = f"kernel {kernel_name} {kernel.shape[0]}x{kernel.shape[1]}{placed}"
     outputs = args.output or ["filtered.png"]
     if args.image is not None and Path(args.image).suffix.lower() == ".zarr":
-        return _run_zarr(args, kernel, conv, outputs)
+        return _run_zarr(args, kernel, conv, border, outputs, what)
     for out in outputs:  # refuse bad or existing outputs before any work
         check_suffix(out, "--output")
         check_output(out, force=args.force, inputs=() if args.image is None else (args.image,))
@@ -175,18 +310,22 @@ def run(args: argparse.Namespace) -> int:
 
     def correlate(c: int, k: np.ndarray, **options: object) -> np.ndarray:
         return conv2d(x3[None, :, :, c : c + 1], k[:, :, None, None],
-                      padding_mode=args.padding_mode, **options)[0, :, :, 0]
+                      **border, **options)[0, :, :, 0]
 
     n_color = x3.shape[2] - keep_alpha
     channels = [correlate(c, kernel, **conv)
                 for c in progress(range(n_color), quiet=args.quiet, desc="channels")]
-    if keep_alpha:  # (Ho, Wo): the alpha under each window's centre, unfiltered
-        channels.append(correlate(n_color, _centre_kernel(kernel, conv),
+    if keep_alpha:  # (Ho, Wo): the alpha under each window's anchor (or centre), unfiltered
+        at = None if anchor is None else (conv["padding"][0][0], conv["padding"][1][0])
+        channels.append(correlate(n_color, _centre_kernel(kernel, conv, at),
                                   **{**conv, "dilation": 1}))
     y = np.stack(channels, axis=-1) if x.ndim == 3 else channels[0]  # (Ho, Wo[, C])
     color = y[..., :-1] if source.alpha else y  # what --scale maps; alpha has its own rule
-    print(f"kernel {kernel_name} {kernel.shape[0]}x{kernel.shape[1]}: output "
-          f"{'x'.join(map(str, y.shape))}, values in [{color.min():.4g}, {color.max():.4g}]")
+    pads = resolve_padding(conv["padding"], x.shape[:2], kernel.shape,
+                           normalize_pair(conv["stride"], "stride"),
+                           normalize_pair(conv["dilation"], "dilation"))
+    print(f"{what}, {describe_border(border, pads)}: output {'x'.join(map(str, y.shape))}, "
+          f"values in [{color.min():.4g}, {color.max():.4g}]")
     x_color = x3[..., :-1] if source.alpha else x3
     in_range = bool(x_color.min() >= 0 and x_color.max() <= source.full_scale)
     display = scale_for_display(color, args.scale, kernel_sum=float(kernel.sum()),
@@ -198,10 +337,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_zarr(args: argparse.Namespace, kernel: np.ndarray, conv: dict[str, object],
-              outputs: list[str]) -> int:
+              border: dict[str, object], outputs: list[str], what: str) -> int:
     """A .zarr input is filtered chunk by chunk with Dask into a .zarr output."""
     if len(outputs) != 1 or Path(outputs[0]).suffix.lower() != ".zarr":
         raise ValueError("--output: a .zarr input needs exactly one .zarr output (-o OUT.zarr)")
+    if border["padding_value"] != 0:
+        raise ValueError("--border-value: a .zarr input takes no constant border other than 0 "
+                         "yet; pad the store or use another --border")
     if not Path(args.image).exists():
         raise FileNotFoundError(f"IMAGE: no such Zarr store: {args.image}")
     try:
@@ -209,7 +351,7 @@ def _run_zarr(args: argparse.Namespace, kernel: np.ndarray, conv: dict[str, obje
     except ImportError:
         raise ValueError("IMAGE: filtering a .zarr store needs Dask and Zarr: "
                          "pip install 'convolab[dask]'") from None
-    out = filter_store(args.image, outputs[0], kernel, padding_mode=args.padding_mode,
+    out = filter_store(args.image, outputs[0], kernel, padding_mode=border["padding_mode"],
                        progress=not args.quiet, overwrite=args.force, **conv)
-    print(f"wrote {out}")
+    print(f"{what}, {describe_border(border)}: wrote {out}")
     return 0
