@@ -117,7 +117,8 @@ def test_prepare_copies_only_what_is_not_ready():
     mixed = prepare(x, w.astype(np.float64), b.astype(np.float16))
     assert mixed.x.dtype == mixed.w.dtype == mixed.bias.dtype == np.float64
     assert mixed.out_dtype == np.float64
-    nchw = prepare(np.ones((1, 2, 5, 5), np.float32), w, data_format="NCHW")
+    nchw = prepare(np.ones((1, 2, 5, 5), np.float32), w, data_format="NCHW",
+                   kernel_format="HWIO")
     assert nchw.x.flags.c_contiguous and nchw.x.shape == (1, 5, 5, 2)
 
 

@@ -198,4 +198,4 @@ def test_input_gradient_by_an_algorithm_that_cannot_run_it_is_an_error():
 def test_plan_shows_how_backward_computes_grad_x():
     p = plan((2, 9, 9, 3), (3, 3, 3, 4), padding="same", algorithm="im2col")
     assert p.input_gradient == "adjoint:im2col"
-    assert "grad_x in conv2d_backward: adjoint:im2col" in str(p)
+    assert "grad_x in conv_backward: adjoint:im2col" in str(p)

@@ -30,8 +30,8 @@ def corr(
 
     >>> corr([1, 2, 4, 7], [1, -1])
     array([-1., -2., -3.])
-    >>> corr(np.ones((4, 4, 4)), np.ones((3, 3, 3)), padding="same")[0, 0, 0]
-    8.0
+    >>> corr(np.ones((4, 4, 4)), np.ones((3, 3, 3)), padding="same")[0, 0]
+    array([ 8., 12., 12.,  8.])
     """
     options = dict(padding=padding, stride=stride, dilation=dilation, padding_mode=padding_mode,
                    padding_value=padding_value)
