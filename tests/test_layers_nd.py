@@ -138,7 +138,8 @@ def test_get_config_round_trips_and_the_seed_gives_the_same_weights(rank):
     config = layer.get_config()
     assert list(config) == ["filters", "kernel_size", "strides", "padding", "data_format",
                             "dilation_rate", "groups", "use_bias", "kernel_initializer",
-                            "bias_initializer", "padding_mode", "seed", "dtype"]
+                            "bias_initializer", "padding_mode", "seed", "dtype",
+                            "activation", "name"]
     clone = cls.from_config(config)
     assert type(clone) is cls and clone.get_config() == config
     x = np.random.default_rng(0).standard_normal((2, 2, *(6,) * rank))

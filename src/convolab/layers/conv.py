@@ -19,20 +19,24 @@ array([[2., 1.]], dtype=float32)
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from convolab.layers import initializers
+from convolab.layers.base import (
+    Layer,
+    check_dtype,
+    check_positive_int,
+    input_shapes,
+    torch_array,
+    torch_module,
+)
 from convolab.ops.arguments import (
     FIRST,
     LAST,
     as_2d,
-    as_numeric,
     check_channels,
     check_groups,
     from_kernel_last,
@@ -45,49 +49,8 @@ from convolab.ops.backward import conv_backward
 from convolab.ops.conv import conv
 from convolab.shapes import normalize_padding_mode, normalize_tuple, output_shape, resolve_padding
 
-# PyTorch's names for the layers' arguments, which difflib alone would not all find.
-_TORCH_NAMES = {"stride": "strides", "dilation": "dilation_rate", "bias": "use_bias",
-                "out_channels": "filters"}
-# the letters of the spatial axes in shapes of the error messages, by rank
-_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
-
-def _unknown_arguments(layer: str, unknown: dict[str, object],
-                       allowed: Sequence[str]) -> TypeError:
-    """``Conv2D: unexpected keyword argument 'stride' (did you mean 'strides'?)``."""
-    parts = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        guess = _TORCH_NAMES.get(name) or (close[0] if close else None)
-        parts.append(f"{name!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    noun = "argument" if len(parts) == 1 else "arguments"
-    return TypeError(f"{layer}: unexpected keyword {noun} {', '.join(parts)}; "
-                     f"takes {', '.join(allowed)}")
-
-
-def _check_filters(filters: object) -> int:
-    if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
-        raise ValueError(f"filters: expected a positive int, received filters={filters!r}")
-    return int(filters)
-
-
-def _check_dtype(dtype: object) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.type not in (np.float16, np.float32, np.float64):
-        raise TypeError(f"dtype: expected 'float16', 'float32' or 'float64', got {dtype!r}")
-    return dt
-
-
-def _input_shapes(rank: int) -> str:
-    """``"(N, H, W, C) or (N, C, H, W)"`` for rank 2, and so on."""
-    sp = ", ".join(_AXES.get(rank) or ("*spatial",))
-    return f"(N, {sp}, C) or (N, C, {sp})"
-
-
-class BaseConv:
+class BaseConv(Layer):
     """Convolutional layer of ``rank`` spatial axes (cross-correlation plus bias), with Keras's
     arguments. Use :class:`Conv1D`, :class:`Conv2D` or :class:`Conv3D`, which fix ``rank``.
 
@@ -110,6 +73,10 @@ class BaseConv:
     padding_mode : "zeros", "reflect", "replicate", "circular", "symmetric" (or aliases)
     seed : int or None; the same seed gives the same initial weights
     dtype : "float32" (default, as Keras), "float64" or "float16"
+    activation : None, "linear", "relu", "sigmoid", "tanh" or "softmax", applied after the
+        bias (Keras's argument; here after ``dtype``, so that the order above, fixed before it,
+        still holds for positional calls)
+    name : str or None (then Keras's: ``conv2d``, ``conv2d_1``, ...)
 
     Attributes
     ----------
@@ -120,6 +87,8 @@ class BaseConv:
     """
 
     rank: ClassVar[int]  # the number of spatial axes, fixed by each subclass
+    _weight_names = ("kernel", "bias")
+    _output_name = "forward conv"
 
     def __init__(
         self,
@@ -136,137 +105,133 @@ class BaseConv:
         padding_mode: str = "zeros",
         seed: int | None = None,
         dtype: object = "float32",
+        activation: str | None = None,
+        name: str | None = None,
         **unknown: object,
     ) -> None:
-        if not isinstance(getattr(type(self), "rank", None), int):
-            raise TypeError("BaseConv has no rank: use Conv1D, Conv2D or Conv3D")
-        if unknown:  # a misspelt or PyTorch-named argument: say which one was meant
-            allowed = list(inspect.signature(BaseConv.__init__).parameters)[1:-1]
-            raise _unknown_arguments(type(self).__name__, unknown, allowed)
-        r = self.rank
-        self.filters = _check_filters(filters)
-        self.kernel_size = normalize_tuple(kernel_size, "kernel_size", r)
-        self.strides = normalize_tuple(strides, "strides", r)
-        self.dilation_rate = normalize_tuple(dilation_rate, "dilation_rate", r)
-        # resolve once on a dummy size only to reject bad padding now, not at the first call
-        resolve_padding(padding, (1,) * r, self.kernel_size, self.strides, self.dilation_rate)
-        self.padding = padding
-        self.data_format = normalize_data_format(data_format, r)
+        self._init_conv(unknown, kernel_size, strides, padding, data_format, dilation_rate,
+                        use_bias, bias_initializer, seed, dtype, activation, name)
+        self.filters = check_positive_int(filters, "filters")
         self.groups = check_groups(groups)
         if self.filters % self.groups:
             raise ValueError(
                 f"groups: must divide filters={self.filters}, received groups={groups}"
             )
-        self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
         self._init_kernel = initializers.get(kernel_initializer, "kernel_initializer")
-        self._init_bias = initializers.get(bias_initializer, "bias_initializer")
         self.padding_mode = normalize_padding_mode(padding_mode)
+
+    def _init_conv(self, unknown: dict[str, object], kernel_size: object, strides: object,
+                   padding: object, data_format: object, dilation_rate: object,
+                   use_bias: object, bias_initializer: object, seed: int | None,
+                   dtype: object, activation: object, name: object) -> None:
+        """Check and set what every conv-like layer has (its kernel is its own)."""
+        cls = type(self)
+        if not isinstance(getattr(cls, "rank", None), int):
+            ranked = [c.__name__ for c in cls.__subclasses__()
+                      if isinstance(c.__dict__.get("rank"), int)]
+            uses = " or ".join(filter(None, (", ".join(ranked[:-1]), ranked[-1])))
+            raise TypeError(f"{cls.__name__} has no rank: use {uses}")
+        self._init_layer(unknown, activation, name)
+        r = self.rank
+        self.kernel_size = normalize_tuple(kernel_size, "kernel_size", r)
+        self.strides = normalize_tuple(strides, "strides", r)
+        self.dilation_rate = normalize_tuple(dilation_rate, "dilation_rate", r)
+        self._check_padding(padding)
+        self.padding = padding
+        self.data_format = normalize_data_format(data_format, r)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = bias_initializer
+        self._init_bias = initializers.get(bias_initializer, "bias_initializer")
         self.seed = seed
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
-        self.grads: dict[str, np.ndarray] = {}
-        self._x: np.ndarray | None = None  # the last input, kept for backward
+
+    def _check_padding(self, padding: object) -> None:
+        # resolve once on a dummy size only to reject bad padding now, not at the first call
+        resolve_padding(padding, (1,) * self.rank, self.kernel_size, self.strides,
+                        self.dilation_rate)
+
+    # -- what differs between conv-like layers ------------------------------------------------
+
+    def _kernel_shape(self, c: int) -> tuple[int, ...]:
+        """The shape of ``kernel`` for ``c`` input channels: (*kernel, C // groups, O)."""
+        check_channels(c, (*self.kernel_size, c // self.groups, self.filters), self.groups,
+                       None, x_name="input")
+        return (*self.kernel_size, c // self.groups, self.filters)
+
+    def _out_channels(self, c: int | None) -> int | None:
+        return self.filters
+
+    def _groups(self) -> int:
+        return self.groups
+
+    def _conv_kernel(self) -> np.ndarray:
+        """``kernel`` as the op takes it, (*kernel, C // groups, O) (a view)."""
+        return self.kernel
+
+    def _from_conv_kernel(self, w: np.ndarray) -> np.ndarray:
+        """An array of :meth:`_conv_kernel`'s shape in ``kernel``'s shape (a view)."""
+        return w
 
     # -- life cycle ---------------------------------------------------------------------------
-
-    @property
-    def built(self) -> bool:
-        return self.kernel is not None
 
     def _conv_kwargs(self) -> dict[str, Any]:
         # the kernel is always kept channels-last, whatever the layout of x
         return dict(
             stride=self.strides, padding=self.padding, dilation=self.dilation_rate,
-            groups=self.groups, data_format=self.data_format, kernel_format=LAST,
+            groups=self._groups(), data_format=self.data_format, kernel_format=LAST,
             padding_mode=self.padding_mode,
         )
 
-    def _channels(self, input_shape: Sequence[int | None], name: str = "input_shape") -> int:
-        """Input channel count from an (N, *spatial, C) / (N, C, *spatial) or unbatched shape."""
+    def _channels(self, input_shape: Sequence[int | None], name: str = "input_shape",
+                  owner: str | None = None) -> int:
+        """Input channel count from an (N, *spatial, C) / (N, C, *spatial) or unbatched shape
+        (``owner``: the layer to name in the error, if not this one)."""
         r = self.rank
         if len(input_shape) not in (r + 1, r + 2):
             raise ValueError(
-                f"{name}: expected {_input_shapes(r)} (or without N) for {type(self).__name__}, "
-                f"got {tuple(input_shape)}"
+                f"{name}: expected {input_shapes(r)} (or without N) for "
+                f"{owner or type(self).__name__}, got {tuple(input_shape)}"
             )
         c = input_shape[-1 if self.data_format == LAST else -(r + 1)]
         if c is None:
             raise ValueError(f"{name}: the channel count must be known, got {input_shape}")
         return int(c)
 
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        self._channels(shape, "x")  # an x of the wrong rank is named as x
+
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Create ``kernel`` ``(*kernel, C // groups, filters)`` and ``bias`` for inputs of
         ``input_shape``."""
         c = self._channels(input_shape)
-        shape = (*self.kernel_size, c // self.groups, self.filters)
-        check_channels(c, shape, self.groups, None, x_name="input")
-        kernel_seed, bias_seed = np.random.SeedSequence(self.seed).spawn(2)
-        self.kernel = np.ascontiguousarray(
-            self._init_kernel(shape, self.dtype, np.random.default_rng(kernel_seed)),
-            dtype=self.dtype,
-        )
-        self.bias = (
-            np.ascontiguousarray(
-                self._init_bias((self.filters,), self.dtype, np.random.default_rng(bias_seed)),
-                dtype=self.dtype,
-            )
-            if self.use_bias
-            else None
-        )
+        self._make_weights([
+            ("kernel", self._kernel_shape(c), self._init_kernel),
+            ("bias", (self._out_channels(c),) if self.use_bias else None, self._init_bias),
+        ], self.seed)
 
-    def __call__(self, x: object) -> np.ndarray:
-        """Forward: ``conv(x, kernel, bias)``; ``x`` is cast to the layer's dtype.
+    def call(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Forward: ``conv(x, kernel, bias)``; ``x`` (cast to the layer's dtype) is
+        (N, *spatial, C) for channels_last or (N, C, *spatial) for channels_first (or without
+        N); returns (N, *out, filters) or (N, filters, *out)."""
+        return conv(x, self._conv_kernel(), self.bias, **self._conv_kwargs())
 
-        ``x``: (N, *spatial, C) for channels_last or (N, C, *spatial) for channels_first (or
-        without N); returns (N, *out, filters) or (N, filters, *out). The layer keeps ``x`` (not
-        a copy, as frameworks do) for ``backward``: changing it in place in between changes the
-        gradients.
-        """
-        xa = as_numeric(x, "x").astype(self.dtype, copy=False)
-        if not self.built:
-            self._channels(xa.shape, "x")  # an x of the wrong rank is named as x
-            self.build(xa.shape)
-        y = conv(xa, self.kernel, self.bias, **self._conv_kwargs())
-        self._x = xa
-        return y
-
-    def backward(self, grad_y: object) -> np.ndarray:
-        """Gradients for the last call: returns ``dL/dx``, fills ``grads``.
-
-        ``grad_y`` is ``dL/dy`` with the shape of the last output.
-        """
-        if self._x is None:
-            raise ValueError(
-                "backward: call the layer on an input first; backward needs the input of the "
-                "forward pass"
-            )
+    def _backward(self, g: np.ndarray) -> np.ndarray:
         gx, gw, gb = conv_backward(
-            grad_y, self._x, self.kernel, bias=self.use_bias, **self._conv_kwargs()
+            g, self._x, self._conv_kernel(), bias=self.use_bias, **self._conv_kwargs()
         )
-        self.grads = {"kernel": gw.astype(self.dtype, copy=False)}
-        if gb is not None:
-            self.grads["bias"] = gb.astype(self.dtype, copy=False)
+        self._set_grads(gw, gb)
         return gx.astype(self.dtype, copy=False)
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """The live weight arrays by name ("kernel", "bias"), which optimizers update in place."""
-        self._require_built("parameters")
-        params = {"kernel": self.kernel}
-        if self.use_bias:
-            params["bias"] = self.bias
-        return params
+    def _set_grads(self, gw: np.ndarray, gb: np.ndarray | None) -> None:
+        """``grads`` from the op's kernel and bias gradients, in the weights' shapes and dtype."""
+        self.grads = {"kernel": self._from_conv_kernel(gw).astype(self.dtype, copy=False)}
+        if gb is not None:
+            self.grads["bias"] = gb.astype(self.dtype, copy=False)
 
-    # -- Keras's weight API -------------------------------------------------------------------
-
-    def _require_built(self, what: str) -> None:
-        if not self.built:
-            raise ValueError(
-                f"{what}: the layer has no weights yet; call it on an input or call "
-                "build(input_shape) first"
-            )
+    # -- Keras's weight API, with PyTorch's kernel layout as an option ------------------------
 
     def _kernel_layout(self, kernel_format: object) -> tuple[str, str]:
         """``(canonical, the rank's name)``: ``("channels_first", "OIHW")`` for a Conv2D."""
@@ -277,13 +242,15 @@ class BaseConv:
     def get_weights(self, kernel_format: str = "channels_last") -> list[np.ndarray]:
         """Copies of ``[kernel, bias]`` (Keras order; no bias without ``use_bias``).
 
-        ``kernel_format`` is the layer's own "channels_last" (``(*kernel, C // groups, O)``:
-        "WIO", "HWIO", "DHWIO") or "channels_first" (PyTorch's ``(O, C // groups, *kernel)``:
-        "OIW", "OIHW", "OIDHW"), ready for ``nn.Conv{1,2,3}d.weight``.
+        ``kernel_format`` is the layer's own "channels_last" (``kernel`` as it is; for a
+        Conv layer ``(*kernel, C // groups, O)``: "WIO", "HWIO", "DHWIO") or "channels_first"
+        (PyTorch's weight: ``(O, C // groups, *kernel)``: "OIW", "OIHW", "OIDHW", ready for
+        ``nn.Conv{1,2,3}d.weight``).
         """
         self._require_built("get_weights")
         kfmt, _ = self._kernel_layout(kernel_format)
-        weights = [np.array(from_kernel_last(self.kernel, kfmt), copy=True, order="C")]
+        kernel = self.kernel if kfmt == LAST else from_kernel_last(self._conv_kernel(), FIRST)
+        weights = [np.array(kernel, copy=True, order="C")]
         if self.use_bias:
             weights.append(self.bias.copy())
         return weights
@@ -298,27 +265,15 @@ class BaseConv:
         self._require_built("set_weights")
         kfmt, kname = self._kernel_layout(kernel_format)
         current = self.get_weights(kfmt)
-        if len(weights) != len(current):
-            names = "[kernel, bias]" if self.use_bias else "[kernel]"
-            raise ValueError(
-                f"set_weights: expected {len(current)} arrays {names}, got {len(weights)}"
-            )
-        new = [as_numeric(w, "weights") for w in weights]
-        for name, got, want in zip(("kernel", "bias"), new, current):
-            if got.shape != want.shape:
-                raise ValueError(
-                    f"set_weights: {name} must have shape {want.shape} "
-                    f"({kname if name == 'kernel' else '(filters,)'}), got {got.shape}"
-                )
+        expected = [("kernel", current[0].shape, f" ({kname})")]
+        if self.use_bias:
+            expected.append(("bias", current[1].shape, " (filters,)"))
+        new = self._checked_weights(weights, expected)
         # in place: optimizers and callers keep their references to the arrays
-        self.kernel[...] = to_kernel_last(new[0], kfmt, self.rank)
+        self.kernel[...] = (new[0] if kfmt == LAST else
+                            self._from_conv_kernel(to_kernel_last(new[0], FIRST, self.rank)))
         if self.use_bias:
             self.bias[...] = new[1]
-
-    def count_params(self) -> int:
-        """Number of weights: ``prod(kernel_size) * (C / groups) * filters (+ filters)``."""
-        self._require_built("count_params")
-        return sum(w.size for w in self.parameters().values())
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Output shape for ``input_shape`` (batch dimension included; it may be None).
@@ -328,13 +283,20 @@ class BaseConv:
         >>> Conv1D(4, 5, data_format="channels_first").compute_output_shape((2, 3, 16))
         (2, 4, 12)
         """
-        self._channels(input_shape)
-        r, last = self.rank, self.data_format == LAST
-        spatial = tuple(input_shape[-(r + 1):-1] if last else input_shape[-r:])
+        c = self._channels(input_shape)
+        batch, spatial = self._split(input_shape)
         out = output_shape(spatial, self.kernel_size, stride=self.strides, padding=self.padding,
                            dilation=self.dilation_rate)
-        batch = tuple(input_shape[:-(r + 1)])
-        return (*batch, *out, self.filters) if last else (*batch, self.filters, *out)
+        return self._join(batch, out, self._out_channels(c))
+
+    def _split(self, shape: Sequence[int | None]) -> tuple[tuple, tuple]:
+        """``(batch, spatial)`` of an input shape whose rank :meth:`_channels` checked."""
+        r = self.rank
+        last = self.data_format == LAST
+        return tuple(shape[:-(r + 1)]), tuple(shape[-(r + 1):-1] if last else shape[-r:])
+
+    def _join(self, batch: tuple, spatial: tuple, c: int | None) -> tuple[int | None, ...]:
+        return (*batch, *spatial, c) if self.data_format == LAST else (*batch, c, *spatial)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor's arguments; ``type(layer).from_config(layer.get_config())``
@@ -345,11 +307,8 @@ class BaseConv:
             dilation_rate=self.dilation_rate, groups=self.groups, use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
             padding_mode=self.padding_mode, seed=self.seed, dtype=self.dtype.name,
+            activation=self.activation, name=self.name,
         )
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BaseConv:
-        return cls(**config)
 
     # -- PyTorch ------------------------------------------------------------------------------
 
@@ -364,28 +323,23 @@ class BaseConv:
         ``padding_mode`` are taken as they are. torch is not imported here. Any other module
         (another rank, ``ConvTranspose{r}d``, ``Linear``, ...) is a TypeError.
         """
-        torch_name = f"Conv{cls.rank}d"
-        torch = sys.modules.get("torch")  # a torch module exists only if torch is imported
-        if torch is None or not isinstance(module, getattr(torch.nn, torch_name)):
-            kind = type(module)
-            raise TypeError(
-                f"module: {cls.__name__}.from_torch takes a torch.nn.{torch_name}, got "
-                f"{kind.__module__}.{kind.__qualname__}"
-            )
-        weight = module.weight.detach().cpu().numpy()
-        has_bias = module.bias is not None
+        torch_module(cls, module, f"Conv{cls.rank}d")
         layer = cls(
             module.out_channels, module.kernel_size, strides=module.stride,
             padding=module.padding, data_format=data_format, dilation_rate=module.dilation,
-            groups=module.groups, use_bias=has_bias, padding_mode=module.padding_mode,
-            dtype=weight.dtype,
+            groups=module.groups, use_bias=module.bias is not None,
+            padding_mode=module.padding_mode, dtype=torch_array(module.weight).dtype,
         )
-        ones = (1,) * cls.rank
-        layer.build((1, module.in_channels, *ones) if layer.data_format == FIRST
-                    else (1, *ones, module.in_channels))
-        weights = [weight] + ([module.bias.detach().cpu().numpy()] if has_bias else [])
-        layer.set_weights(weights, kernel_format=FIRST)
-        return layer
+        return layer._with_torch_weights(module, module.in_channels)
+
+    def _with_torch_weights(self, module: Any, in_channels: int) -> BaseConv:
+        """This layer built for ``in_channels`` with ``module``'s weight and bias."""
+        self.build(self._join((1,), (1,) * self.rank, in_channels))
+        weights = [torch_array(module.weight)]
+        if module.bias is not None:
+            weights.append(torch_array(module.bias))
+        self.set_weights(weights, kernel_format=FIRST)
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,88 @@
+"""Activation functions with their derivatives (Keras's ``keras.activations``); the layers
+``Activation`` and ``ReLU`` are in ``activation_layers.py``.
+
+Every layer applies its ``activation=`` after its own computation (after the bias, for the
+layers that have one), and its ``backward`` goes back through it first. The derivatives are
+written in terms of the activation's output ``y`` (which every layer keeps anyway), as
+PyTorch's autograd writes them:
+
+=========== ============================================ ==========================================
+name        y = f(x)                                     dL/dx given g = dL/dy
+=========== ============================================ ==========================================
+``linear``  ``x`` (also ``None``)                        ``g``
+``relu``    ``max(x, 0)``                                ``g * (y > 0)``
+``sigmoid`` ``1 / (1 + exp(-x))``                        ``g * y * (1 - y)``
+``tanh``    ``tanh(x)``                                  ``g * (1 - y**2)``
+``softmax`` ``exp(x) / sum(exp(x))`` over the last axis  ``y * (g - sum(g * y))`` over the last axis
+=========== ============================================ ==========================================
+
+Sigmoid and softmax are computed without overflow for any finite input (``exp`` only ever sees
+numbers <= 0), so training under ``np.errstate(over="raise")`` never trips on them.
+
+>>> sigmoid = get("sigmoid")
+>>> y = sigmoid.forward(np.array([-1e4, 0.0, 1e4]))
+>>> y
+array([0. , 0.5, 1. ])
+>>> sigmoid.backward(np.ones(3), y)                      # y * (1 - y)
+array([0.  , 0.25, 0.  ])
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))  # in (0, 1]: no overflow for either sign
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))  # the largest term is exp(0) = 1
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class _Function:
+    """An activation: ``forward(x) -> y`` and ``backward(g, y) -> dL/dx``."""
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    backward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+ACTIVATIONS: dict[str, _Function] = {
+    f.name: f
+    for f in (
+        _Function("linear", lambda x: x, lambda g, y: g),
+        _Function("relu", lambda x: np.maximum(x, 0), lambda g, y: g * (y > 0)),
+        _Function("sigmoid", _sigmoid, lambda g, y: g * (1 - y) * y),
+        _Function("tanh", np.tanh, lambda g, y: g * (1 - y * y)),
+        _Function("softmax", _softmax,
+                  lambda g, y: y * (g - (g * y).sum(axis=-1, keepdims=True))),
+    )
+}
+
+
+def check_activation(activation: object) -> str | None:
+    """``activation`` as given if it names one of :data:`ACTIVATIONS` (any case) or is None;
+    else a clear error."""
+    if activation is None:
+        return None
+    if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
+        return activation.lower()
+    names = ", ".join(repr(n) for n in ACTIVATIONS)
+    close = (difflib.get_close_matches(activation.lower(), list(ACTIVATIONS), n=1, cutoff=0.6)
+             if isinstance(activation, str) else [])
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    kind = ValueError if isinstance(activation, str) else TypeError
+    raise kind(f"activation: expected None or one of {names}, got {activation!r}{hint}")
+
+
+def get(activation: str | None) -> _Function:
+    """The activation named by a checked ``activation`` (None is ``linear``)."""
+    return ACTIVATIONS["linear" if activation is None else activation]
