@@ -351,7 +351,8 @@ def test_forced_phased_runs_phased_for_grad_x_and_auto_for_the_rest(monkeypatch)
 @pytest.mark.parametrize("mode", ["zeros", "reflect"])  # grad_x directly / the padded gradient
 @pytest.mark.parametrize("stride", [1, 2])
 def test_the_conv_of_grad_y_that_is_priced_is_the_one_run(monkeypatch, mode, stride):
-    """algorithms.adjoint runs exactly the problem select prices (gradient_problem)."""
+    """algorithms.adjoint runs exactly the problems select prices (gradient_problems: the
+    stride's phases past stride 1)."""
     from convolab.algorithms import adjoint
 
     seen = []
@@ -363,5 +364,27 @@ def test_the_conv_of_grad_y_that_is_priced_is_the_one_run(monkeypatch, mode, str
     p = prepare(x, w, **kw).problem
     gy = rng.standard_normal(p.y_shape)
     gx = adjoint.input_gradient(gy, adjoint.transposed_kernel(w, 1), p, 1, im2col.forward)
-    assert seen == [adjoint.gradient_problem(p)]
+    assert seen == adjoint.gradient_problems(p)
+    assert len(seen) == (1 if stride == 1 else 4)
     np.testing.assert_allclose(gx, reference.conv2d_backward(gy, x, w, **kw)[0], atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=configs(max_hw=9).filter(lambda c: max(c.stride) > 1 and c.dilation == (1, 1)),
+       seed=st.integers(0, 2**31 - 1))
+def test_the_strides_phases_give_the_input_gradient_by_every_algorithm(cfg, seed):
+    """Past stride 1, algorithms.adjoint runs one stride-1 conv of grad_y per phase of the
+    stride (no spread copy, no products with its zeros): every algorithm that supports those
+    convs gives the definition's grad_x, every padding mode folded back."""
+    from convolab.algorithms import adjoint
+
+    x, w, _ = cfg.arrays(seed)
+    p = prepare(x, w, **cfg.kwargs()).problem
+    gy = np.random.default_rng(seed + 1).standard_normal(p.y_shape)
+    want = reference.conv2d_backward(gy, x, w, **cfg.kwargs())[0]
+    flipped = adjoint.transposed_kernel(w, cfg.groups)
+    names = [n for n in REGISTRY if all(supports(n, q) for q in adjoint.gradient_problems(p))]
+    assert names
+    for name in names:
+        gx = adjoint.input_gradient(gy, flipped, p, cfg.groups, REGISTRY[name].forward)
+        np.testing.assert_allclose(gx, want, rtol=1e-10, atol=1e-10, err_msg=name)

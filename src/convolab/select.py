@@ -167,7 +167,8 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
 
     - ``"phased"``: ``algorithms.phased`` (per-tap GEMMs over the stride phases);
     - ``"adjoint:<name>"``: the conv of ``grad_y`` with the flipped kernel
-      (``algorithms.adjoint.gradient_problem``, the problem priced here), run by ``<name>``;
+      (``algorithms.adjoint.gradient_problem``, the problem priced here; at stride > 1 without
+      dilation, one conv per phase of the stride), run by ``<name>``;
     - a ``REGISTRY`` name: that algorithm's own ``backward_input``, im2col's col2im if it has none.
 
     ``"auto"``: toeplitz's own way when the forward runs toeplitz (LeNet's layers: 0.75 ms
@@ -198,7 +199,11 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     if algorithm == "auto" and name == toeplitz.NAME:
         return name  # its own banded matrices, transposed
     use_phased = algorithm == "auto" and phased.supports(problem)
-    if problem.geom.stride == (1, 1):
+    # past stride 1 the conv of grad_y runs by the stride's phases: measured no faster than
+    # phased (res3x3s2: 19 ms on direct, 27 on implicit GEMM, phased 17), so only where phased
+    # cannot run (groups, no OpenBLAS), in place of col2im
+    by_phases = algorithm == "auto" and not use_phased and adjoint.phases(problem)
+    if problem.geom.stride == (1, 1) or by_phases:
         conv = _gradient_conv(problem, algorithm)
         if conv is not None and not (use_phased and conv not in ADJOINT_OVER_PHASED):
             return ADJOINT + conv
@@ -206,14 +211,17 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
 
 
 def _gradient_conv(p: ConvProblem, algorithm: str) -> str | None:
-    """Algorithm to run the conv of ``grad_y`` with (stride 1), or None if col2im is cheaper.
+    """Algorithm to run the conv of ``grad_y`` with (stride 1; at a larger stride without
+    dilation, the stride's phases, ``adjoint.phase_problems``), or None if col2im is cheaper.
 
     A forced ``algorithm`` runs it if it can; "auto" compares the cost model's best for that
-    conv with col2im's price on ``p``.
+    conv (summed over the phases) with col2im's price on ``p``.
     """
-    q = adjoint.gradient_problem(p)
+    convs = adjoint.gradient_problems(p)
     if algorithm != "auto":
-        return algorithm if supports(algorithm, q) else None
-    best = estimates(q)[0]
-    return best.algorithm if best.seconds < COL2IM_VS_IM2COL * estimate("im2col", p).seconds \
-        else None
+        return algorithm if all(supports(algorithm, q) for q in convs) else None
+    best = estimates(convs[0])[0].algorithm  # the first phase has the most taps
+    if not all(supports(best, q) for q in convs):
+        return None
+    seconds = sum(estimate(best, q).seconds for q in convs)
+    return best if seconds < COL2IM_VS_IM2COL * estimate("im2col", p).seconds else None

@@ -155,7 +155,7 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
         return -1;
     }
     for (Py_ssize_t i = 0; i < ng; ++i) {
-        g[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(geometry, i));
+        g[i] = PyNumber_AsSsize_t(PyTuple_GET_ITEM(geometry, i), PyExc_OverflowError);
         if (g[i] == -1 && PyErr_Occurred())
             return -1;
     }

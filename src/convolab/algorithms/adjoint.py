@@ -13,6 +13,13 @@ channels swapped (JAX's ``conv_general_dilated`` transpose rule)::
 With zero padding and ``top <= span - 1`` (as for "same"), padding ``gyd`` by ``span - 1 - top``
 on top (and what makes H rows below) gives ``gx`` itself, without the padded intermediate.
 
+At stride ``s > 1`` (no dilation) the spread ``gyd`` is mostly zeros: of its products, only one
+in ``sh * sw`` is not a product with zero. The stride's phases skip them: padded row
+``m*sh + ph`` receives ``gy`` row ``m - t`` through tap ``ph + t*sh`` only, so each of the
+``sh * sw`` phases of ``gxp`` is a stride-1 "full" conv of ``gy`` itself with the sub-kernel
+``w[ph::sh, pw::sw]`` (flipped, channels swapped): the definition's products, once each, and
+no spread copy. The phases are written into ``gxp`` and folded back as above.
+
 For depthwise kernels the swap is a no-op per channel: ``w[::-1, ::-1]`` of shape
 ``(kh, kw, 1, C)`` is used as it is.
 """
@@ -90,6 +97,54 @@ def _direct_pads(p: ConvProblem, spread: tuple[int, int]) -> tuple[tuple[int, in
     return pads if min(min(pair) for pair in pads) >= 0 else None
 
 
+def phases(p: ConvProblem) -> bool:
+    """Whether :func:`input_gradient` runs ``p`` by the stride's phases (stride > 1, no
+    dilation)."""
+    return p.geom.stride != (1, 1) and p.geom.dilation == (1, 1)
+
+
+def phase_problems(p: ConvProblem, og: int, groups: int) -> list[tuple[int, int, ConvProblem]]:
+    """``(ph, pw, q)`` of every phase with a tap: ``q`` is the stride-1 conv of ``gy`` (N, Ho,
+    Wo, O) with the phase's sub-kernel ``(Th, Tw, og, C)`` padded "full" (``T - 1`` before,
+    what makes the phase's ``M`` rows after) into ``gxp[:, ph::sh, pw::sw]``."""
+    n, c = p.x_shape[0], p.x_shape[-1]
+    (sh, sw), (kh, kw) = p.geom.stride, p.geom.kernel_shape
+    out = []
+    for ph in range(min(sh, kh)):
+        for pw in range(min(sw, kw)):
+            taps = (-(-(kh - ph) // sh), -(-(kw - pw) // sw))
+            rows = tuple(-(-(size - f) // s) for size, f, s in
+                         zip(p.geom.padded_shape, (ph, pw), (sh, sw)))
+            pads = tuple((t - 1, m - o) for t, m, o in zip(taps, rows, p.geom.out_shape))
+            geom = conv_geometry(p.geom.out_shape, taps, padding=pads)
+            out.append((ph, pw, ConvProblem((n, *p.geom.out_shape, og * groups),
+                                            (*taps, og, c), geom, groups, "zeros", p.dtype)))
+    return out
+
+
+def gradient_problems(p: ConvProblem) -> list[ConvProblem]:
+    """Every conv :func:`input_gradient` runs for ``p`` (with :func:`transposed_kernel`'s
+    kernel): the stride's phases, or the one conv of the spread ``gy``."""
+    if phases(p):
+        return [q for _, _, q in phase_problems(p, p.w_shape[3] // p.groups, p.groups)]
+    return [gradient_problem(p)]
+
+
+def _by_phases(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,
+               forward: Forward) -> np.ndarray:
+    """:func:`input_gradient` at stride > 1 by the stride's phases. A phase's flipped
+    sub-kernel is a strided slice of the flipped kernel: taps ``ph + t*sh`` of ``w`` sit at
+    ``kh - 1 - ph - t*sh`` in ``w_flipped``."""
+    n, h, wd, c = p.x_shape
+    (sh, sw), (kh, kw) = p.geom.stride, p.geom.kernel_shape
+    gxp = np.zeros((n, *p.geom.padded_shape, c), p.dtype)
+    for ph, pw, q in phase_problems(p, w_flipped.shape[2], groups):
+        th, tw = q.w_shape[:2]
+        sub = w_flipped[kh - 1 - ph - (th - 1) * sh :: sh, kw - 1 - pw - (tw - 1) * sw :: sw]
+        gxp[:, ph::sh, pw::sw] = forward(gy, np.ascontiguousarray(sub[:th, :tw]), q)
+    return pad_adjoint(gxp, p.geom.pads, p.padding_mode, (h, wd))
+
+
 def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,
                    forward: Forward) -> np.ndarray:
     """``dL/dx`` (N, H, W, C) of ``p`` from ``gy`` (N, Ho, Wo, O), by ``forward``.
@@ -98,6 +153,8 @@ def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups
     (:func:`transposed_kernel`; for depthwise ``groups == C``, simply ``w[::-1, ::-1]``).
     ``forward`` must support the problem :func:`gradient_problem` builds.
     """
+    if phases(p):
+        return _by_phases(np.ascontiguousarray(gy), w_flipped, p, groups, forward)
     n, h, wd, c = p.x_shape
     q = gradient_problem(p, w_flipped.shape, groups)
     sh, sw = p.geom.stride
