@@ -1,7 +1,8 @@
 """Layers, Keras-style, and what training needs: losses, optimizers, initializers.
 
-Layers: ``Conv1D``/``Conv2D``/``Conv3D``, the pooling layers, ``Dense``, ``Flatten``,
-``Activation``, ``ReLU``, ``Dropout``, ``BatchNormalization``. Losses:
+Layers: ``Conv1D``/``Conv2D``/``Conv3D``, ``Conv1DTranspose``/``Conv2DTranspose``/
+``Conv3DTranspose``, ``DepthwiseConv2D``, ``SeparableConv2D``, the pooling layers, ``Dense``,
+``Flatten``, ``Activation``, ``ReLU``, ``Dropout``, ``BatchNormalization``. Losses:
 ``mse_loss``, ``cross_entropy`` (each with its ``*_grad``). Optimizers: ``SGD``, ``Adam``.
 
 The layer protocol
@@ -45,14 +46,21 @@ Layers with weights take ``seed=`` (the same seed gives the same initial weights
 ``dtype=`` ("float32" by default, as Keras; inputs are cast to it); layers without weights
 compute in the input's float dtype. Most layers also have ``from_torch(module)``, the same
 layer with the PyTorch module's hyperparameters and weights (``Dense`` from ``nn.Linear``,
-``BatchNormalization`` from ``nn.BatchNorm{1,2,3}d``, the conv layers from ``nn.Conv{r}d``,
-``Flatten``, ``Dropout``, the pooling layers).
+``BatchNormalization`` from ``nn.BatchNorm{1,2,3}d``, the conv layers from ``nn.Conv{r}d`` and
+``nn.ConvTranspose{r}d``, ``Flatten``, ``Dropout``, the pooling layers).
 """
 
 from convolab.layers.activation_layers import Activation, ReLU
 from convolab.layers.base import Layer
 from convolab.layers.conv import BaseConv, Conv1D, Conv2D, Conv3D, comp_conv2d
+from convolab.layers.conv_transpose import (
+    BaseConvTranspose,
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3DTranspose,
+)
 from convolab.layers.dense import Dense
+from convolab.layers.depthwise import DepthwiseConv2D
 from convolab.layers.dropout import Dropout
 from convolab.layers.flatten import Flatten
 from convolab.layers.losses import cross_entropy, cross_entropy_grad, mse_loss, mse_loss_grad
@@ -72,6 +80,7 @@ from convolab.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from convolab.layers.separable import SeparableConv2D
 from convolab.layers.training import TrainingDivergedError, fit
 
 __all__ = [
@@ -82,11 +91,16 @@ __all__ = [
     "AveragePooling2D",
     "AveragePooling3D",
     "BaseConv",
+    "BaseConvTranspose",
     "BatchNormalization",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
+    "Conv2DTranspose",
     "Conv3D",
+    "Conv3DTranspose",
     "Dense",
+    "DepthwiseConv2D",
     "Dropout",
     "Flatten",
     "GlobalAveragePooling1D",
@@ -101,6 +115,7 @@ __all__ = [
     "MaxPooling3D",
     "Optimizer",
     "ReLU",
+    "SeparableConv2D",
     "TrainingDivergedError",
     "comp_conv2d",
     "cross_entropy",

@@ -10,7 +10,6 @@ array([[0.  , 0.25, 0.  ]])
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -38,9 +37,6 @@ class Activation(Layer):
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(activation=self.activation, name=self.name)
 
 
 class ReLU(Layer):
@@ -92,7 +88,3 @@ class ReLU(Layer):
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(max_value=self.max_value, negative_slope=self.negative_slope,
-                    threshold=self.threshold, activation=self.activation, name=self.name)

@@ -1,12 +1,14 @@
 """What every layer shares: the life cycle, the weight API, names, activations, argument checks.
 
 A layer subclasses :class:`Layer` and writes only what is its own: ``__init__`` (checking its
-hyperparameters and calling :meth:`Layer._init_layer`), ``build`` (creating its weights with
-:meth:`Layer._make_weights`), ``call`` (the forward computation, keeping what ``_backward``
-needs), ``_backward`` (``dL/dx`` from ``dL/dz``, filling ``grads``), ``compute_output_shape``
-and ``get_config``. :class:`Layer` does the rest the same way for all: building on the first
-call, applying ``activation`` after ``call`` and going back through it first in ``backward``,
-checking ``grad_y``'s shape, and Keras's ``get_weights``/``set_weights``/``count_params``.
+hyperparameters, keeping each under its own name, and calling :meth:`Layer._init_layer`),
+``build`` (creating its weights with :meth:`Layer._make_weights`), ``call`` (the forward
+computation, keeping what ``_backward`` needs), ``_backward`` (``dL/dx`` from ``dL/dz``,
+filling ``grads``) and ``compute_output_shape``. :class:`Layer` does the rest the same way for
+all: building on the first call, applying ``activation`` after ``call`` and going back through
+it first in ``backward``, checking ``grad_y``'s shape, Keras's ``get_weights``/
+``set_weights``/``count_params``, and ``get_config`` (the constructor's arguments, read back
+from those attributes).
 
 >>> from convolab.layers import Dense
 >>> layer = Dense(2, activation="relu", name="hidden", kernel_initializer="ones")
@@ -323,7 +325,15 @@ class Layer:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The constructor's arguments, read back from the attributes of the same names (every
+        layer keeps each argument, checked, under its name, as Keras's do); so
+        ``type(layer).from_config(layer.get_config())`` rebuilds the layer."""
+        config = {}
+        for p in inspect.signature(type(self).__init__).parameters.values():
+            if p.name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD:
+                value = getattr(self, p.name)
+                config[p.name] = value.name if isinstance(value, np.dtype) else value
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:

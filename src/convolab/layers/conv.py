@@ -298,18 +298,6 @@ class BaseConv(Layer):
     def _join(self, batch: tuple, spatial: tuple, c: int | None) -> tuple[int | None, ...]:
         return (*batch, *spatial, c) if self.data_format == LAST else (*batch, c, *spatial)
 
-    def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments; ``type(layer).from_config(layer.get_config())``
-        rebuilds the layer."""
-        return dict(
-            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, data_format=self.data_format,
-            dilation_rate=self.dilation_rate, groups=self.groups, use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
-            padding_mode=self.padding_mode, seed=self.seed, dtype=self.dtype.name,
-            activation=self.activation, name=self.name,
-        )
-
     # -- PyTorch ------------------------------------------------------------------------------
 
     @classmethod

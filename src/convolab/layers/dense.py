@@ -120,13 +120,6 @@ class Dense(Layer):
         self._features(input_shape)
         return (*tuple(input_shape)[:-1], self.units)
 
-    def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments."""
-        return dict(units=self.units, activation=self.activation, use_bias=self.use_bias,
-                    kernel_initializer=self.kernel_initializer,
-                    bias_initializer=self.bias_initializer, seed=self.seed,
-                    dtype=self.dtype.name, name=self.name)
-
     @classmethod
     def from_torch(cls, module: Any) -> Dense:
         """A built ``Dense`` equal to a ``torch.nn.Linear``: ``kernel = weight.T``, the

@@ -94,10 +94,6 @@ class Dropout(Layer):
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
-    def get_config(self) -> dict[str, Any]:
-        return dict(rate=self.rate, noise_shape=self.noise_shape, seed=self.seed,
-                    activation=self.activation, name=self.name)
-
     @classmethod
     def from_torch(cls, module: Any, seed: int | None = None) -> Dropout:
         """A ``Dropout`` of a ``torch.nn.Dropout``'s ``p`` (its masks are NumPy's, from

@@ -69,9 +69,6 @@ class Flatten(Layer):
             return np.moveaxis(g.reshape(shape), -1, 1).astype(x.dtype, copy=False)
         return g.reshape(x.shape).astype(x.dtype, copy=False)
 
-    def get_config(self) -> dict[str, Any]:
-        return dict(data_format=self.data_format, activation=self.activation, name=self.name)
-
     @classmethod
     def from_torch(cls, module: Any) -> Flatten:
         """The ``Flatten`` equal to ``torch.nn.Flatten()`` (``start_dim=1, end_dim=-1``, its

@@ -196,17 +196,6 @@ class BatchNormalization(Layer):
         self._channel_axis(len(input_shape))
         return tuple(input_shape)
 
-    def get_config(self) -> dict[str, Any]:
-        return dict(
-            axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center,
-            scale=self.scale, beta_initializer=self.beta_initializer,
-            gamma_initializer=self.gamma_initializer,
-            moving_mean_initializer=self.moving_mean_initializer,
-            moving_variance_initializer=self.moving_variance_initializer,
-            unbiased_moving_variance=self.unbiased_moving_variance, seed=self.seed,
-            dtype=self.dtype.name, activation=self.activation, name=self.name,
-        )
-
     @classmethod
     def from_torch(cls, module: Any, axis: int = 1) -> BatchNormalization:
         """A built layer equal to a ``torch.nn.BatchNorm{1,2,3}d`` (channels on ``axis``, 1 as
