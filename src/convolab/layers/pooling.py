@@ -5,9 +5,10 @@
 One implementation per kind, parametrised by the number of spatial axes ``rank``; each layer
 only fixes it. The windowed layers call :func:`convolab.max_pool` / :func:`convolab.avg_pool`
 (whose docstrings give the semantics: Keras's "valid"/"same", and PyTorch's explicit padding,
-``ceil_mode``, ``dilation``, ``count_include_pad`` as keyword-only extras), keep the input and
-return ``dL/dx`` from ``backward``. Pooling has no weights: ``grads`` stays empty and
-``count_params()`` is 0.
+``ceil_mode``, ``dilation``, ``count_include_pad`` as keyword-only extras). Every layer is a
+:class:`~convolab.layers.base.Layer` and follows the protocol of ``convolab.layers`` (``training=``
+is ignored); as Keras's, it has no weights (``weights``, ``grads`` and ``get_weights()`` are
+empty, ``count_params()`` is 0) and takes no ``activation=``.
 
 >>> pool = MaxPooling2D()                               # 2x2 windows, stride 2
 >>> x = np.arange(16.0).reshape(1, 4, 4, 1)              # (N, H, W, C)
@@ -25,16 +26,13 @@ array([[7.5]])
 
 from __future__ import annotations
 
-import difflib
-import itertools
-import re
-import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from convolab.ops.arguments import LAST, as_numeric, result_dtype
+from convolab.layers.base import Layer, check_bool, input_shapes, torch_module
+from convolab.ops.arguments import LAST
 from convolab.ops.pooling import (
     avg_pool,
     avg_pool_backward,
@@ -45,61 +43,22 @@ from convolab.ops.pooling import (
 )
 from convolab.shapes import normalize_tuple, resolve_padding
 
-_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-# PyTorch's names for the layers' arguments
-_TORCH_NAMES = {"stride": "strides", "kernel_size": "pool_size", "keepdim": "keepdims"}
-_COUNTERS: dict[str, itertools.count] = {}
 
-
-def _default_name(cls: type) -> str:
-    """Keras's naming: the class name in snake case, then ``_1``, ``_2``, ... for later ones
-    (``max_pooling2d``, ``max_pooling2d_1``)."""
-    base = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", cls.__name__)  # Keras's to_snake_case
-    base = re.sub("([a-z])([A-Z])", r"\1_\2", base).lower()
-    n = next(_COUNTERS.setdefault(base, itertools.count()))
-    return base if n == 0 else f"{base}_{n}"
-
-
-def _check_name(name: object, cls: type) -> str:
-    if name is None:
-        return _default_name(cls)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name: expected a non-empty str or None, got {name!r}")
-    return name
-
-
-def _unknown_arguments(layer: str, unknown: dict[str, object],
-                       allowed: Sequence[str]) -> TypeError:
-    """``MaxPooling2D: unexpected keyword argument 'stride' (did you mean 'strides'?)``."""
-    parts = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        guess = _TORCH_NAMES.get(key) or (close[0] if close else None)
-        parts.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    noun = "argument" if len(parts) == 1 else "arguments"
-    return TypeError(f"{layer}: unexpected keyword {noun} {', '.join(parts)}; "
-                     f"takes {', '.join(allowed)}")
-
-
-def _input_shapes(rank: int) -> str:
-    """``"(N, H, W, C) or (N, C, H, W)"`` for rank 2, and so on."""
-    sp = ", ".join(_AXES.get(rank) or ("*spatial",))
-    return f"(N, {sp}, C) or (N, C, {sp})"
-
-
-class _Layer:
-    """What every pooling layer shares: a rank, a layout, a name, no weights (``grads`` stays
-    an empty dict)."""
+class _Pooling(Layer):
+    """What every pooling layer shares beyond :class:`Layer`: a rank, a layout, no weights and
+    no ``activation=`` (Keras's pooling layers take none: the base's is None, the identity)."""
 
     rank: ClassVar[int]
-    data_format: str
-    name: str
-    grads: dict[str, np.ndarray]
+    _output_name = "forward pool"  # "grad_y: must have the shape of the forward pool's output"
 
-    def _check_rank(self) -> None:
+    def _init_pooling(self, unknown: dict[str, object], data_format: object,
+                      name: object) -> None:
+        """Check the rank and the arguments every pooling layer has; set the state."""
         if not isinstance(getattr(type(self), "rank", None), int):
             raise TypeError(f"{type(self).__name__} has no rank: use one of its 1D, 2D or 3D "
                             "layers")
+        self._init_layer(unknown, None, name)
+        self.data_format = pool_data_format(data_format, self.rank)
 
     def _split(self, input_shape: Sequence[int | None], name: str = "input_shape"
                ) -> tuple[tuple, tuple, int | None]:
@@ -109,7 +68,7 @@ class _Layer:
         shape = tuple(input_shape)
         if len(shape) not in (r + 1, r + 2):
             raise ValueError(
-                f"{name}: expected {_input_shapes(r)} (or without N) for "
+                f"{name}: expected {input_shapes(r)} (or without N) for "
                 f"{type(self).__name__}, got {shape}"
             )
         batch = shape[:-(r + 1)]
@@ -119,40 +78,16 @@ class _Layer:
         return batch, rest[1:], rest[0]
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        """Check ``input_shape``'s rank; there is nothing to create."""
+        """Check ``input_shape``'s rank; there is nothing to create (the window's fit is the
+        op's to check, on every call)."""
         self._split(input_shape)
         self.built = True
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        """No weights: ``{}``."""
-        return {}
-
-    def count_params(self) -> int:
-        return 0
-
-    def get_weights(self) -> list[np.ndarray]:
-        return []
-
-    def set_weights(self, weights: Sequence[object]) -> None:
-        if len(weights):
-            raise ValueError(
-                f"set_weights: {type(self).__name__} has no weights, got {len(weights)} arrays"
-            )
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> _Layer:
-        return cls(**config)
-
-    def _require_input(self) -> np.ndarray:
-        if self._x is None:
-            raise ValueError(
-                "backward: call the layer on an input first; backward needs the input of the "
-                "forward pass"
-            )
-        return self._x
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        self._split(shape, "x")  # an x of the wrong rank is named as x
 
 
-class BasePooling(_Layer):
+class BasePooling(_Pooling):
     """A windowed pooling layer of ``rank`` spatial axes with Keras's arguments; use
     ``MaxPooling{1,2,3}D`` or ``AveragePooling{1,2,3}D``, which fix the rank and the kind.
 
@@ -170,56 +105,26 @@ class BasePooling(_Layer):
     """
 
     _kind: ClassVar[str]  # "max" or "avg"
-    _extras: ClassVar[tuple[str, ...]]  # the keyword-only options of the kind
 
-    def __init__(self, pool_size: object = 2, strides: object = None,
-                 padding: object = "valid", data_format: str | None = "channels_last",
-                 name: str | None = None, *, ceil_mode: bool = False,
-                 **options: object) -> None:
-        self._check_rank()
+    def _init_window(self, unknown: dict[str, object], pool_size: object, strides: object,
+                     padding: object, data_format: object, name: object, ceil_mode: object,
+                     dilation: object = 1) -> None:
+        """Check and set what every windowed pooling layer has (the kind's options are its
+        own)."""
+        self._init_pooling(unknown, data_format, name)
         r = self.rank
         self.pool_size = normalize_tuple(pool_size, "pool_size", r)
         self.strides = self.pool_size if strides is None else normalize_tuple(strides,
                                                                               "strides", r)
-        self.dilation = normalize_tuple(options.get("dilation", 1), "dilation", r)
+        self.dilation = normalize_tuple(dilation, "dilation", r)
         # resolve on a dummy size only to reject a bad padding now, not at the first call
         resolve_padding(padding, (1,) * r, self.pool_size, self.strides, self.dilation)
         self.padding = padding
-        self.data_format = pool_data_format(data_format, r)
-        if not isinstance(ceil_mode, (bool, np.bool_)):
-            raise TypeError(f"ceil_mode: expected True or False, got {ceil_mode!r}")
-        self.ceil_mode = bool(ceil_mode)
-        self.name = _check_name(name, type(self))
-        self.built = False
-        self.grads = {}
-        self._x: np.ndarray | None = None  # the last input, kept for backward
+        self.ceil_mode = check_bool(ceil_mode, "ceil_mode")
 
     def _options(self) -> dict[str, Any]:
         """The op's keyword arguments beyond the window's."""
         return dict(data_format=self.data_format, ceil_mode=self.ceil_mode, rank=self.rank)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _backward(self, grad_y: object, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def __call__(self, x: object) -> np.ndarray:
-        """Forward: ``x`` (N, *spatial, C) or (N, C, *spatial) (or without N) to
-        (N, *out, C) or (N, C, *out). The layer keeps ``x`` (not a copy) for ``backward``."""
-        xa = as_numeric(x, "x")
-        if not self.built:
-            self._split(xa.shape, "x")
-            self.built = True
-        y = self._forward(xa)
-        self._x = xa
-        return y
-
-    def backward(self, grad_y: object) -> np.ndarray:
-        """``dL/dx`` for the last call, given ``grad_y = dL/dy`` (the last output's shape), in
-        the dtype of the last output."""
-        x = self._require_input()
-        return self._backward(grad_y, x).astype(result_dtype(x), copy=False)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]
                              ) -> tuple[int | None, ...]:
@@ -245,13 +150,6 @@ class BasePooling(_Layer):
         )
         return (*batch, *out, c) if self.data_format == LAST else (*batch, c, *out)
 
-    def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments; ``type(layer).from_config(layer.get_config())``
-        rebuilds the layer."""
-        return dict(pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                    data_format=self.data_format, name=self.name, ceil_mode=self.ceil_mode,
-                    **{key: getattr(self, key) for key in self._extras})
-
     @classmethod
     def from_torch(cls, module: Any, data_format: str = "channels_first") -> BasePooling:
         """The layer equal to a ``torch.nn.MaxPool{r}d`` (for ``MaxPooling{r}D``) or
@@ -262,13 +160,7 @@ class BasePooling(_Layer):
         options are taken as they are. torch is not imported here.
         """
         torch_name = f"{'MaxPool' if cls._kind == 'max' else 'AvgPool'}{cls.rank}d"
-        torch = sys.modules.get("torch")  # a torch module exists only if torch is imported
-        if torch is None or not isinstance(module, getattr(torch.nn, torch_name)):
-            kind = type(module)
-            raise TypeError(
-                f"module: {cls.__name__}.from_torch takes a torch.nn.{torch_name}, got "
-                f"{kind.__module__}.{kind.__qualname__}"
-            )
+        torch_module(cls, module, torch_name)
         extras: dict[str, Any] = {}
         if cls._kind == "max":
             if module.return_indices:
@@ -284,12 +176,6 @@ class BasePooling(_Layer):
         return cls(module.kernel_size, stride, module.padding, data_format,
                    ceil_mode=bool(module.ceil_mode), **extras)
 
-    def __repr__(self) -> str:
-        extras = "".join(f", {key}={getattr(self, key)!r}" for key in ("ceil_mode",
-                                                                        *self._extras))
-        return (f"{type(self).__name__}(pool_size={self.pool_size}, strides={self.strides}, "
-                f"padding={self.padding!r}{extras}, name={self.name!r})")
-
 
 class BaseMaxPooling(BasePooling):
     """Max pooling of ``rank`` spatial axes (:func:`convolab.max_pool`): arguments as
@@ -297,26 +183,24 @@ class BaseMaxPooling(BasePooling):
     gradient of each window goes to its first maximum (PyTorch's rule)."""
 
     _kind = "max"
-    _extras = ("dilation",)
 
     def __init__(self, pool_size: object = 2, strides: object = None,
                  padding: object = "valid", data_format: str | None = "channels_last",
                  name: str | None = None, *, dilation: object = 1, ceil_mode: bool = False,
                  **unknown: object) -> None:
-        if unknown:
-            raise _unknown_arguments(type(self).__name__, unknown, (
-                "pool_size", "strides", "padding", "data_format", "name", "dilation",
-                "ceil_mode"))
-        super().__init__(pool_size, strides, padding, data_format, name, ceil_mode=ceil_mode,
-                         dilation=dilation)
+        self._init_window(unknown, pool_size, strides, padding, data_format, name, ceil_mode,
+                          dilation)
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
+    def call(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """(N, *spatial, C) or (N, C, *spatial) (or without N) to (N, *out, C) or
+        (N, C, *out)."""
         return max_pool(x, self.pool_size, self.strides, self.padding, dilation=self.dilation,
                         **self._options())
 
-    def _backward(self, grad_y: object, x: np.ndarray) -> np.ndarray:
-        return max_pool_backward(grad_y, x, self.pool_size, self.strides, self.padding,
-                                 dilation=self.dilation, **self._options())
+    def _backward(self, g: np.ndarray) -> np.ndarray:
+        gx = max_pool_backward(g, self._x, self.pool_size, self.strides, self.padding,
+                               dilation=self.dilation, **self._options())
+        return gx.astype(self._x.dtype, copy=False)
 
 
 class BaseAveragePooling(BasePooling):
@@ -325,18 +209,13 @@ class BaseAveragePooling(BasePooling):
     "same", Keras's; True for explicit padding, PyTorch's default) and ``divisor_override``."""
 
     _kind = "avg"
-    _extras = ("count_include_pad", "divisor_override")
 
     def __init__(self, pool_size: object = 2, strides: object = None,
                  padding: object = "valid", data_format: str | None = "channels_last",
                  name: str | None = None, *, ceil_mode: bool = False,
                  count_include_pad: bool | None = None, divisor_override: int | None = None,
                  **unknown: object) -> None:
-        if unknown:
-            raise _unknown_arguments(type(self).__name__, unknown, (
-                "pool_size", "strides", "padding", "data_format", "name", "ceil_mode",
-                "count_include_pad", "divisor_override"))
-        super().__init__(pool_size, strides, padding, data_format, name, ceil_mode=ceil_mode)
+        self._init_window(unknown, pool_size, strides, padding, data_format, name, ceil_mode)
         if count_include_pad is not None and not isinstance(count_include_pad,
                                                             (bool, np.bool_)):
             raise TypeError(
@@ -356,12 +235,15 @@ class BaseAveragePooling(BasePooling):
         return dict(count_include_pad=self.count_include_pad,
                     divisor_override=self.divisor_override, **self._options())
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
+    def call(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """(N, *spatial, C) or (N, C, *spatial) (or without N) to (N, *out, C) or
+        (N, C, *out)."""
         return avg_pool(x, self.pool_size, self.strides, self.padding, **self._avg_options())
 
-    def _backward(self, grad_y: object, x: np.ndarray) -> np.ndarray:
-        return avg_pool_backward(grad_y, x, self.pool_size, self.strides, self.padding,
-                                 **self._avg_options())
+    def _backward(self, g: np.ndarray) -> np.ndarray:
+        gx = avg_pool_backward(g, self._x, self.pool_size, self.strides, self.padding,
+                               **self._avg_options())
+        return gx.astype(self._x.dtype, copy=False)
 
 
 class MaxPooling1D(BaseMaxPooling):
@@ -419,7 +301,7 @@ class AveragePooling3D(BaseAveragePooling):
 # -- global pooling ----------------------------------------------------------------------------
 
 
-class BaseGlobalPooling(_Layer):
+class BaseGlobalPooling(_Pooling):
     """The maximum or mean of every channel over all spatial positions; use
     ``GlobalMaxPooling{1,2,3}D`` or ``GlobalAveragePooling{1,2,3}D``.
 
@@ -436,18 +318,8 @@ class BaseGlobalPooling(_Layer):
 
     def __init__(self, data_format: str | None = "channels_last", keepdims: bool = False,
                  name: str | None = None, **unknown: object) -> None:
-        self._check_rank()
-        if unknown:
-            raise _unknown_arguments(type(self).__name__, unknown,
-                                     ("data_format", "keepdims", "name"))
-        self.data_format = pool_data_format(data_format, self.rank)
-        if not isinstance(keepdims, (bool, np.bool_)):
-            raise TypeError(f"keepdims: expected True or False, got {keepdims!r}")
-        self.keepdims = bool(keepdims)
-        self.name = _check_name(name, type(self))
-        self.built = False
-        self.grads = {}
-        self._x: np.ndarray | None = None
+        self._init_pooling(unknown, data_format, name)
+        self.keepdims = check_bool(keepdims, "keepdims")
 
     def _flat(self, a: np.ndarray) -> tuple[np.ndarray, int]:
         """``a`` as (N, S, C) or (N, C, S) (S the spatial positions) and the axis of S."""
@@ -464,38 +336,27 @@ class BaseGlobalPooling(_Layer):
                           else (*y.shape, *ones))
         return y if x.ndim == self.rank + 2 else y[0]
 
-    def __call__(self, x: object) -> np.ndarray:
-        """Forward: (N, *spatial, C) or (N, C, *spatial) (or without N) to (N, C), or with
-        ``keepdims`` to (N, 1, ..., C) or (N, C, 1, ...). Keeps ``x`` for ``backward``."""
-        xa = as_numeric(x, "x")
-        _, spatial, _ = self._split(xa.shape, "x")
+    def call(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """(N, *spatial, C) or (N, C, *spatial) (or without N) to (N, C), or with
+        ``keepdims`` to (N, 1, ..., C) or (N, C, 1, ...)."""
+        _, spatial, _ = self._split(x.shape, "x")
         if 0 in spatial:
             raise ValueError(
                 f"x: {type(self).__name__} needs at least one position per spatial axis, got "
-                f"shape {xa.shape}"
+                f"shape {x.shape}"
             )
-        self.built = True
-        flat, axis = self._flat(xa.astype(result_dtype(xa), copy=False))
+        flat, axis = self._flat(x)
         y = flat.max(axis=axis) if self._kind == "max" else flat.mean(axis=axis)
-        self._x = xa
-        return self._out(y, xa)
+        return self._out(y, x)
 
-    def backward(self, grad_y: object) -> np.ndarray:
-        """``dL/dx`` for the last call: the mean's gradient spreads evenly over the positions;
-        the maximum's goes to the first maximal position in row-major order (the last NaN if
-        any: PyTorch's rule for max pooling, which TensorFlow's ``reduce_max`` does not follow:
-        it splits the gradient among tied maxima)."""
-        x = self._require_input()
-        dtype = result_dtype(x)
-        gy = as_numeric(grad_y, "grad_y")
-        want = self.compute_output_shape(x.shape)
-        if gy.shape != want:
-            raise ValueError(
-                f"grad_y: must have the shape of the forward pool's output, {want} here, "
-                f"got {gy.shape}"
-            )
-        flat, axis = self._flat(x.astype(dtype, copy=False))
-        g = np.expand_dims(gy.reshape(flat.shape[0], -1).astype(dtype, copy=False), axis)
+    def _backward(self, g: np.ndarray) -> np.ndarray:
+        """The mean's gradient spreads evenly over the positions; the maximum's goes to the
+        first maximal position in row-major order (the last NaN if any: PyTorch's rule for max
+        pooling, which TensorFlow's ``reduce_max`` does not follow: it splits the gradient
+        among tied maxima)."""
+        x = self._x
+        flat, axis = self._flat(x)  # (N, S, C) or (N, C, S)
+        g = np.expand_dims(g.reshape(flat.shape[0], -1).astype(x.dtype, copy=False), axis)
         if self._kind == "avg":
             gx = np.broadcast_to(g / flat.shape[axis], flat.shape)
         else:
@@ -504,7 +365,7 @@ class BaseGlobalPooling(_Layer):
             if nan.any():  # PyTorch's scan keeps the last NaN
                 last = flat.shape[axis] - 1 - np.argmax(np.flip(nan, axis), axis=axis)
                 first = np.where(nan.any(axis=axis), last, first)
-            gx = np.zeros(flat.shape, dtype=dtype)
+            gx = np.zeros(flat.shape, dtype=x.dtype)
             np.put_along_axis(gx, np.expand_dims(first, axis), g, axis=axis)
         return np.ascontiguousarray(gx).reshape(x.shape)
 
@@ -522,13 +383,6 @@ class BaseGlobalPooling(_Layer):
             return (*batch, c)
         ones = (1,) * self.rank
         return (*batch, *ones, c) if self.data_format == LAST else (*batch, c, *ones)
-
-    def get_config(self) -> dict[str, Any]:
-        """The constructor's arguments."""
-        return dict(data_format=self.data_format, keepdims=self.keepdims, name=self.name)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(keepdims={self.keepdims}, name={self.name!r})"
 
 
 class GlobalMaxPooling1D(BaseGlobalPooling):
