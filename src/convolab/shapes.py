@@ -123,7 +123,7 @@ def normalize_pair(value: object, name: str, *, minimum: int = 1) -> Pair:
 
 def _tuple_message(value: object, name: str, rank: int, minimum: int) -> str:
     kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    many = {1: "one of them", 2: "a pair of them"}.get(rank, f"{rank} of them")
+    many = {1: "a sequence of one", 2: "a pair of them"}.get(rank, f"{rank} of them")
     return f"{name}: expected {kind} or {many}, received {name}={value!r}"
 
 

@@ -40,8 +40,9 @@ def as_numeric(value: object, name: str) -> np.ndarray:
     """``np.asarray(value)``, refusing complex, object, string and exotic float dtypes."""
     if is_dask_array(value):  # np.asarray would compute it, all in memory, silently
         raise TypeError(
-            f"{name}: a Dask array is taken lazily by conv2d, corr2d and convolve2d only; "
-            f"pass a NumPy array here (e.g. {name}.compute())"
+            f"{name}: a Dask array is taken lazily as the input of conv, conv1d/2d/3d, corr, "
+            f"convolve, corr2d and convolve2d only; pass a NumPy array here (e.g. "
+            f"{name}.compute())"
         )
     try:
         a = np.asarray(value)
