@@ -1,21 +1,23 @@
 """The chapter tour: D2L 6.1-6.3 run step by step, each step printed, drawn and explained.
 
 :func:`run_tour` runs every step in :data:`STEPS` on built-in data, writes one or more figures
-per step into an output directory, and finally ``index.html``, which shows every figure in order
-with its explanation and printed result (relative links: the directory can be moved or zipped).
+per step into an output directory, then ``explorer.html`` (the interactive explorer, with
+screenshots of it when a Chromium is installed), and finally ``index.html``, which shows every
+figure in order with its explanation and printed result and links the explorer (relative links:
+the directory can be moved or zipped).
 """
 
 from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from convolab.apps import animation, plots, receptive_plot
+from convolab.apps import animation, explorer, plots, receptive_plot
 from convolab.apps.files import atomic_write, check_output
 from convolab.apps.images import edge_image, sample_image, to_gray, waldo_scene
 from convolab.apps.kernels import get_kernel
@@ -295,7 +297,7 @@ img {{ max-width: 100%; display: block; margin: 0.8em 0; }}
 <body>
 <h1>convolab tour: <i>Dive into Deep Learning</i> 6.1-6.3</h1>
 <p>Every result below was computed by convolab when this page was written.</p>
-<ol>
+{explorer}<ol>
 {toc}
 </ol>
 {sections}
@@ -304,8 +306,19 @@ img {{ max-width: 100%; display: block; margin: 0.8em 0; }}
 """
 
 
-def render_index(steps: Iterable[Step]) -> str:
-    """The tour's ``index.html``: every step in order, figures linked relatively."""
+_EXPLORER = """<div id="explorer">
+<p><b><a href="explorer.html">Open the explorer</a></b>: change the input, the kernel, the padding
+and its mode, the stride and the dilation, and watch the window slide, the products add up, the
+output fill in and the shape arithmetic change (it runs in this browser, offline; every state has
+its own link).{shots}</p>
+</div>
+"""
+
+
+def render_index(steps: Iterable[Step], explorer_figures: Sequence[str] | None = None) -> str:
+    """The tour's ``index.html``: every step in order, figures linked relatively; with
+    ``explorer_figures`` (a list, maybe empty), first a link to ``explorer.html`` and to those
+    screenshots of it (linked, not shown: the page's pictures are the chapter's figures)."""
     toc, sections = [], []
     for n, s in enumerate(steps, 1):
         title = html.escape(f"{s.section} {s.title}")
@@ -316,19 +329,27 @@ def render_index(steps: Iterable[Step]) -> str:
         sections.append(
             f'<section id="step{n}">\n<h2>{n}. {title}</h2>\n<p>{html.escape(s.explanation)}</p>'
             f"\n<pre>{html.escape(s.result)}</pre>\n{figures}\n</section>")
-    return _PAGE.format(toc="\n".join(toc), sections="\n".join(sections))
+    shots = [f'<a href="{html.escape(name)}">'
+             f'{html.escape(explorer.SCREENSHOTS.get(name, (name,))[0])}</a>'
+             for name in explorer_figures or ()]
+    block = "" if explorer_figures is None else _EXPLORER.format(
+        shots=f" Screenshots: {', '.join(shots)}." if shots else "")
+    return _PAGE.format(toc="\n".join(toc), sections="\n".join(sections), explorer=block)
 
 
 def run_tour(out_dir: str | os.PathLike = "tour", *, force: bool = False,
              echo: Callable[[str], None] = print,
              progress: Callable[[Iterable], Iterable] = iter) -> list[Step]:
-    """Run every step, print its result with ``echo``, write figures and ``index.html``.
+    """Run every step, print its result with ``echo``, write figures, ``explorer.html`` (and
+    its screenshots where a Chromium is installed) and ``index.html``.
 
     ``progress`` wraps the step sequence (e.g. ``tqdm``). Without ``force``, an existing
-    ``index.html`` (or figure) in ``out_dir`` is an error and nothing is overwritten.
+    ``index.html`` or ``explorer.html`` (or figure) in ``out_dir`` is an error and nothing is
+    overwritten.
     """
     out = Path(out_dir)
     check_output(out / "index.html", force=force)
+    check_output(out / explorer.PAGE, force=force)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out: {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
@@ -337,7 +358,10 @@ def run_tour(out_dir: str | os.PathLike = "tour", *, force: bool = False,
         step = make(_Writer(out, index, force))
         echo(f"\n== {index}. {step.section} {step.title} ==\n{step.result}")
         steps.append(step)
+    explorer.write_explorer(out, force=force)
+    shots = explorer.write_screenshots(out, force=force, echo=echo)
     with atomic_write(out / "index.html", force=force) as tmp:
-        tmp.write_text(render_index(steps), encoding="utf-8")
-    echo(f"\nwrote {sum(len(s.figures) for s in steps)} figures and {out / 'index.html'}")
+        tmp.write_text(render_index(steps, shots), encoding="utf-8")
+    echo(f"\nwrote {sum(len(s.figures) for s in steps)} figures, {out / explorer.PAGE}"
+         f"{f' with {len(shots)} screenshots' if shots else ''} and {out / 'index.html'}")
     return steps
