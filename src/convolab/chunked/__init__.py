@@ -3,7 +3,8 @@
 ``convolab.conv`` (any rank), ``conv1d``, ``conv2d``, ``conv3d``, ``corr``, ``convolve``,
 ``corr2d`` and ``convolve2d`` dispatch here when given a ``dask.array.Array`` (the registry in
 ``convolab.ops.backends``); the functions here take the same arguments plus ``chunks=``, and
-:func:`filter_store` filters a Zarr image or volume larger than memory into a new Zarr store.
+:func:`filter_store` filters a Zarr image or volume larger than memory into a new Zarr store
+(resumable after an interruption; :func:`store_status` says whether a store is finished).
 Signals, images and volumes go through one code path: every spatial axis is chunked, haloed and
 reassembled alike. Needs the ``dask`` extra (``pip install convolab[dask]``); the core never
 imports this package.
@@ -29,7 +30,20 @@ from convolab.chunked.lazy import (
     corr,
     corr2d,
 )
-from convolab.chunked.store import filter_store
+from convolab.chunked.store import StoreStatus, filter_store, store_status
 
-__all__ = ["DEFAULT_TARGET_BYTES", "conv", "conv1d", "conv2d", "conv3d", "convolve",
-           "convolve2d", "corr", "corr2d", "filter_store", "output_chunks"]
+__all__ = [
+    "DEFAULT_TARGET_BYTES",
+    "StoreStatus",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "convolve",
+    "convolve2d",
+    "corr",
+    "corr2d",
+    "filter_store",
+    "output_chunks",
+    "store_status",
+]

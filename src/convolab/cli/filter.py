@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import signal
+import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +77,7 @@ examples:
   convolab filter photo.png --kernel box --border constant --border-value 255 -o out.png
   convolab filter photo.png --kernel "[[1, 2], [3, 4]]" --anchor 0,0 -o out.npy
   convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr
+  convolab filter scan.zarr --kernel box --size 5 -o smooth.zarr --resume   # after a stop
 
 borders (--border, what is read beyond the edge; --padding-mode is the same option): the
 row a b c d padded by 3, and every accepted name (NumPy, SciPy, OpenCV; any case):
@@ -132,6 +138,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p.add_argument("--filter-alpha", action="store_true",
                    help="filter an alpha channel like the others (default: pass it through)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted .zarr run: compute only the chunks its output "
+                        "lacks (same command and options; refused if they differ)")
     p.set_defaults(run=run)
 
 
@@ -289,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = args.output or ["filtered.png"]
     if args.image is not None and Path(args.image).suffix.lower() == ".zarr":
         return _run_zarr(args, kernel, conv, border, outputs, what)
+    if args.resume:
+        raise ValueError("--resume: only for a .zarr input (it finishes a chunked run)")
     for out in outputs:  # refuse bad or existing outputs before any work
         check_suffix(out, "--output")
         check_output(out, force=args.force, inputs=() if args.image is None else (args.image,))
@@ -338,20 +349,66 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_zarr(args: argparse.Namespace, kernel: np.ndarray, conv: dict[str, object],
               border: dict[str, object], outputs: list[str], what: str) -> int:
-    """A .zarr input is filtered chunk by chunk with Dask into a .zarr output."""
+    """A .zarr input is filtered chunk by chunk with Dask into a .zarr output. Ctrl-C or
+    SIGTERM stop it with one line saying how much is written and how to resume (exit status
+    130 or 143); a write error is the library's OSError (one line, status 2)."""
     if len(outputs) != 1 or Path(outputs[0]).suffix.lower() != ".zarr":
         raise ValueError("--output: a .zarr input needs exactly one .zarr output (-o OUT.zarr)")
     if border["padding_value"] != 0:
         raise ValueError("--border-value: a .zarr input takes no constant border other than 0 "
                          "yet; pad the store or use another --border")
+    if args.resume and args.force:
+        raise ValueError("--resume, --force: give one (--resume finishes an interrupted run, "
+                         "--force starts over)")
     if not Path(args.image).exists():
         raise FileNotFoundError(f"IMAGE: no such Zarr store: {args.image}")
     try:
-        from convolab.chunked import filter_store
+        from convolab.chunked import filter_store, store_status
     except ImportError:
         raise ValueError("IMAGE: filtering a .zarr store needs Dask and Zarr: "
                          "pip install 'convolab[dask]'") from None
-    out = filter_store(args.image, outputs[0], kernel, padding_mode=border["padding_mode"],
-                       progress=not args.quiet, overwrite=args.force, **conv)
-    print(f"{what}, {describe_border(border)}: wrote {out}")
+    try:
+        with _sigterm_interrupts():
+            out = filter_store(args.image, outputs[0], kernel,
+                               padding_mode=border["padding_mode"], progress=not args.quiet,
+                               overwrite=args.force, resume=args.resume, **conv)
+    except KeyboardInterrupt as exc:
+        by = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
+        try:
+            status = store_status(outputs[0])
+            left = (f"{outputs[0]} is marked incomplete, {status.written} of {status.total} "
+                    "chunks written (each whole); run the same command with --resume to "
+                    "compute only the others")
+        except ValueError:
+            left = f"nothing was written to {outputs[0]}"
+        print(f"convolab: interrupted ({by}): {left}", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
+    run = store_status(out).last_run
+    retried = ("retries not counted" if run["retried"] is None
+               else f"{run['retried']} retried")
+    print(f"{what}, {describe_border(border)}: wrote {out}: "
+          f"{run['computed'] + run['resumed']} chunks, {run['computed']} computed, "
+          f"{run['resumed']} resumed (written by an earlier run), {retried}")
     return 0
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` while the block runs (main thread only), so a
+    stopped run says what it left, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
