@@ -238,3 +238,22 @@ def test_a_one_channel_volume_filters_its_planes_by_every_depth_tap(data, seed, 
         assert lowering.engine_problem(p).x_shape == (cfg.n * cfg.spatial[0],
                                                       *cfg.spatial[1:], 1)
     _close(cl.conv3d(x, w, b, **kw), reference.conv(x, w, b, **kw), dtype)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_backward_without_the_input_gradient_skips_it_and_keeps_the_rest(rank, monkeypatch):
+    rng = np.random.default_rng(rank)
+    x = rng.standard_normal((2, *(5,) * rank, 3))
+    w = rng.standard_normal((*(3,) * rank, 3, 4))
+    gy = rng.standard_normal(cl.conv(x, w, padding="same").shape)
+    full = cl.conv_backward(gy, x, w, padding="same")
+    called = []
+    real = lowering.input_gradient
+    monkeypatch.setattr(lowering, "input_gradient",
+                        lambda *a, **k: called.append(1) or real(*a, **k))
+    gx, gw, gb = cl.conv_backward(gy, x, w, padding="same", input_gradient=False)
+    assert gx is None and not called
+    np.testing.assert_array_equal(gw, full[1])
+    np.testing.assert_array_equal(gb, full[2])
+    with pytest.raises(TypeError, match="input_gradient: expected True or False"):
+        cl.conv_backward(gy, x, w, padding="same", input_gradient=1)

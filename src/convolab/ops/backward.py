@@ -65,7 +65,8 @@ def conv_backward(
     padding_value: float = 0.0,
     algorithm: str = "auto",
     bias: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    input_gradient: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of ``conv(x, w, b, ...)`` (any rank) given ``grad_y = dL/dy``.
 
     Takes the keywords of :func:`convolab.conv`, with the same meanings; ``bias`` says whether
@@ -73,7 +74,8 @@ def conv_backward(
     be ``"phased"``: ``grad_x`` by ``algorithms.phased``, the rest as for "auto".
 
     Returns ``(grad_x, grad_w, grad_b)`` in the shapes and layouts of ``x``, ``w`` and ``(O,)``
-    (``grad_b`` is None when ``bias`` is False).
+    (``grad_b`` is None when ``bias`` is False; ``grad_x`` is None, and not computed, when
+    ``input_gradient`` is False: a network's first layer, whose input has no gradient to take).
 
     >>> gx, gw, gb = conv_backward(np.ones((1, 2, 1)), np.array([[[1.0], [2.0], [3.0]]]),
     ...                            np.array([[[1.0]], [[-1.0]]]))
@@ -83,33 +85,35 @@ def conv_backward(
     return _backward(None, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
                      padding_mode=padding_mode, padding_value=padding_value,
-                     algorithm=algorithm, bias=bias)
+                     algorithm=algorithm, bias=bias, input_gradient=input_gradient)
 
 
 def conv1d_backward(grad_y: object, x: object, w: object, *, stride: object = 1,
                     padding: object = "valid", dilation: object = 1, groups: object = 1,
                     data_format: str = "NWC", kernel_format: str = "WIO",
                     padding_mode: str = "zeros", padding_value: float = 0.0,
-                    algorithm: str = "auto", bias: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                    algorithm: str = "auto", bias: bool = True,
+                    input_gradient: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """:func:`conv_backward` of :func:`convolab.conv1d` (its shapes and defaults)."""
     return _backward(1, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
                      padding_mode=padding_mode, padding_value=padding_value,
-                     algorithm=algorithm, bias=bias)
+                     algorithm=algorithm, bias=bias, input_gradient=input_gradient)
 
 
 def conv3d_backward(grad_y: object, x: object, w: object, *, stride: object = 1,
                     padding: object = "valid", dilation: object = 1, groups: object = 1,
                     data_format: str = "NDHWC", kernel_format: str = "DHWIO",
                     padding_mode: str = "zeros", padding_value: float = 0.0,
-                    algorithm: str = "auto", bias: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                    algorithm: str = "auto", bias: bool = True,
+                    input_gradient: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """:func:`conv_backward` of :func:`convolab.conv3d` (its shapes and defaults)."""
     return _backward(3, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
                      padding_mode=padding_mode, padding_value=padding_value,
-                     algorithm=algorithm, bias=bias)
+                     algorithm=algorithm, bias=bias, input_gradient=input_gradient)
 
 
 def conv2d_backward(
@@ -127,13 +131,15 @@ def conv2d_backward(
     padding_value: float = 0.0,
     algorithm: str = "auto",
     bias: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    input_gradient: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of ``conv2d(x, w, b, ...)`` given ``grad_y = dL/dy``.
 
     Takes the keywords of :func:`convolab.conv2d`, with the same meanings; ``bias`` says whether
     the forward call had a bias (its value does not enter the gradients). ``algorithm`` may also
     be ``"phased"``: ``grad_x`` by ``algorithms.phased``, the rest as for "auto".
-    ``convolab.plan(...).input_gradient`` says how "auto" (or a forced name) computes ``grad_x``.
+    ``convolab.plan(...).input_gradient`` says how "auto" (or a forced name) computes ``grad_x``;
+    ``input_gradient=False`` skips it (``grad_x`` is None).
 
     Parameters
     ----------
@@ -161,18 +167,18 @@ def conv2d_backward(
     return _backward(2, grad_y, x, w, stride=stride, padding=padding, dilation=dilation,
                      groups=groups, data_format=data_format, kernel_format=kernel_format,
                      padding_mode=padding_mode, padding_value=padding_value,
-                     algorithm=algorithm, bias=bias)
+                     algorithm=algorithm, bias=bias, input_gradient=input_gradient)
 
 
 def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorithm: str,
-              bias: bool, padding_value: object, **options: object
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+              bias: bool, input_gradient: bool, padding_value: object, **options: object
+              ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """The one body of :func:`conv_backward` and its named forms."""
-    if not isinstance(bias, (bool, np.bool_)):
-        raise TypeError(
-            "bias: expected True or False (whether the forward call had a bias), "
-            f"got {type(bias).__name__}"
-        )
+    for name, flag, meaning in (("bias", bias, "whether the forward call had a bias"),
+                                ("input_gradient", input_gradient, "whether to compute grad_x")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected True or False ({meaning}), "
+                            f"got {type(flag).__name__}")
     value = check_padding_value(padding_value, options["padding_mode"])
     prep = prepare(x, w, None, rank=rank, **options)
     gy = check_grad_y(grad_y, prep)
@@ -183,13 +189,14 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
     p = dataclasses.replace(prep.problem, dtype=compute_dtype(out))
     xc, wc = (np.asarray(a, p.dtype) for a in (prep.x, prep.w))
     gy = np.ascontiguousarray(gy, p.dtype)
-    gx = lowering.input_gradient(gy, wc, p, algorithm)
-    if value:  # the border's gradient belongs to no pixel of x
+    gx = lowering.input_gradient(gy, wc, p, algorithm) if input_gradient else None
+    if value and gx is not None:  # the border's gradient belongs to no pixel of x
         inner = (slice(b, n - a) for n, (b, a) in zip(p.x_shape[1:-1], border))
         gx = gx[(slice(None), *inner, slice(None))]
     gw = lowering.weight_gradient(gy, xc, p, algorithm)
     gb = bias_gradient(gy, p.dtype).astype(out) if bias else None
     return (
+        None if gx is None else
         from_channels_last(gx, prep.data_format, prep.unbatched).astype(out, copy=False),
         np.ascontiguousarray(from_kernel_last(gw, prep.kernel_format), dtype=out),
         gb,
