@@ -322,3 +322,22 @@ def test_from_torch_of_another_module_is_a_type_error_naming_the_accepted_one(cl
     rank = cls.rank
     assert str(info.value) == (f"module: {cls.__name__}.from_torch takes a "
                                f"torch.nn.Conv{rank}d, got {name}")
+
+
+def test_a_first_layer_skips_its_input_gradient_when_told():
+    """backward(grad_y, input_gradient=False): the conv computes grads only (a model's first
+    layer); the weights' gradients are those of the full backward."""
+    from convolab.layers import Conv2D
+
+    rng = np.random.default_rng(0)
+    layer = Conv2D(4, 3, padding="same", activation="relu", seed=1)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    y = layer(x)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx = layer.backward(g)
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    assert gx is not None and gx.shape == x.shape
+    assert layer.backward(g, input_gradient=False) is None
+    for k, v in full.items():
+        np.testing.assert_array_equal(layer.grads[k], v)
+    assert layer.backward(g).shape == x.shape  # the next backward wants it again

@@ -177,6 +177,7 @@ class Layer:
         self.built = False
         self.grads: dict[str, np.ndarray] = {}
         self._x: np.ndarray | None = None  # the last input, for backward
+        self._input_gradient = True  # whether the last backward wants dL/dx
         self._y: np.ndarray | None = None  # the last output (after the activation)
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -214,9 +215,12 @@ class Layer:
     def call(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad_y: object) -> np.ndarray:
+    def backward(self, grad_y: object, *, input_gradient: bool = True) -> np.ndarray | None:
         """Gradients for the last call: returns ``dL/dx`` and fills ``grads`` (``dL/dw`` for
-        every trained weight ``w``). ``grad_y`` is ``dL/dy``, the shape of the last output."""
+        every trained weight ``w``). ``grad_y`` is ``dL/dy``, the shape of the last output.
+        ``input_gradient=False`` says ``dL/dx`` is not wanted (a model's first layer): a layer
+        that can skip computing it (a conv) returns None."""
+        self._input_gradient = bool(input_gradient)
         if self._x is None:
             raise ValueError(
                 "backward: call the layer on an input first; backward needs the input of the "

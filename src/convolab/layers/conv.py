@@ -218,12 +218,13 @@ class BaseConv(Layer):
         N); returns (N, *out, filters) or (N, filters, *out)."""
         return conv(x, self._conv_kernel(), self.bias, **self._conv_kwargs())
 
-    def _backward(self, g: np.ndarray) -> np.ndarray:
+    def _backward(self, g: np.ndarray) -> np.ndarray | None:
         gx, gw, gb = conv_backward(
-            g, self._x, self._conv_kernel(), bias=self.use_bias, **self._conv_kwargs()
+            g, self._x, self._conv_kernel(), bias=self.use_bias,
+            input_gradient=self._input_gradient, **self._conv_kwargs()
         )
         self._set_grads(gw, gb)
-        return gx.astype(self.dtype, copy=False)
+        return None if gx is None else gx.astype(self.dtype, copy=False)
 
     def _set_grads(self, gw: np.ndarray, gb: np.ndarray | None) -> None:
         """``grads`` from the op's kernel and bias gradients, in the weights' shapes and dtype."""
