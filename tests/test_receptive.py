@@ -134,7 +134,10 @@ def test_conv2d_layers_pooling_and_a_sequential_skipping_activations_and_stoppin
     rf = cl.receptive_field(model, input_shape=(28, 28))
     assert len(rf.layers) == 3
     assert rf.size == (8, 8) and rf.jump == (4, 4) and rf.out_shape == (6, 6)
-    assert [lay.label for lay in rf.layers] == ["conv 3 same", "pool 2", "conv 3 s2"]
+    # convolab's layers have Keras's names (conv2d, conv2d_1, ...), shown before the geometry
+    first, last = model.layers[0].name, model.layers[3].name
+    assert [lay.label for lay in rf.layers] == [f"{first}: conv 3 same", "pool 2",
+                                                f"{last}: conv 3 s2"]
     assert cl.receptive_field([cl.Conv2D(1, 5, dilation_rate=2), Dense()]).size == (9, 9)
 
 
