@@ -44,12 +44,13 @@ SHAPE_TO = {
     "direct_depthwise": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
     "small": lambda c: dataclasses.replace(c, n=1),
     "direct_stencil": lambda c: dataclasses.replace(c, cg=1, groups=1, stride=(c.stride[0], 1)),
+    "separable": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
              "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32,
              "direct": 1e-5, "direct_depthwise": 1e-5, "small": 1e-5,
-             "direct_stencil": 1e-5}
+             "direct_stencil": 1e-5, "separable": 1e-5}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -113,7 +114,7 @@ def test_algorithm_matches_pytorch(name):
     # 3x3 (1x1 for pointwise), stride 1, "valid"; depthwise with a channel multiplier of 2
     k = 1 if name == "pointwise" else 3
     groups = 8 if "depthwise" in name else 1
-    c, o = (1, 1) if "stencil" in name else (8, 16)  # stencil filters one-channel images
+    c, o = (1, 1) if "stencil" in name or name == "separable" else (8, 16)  # one channel
     o = 8 if name == "direct_depthwise" else o  # no channel multiplier
     n = 1 if name == "small" else 2
     c, o = (2, 3) if name == "small" else (c, o)  # a few thousand multiply-adds at most
@@ -277,6 +278,7 @@ NON_FINITE_CASES = {
     "direct_depthwise": ((1, 12, 13, 4), (3, 3, 1, 4), {"groups": 4}),
     "small": ((1, 6, 7, 2), (3, 3, 1, 4), {"groups": 2}),
     "direct_stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
+    "separable": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
 }
 
 

@@ -21,6 +21,7 @@ from convolab.algorithms import (
     implicit,
     phased,
     pointwise,
+    separable,
     small,
     stencil,
     toeplitz,
@@ -30,7 +31,7 @@ from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
-                        direct, direct_depthwise, direct_stencil, small)
+                        direct, direct_depthwise, direct_stencil, small, separable)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 # the algorithms that run the compiled core's kernels (they support nothing without it)
