@@ -19,6 +19,7 @@ from convolab.apps.kernels import KERNELS, get_kernel, kernel_parameters, parse_
 from convolab.cli.common import add_conv_options, conv_options, progress
 from convolab.cli.files import (
     IMAGE_OUTPUTS,
+    Display,
     Source,
     check_picture,
     check_suffix,
@@ -30,6 +31,10 @@ from convolab.shapes import PADDING_MODES, normalize_padding_mode, normalize_pai
 HELP = "filter an image or .npy array with a named or given kernel"
 DEFAULT_KERNEL = "vertical_edge"
 SCALES = ("auto", "clip", "minmax", "abs", "signed")
+DTYPES = ("auto", "float32", "float64")
+RAW_OUTPUTS = (".npy", ".tif", ".tiff")  # outputs that can hold the computed numbers as such
+# {} (benchmarks/filter_big.py sets it) records the seconds of each phase of a picture's run
+TIMINGS: dict[str, float] | None = None
 DEFAULT_BORDER = "reflect"  # OpenCV's BORDER_DEFAULT (REFLECT_101); the library keeps zeros
 # The row a b c d and what each border puts beside it (the constant's v is --border-value).
 BORDER_ROWS = {"reflect": "dcb|abcd|cba", "symmetric": "cba|abcd|dcb",
@@ -62,6 +67,12 @@ scaling for 8- and 16-bit picture outputs (a float TIFF output holds the raw res
   signed  0 is mid-gray, -max black, +max white (signed edges)
   auto    clip for kernels summing to 1 on inputs inside that range, signed for kernels
           summing to 0, minmax otherwise
+
+precision (--dtype): float32 unless an output holds the raw numbers (.npy, TIFF), which get
+float64, the library's own precision for integer input; float32 holds every 8- and 16-bit
+sample exactly and is far finer than a picture's step, at half the memory and twice the
+speed. Colour channels are filtered as one interleaved image (no copy per channel), and a
+rank-1 kernel (gaussian, box, sobel, ...) of 9x9 or more as two 1-D passes.
 
 depth and alpha: picture outputs keep the input's depth where the format can (16-bit gray
 PNG/TIFF, float gray TIFF), else 8 bits. Alpha is passed through unfiltered (the alpha under
@@ -135,6 +146,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
                         "or .zarr for a .zarr input; repeat for several (default: filtered.png)")
     p.add_argument("--scale", choices=SCALES, default="auto",
                    help="how values map to pixels in image outputs (default: auto)")
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
+                   help="the precision to filter in (default: auto, float32 unless an output "
+                        "is .npy or TIFF; see below)")
     p.add_argument("--filter-alpha", action="store_true",
                    help="filter an alpha channel like the others (default: pass it through)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -175,18 +189,78 @@ def scale_for_display(y: np.ndarray, how: str, *, kernel_sum: float, full: float
     >>> scale_for_display(np.array([0.0, 51.0, 306.0]), "auto", kernel_sum=1.0, full=255.0)
     array([0. , 0.2, 1.2])
     """
+    return display_scale(float(y.min()), float(y.max()), how, kernel_sum=kernel_sum,
+                         full=full, in_range=in_range)(y)
+
+
+def display_scale(lo: float, hi: float, how: str, *, kernel_sum: float, full: float = 1.0,
+                  in_range: bool = True) -> Display:
+    """:func:`scale_for_display` as a function of any part of an output whose values lie in
+    ``[lo, hi]``: the writer applies it band by band, with no full-size temporary.
+
+    >>> display_scale(-2.0, 4.0, "signed", kernel_sum=0.0)(np.array([-2.0, 0.0, 4.0]))
+    array([0.25, 0.5 , 1.  ])
+    """
     if how == "auto":
         how = ("clip" if in_range and abs(kernel_sum - 1) < 1e-6
                else "signed" if abs(kernel_sum) < 1e-6 else "minmax")
-    peak = float(np.abs(y).max()) or 1.0
+    peak = max(abs(lo), abs(hi)) or 1.0
     if how == "clip":
-        return y / full
+        return lambda y: y / full
     if how == "abs":
-        return np.abs(y) / peak
+        return lambda y: np.abs(y) / peak
     if how == "signed":
-        return 0.5 + 0.5 * y / peak
-    lo, hi = float(y.min()), float(y.max())
-    return (y - lo) / ((hi - lo) or 1.0)
+        return lambda y: 0.5 + 0.5 * y / peak
+    return lambda y: (y - lo) / ((hi - lo) or 1.0)
+
+
+def _lap(phase: str) -> None:
+    """Add the seconds since the previous lap to ``phase`` (when ``TIMINGS`` is a dict)."""
+    if TIMINGS is not None:
+        from time import perf_counter
+
+        now = perf_counter()
+        TIMINGS[phase] = TIMINGS.get(phase, 0.0) + now - TIMINGS.get("_since", now)
+        TIMINGS["_since"] = now
+
+
+def working_dtype(choice: str, outputs: list[str]) -> np.dtype:
+    """``--dtype``: float32, unless asked for float64 or an output holds the raw numbers.
+
+    >>> working_dtype("auto", ["a.png"]), working_dtype("auto", ["a.png", "a.npy"])
+    (dtype('float32'), dtype('float64'))
+    """
+    if choice != "auto":
+        return np.dtype(choice)
+    raw = any(Path(out).suffix.lower() in RAW_OUTPUTS for out in outputs)
+    return np.dtype(np.float64 if raw else np.float32)
+
+
+def filter_image(x3: np.ndarray, kernel: np.ndarray, conv: dict[str, object],
+                 border: dict[str, object], *, keep_alpha: bool = False,
+                 anchor: tuple[int, int] | None = None) -> np.ndarray:
+    """``x3`` (H, W, C) cross-correlated with ``kernel`` (kh, kw), every channel alike, in
+    ``x3``'s dtype: ``(Ho, Wo, C)``; with ``keep_alpha``, the last channel is the input's alpha
+    under each window's anchor (its centre by default), unfiltered.
+
+    The channels run as one interleaved image (``algorithms/separable.py``: no plane copied
+    out and back), a rank-1 kernel as two 1-D passes where that is faster; a one-channel image
+    with a kernel of rank 2 or more goes to the algorithm "auto" picks (FFT for large ones).
+    """
+    from convolab.algorithms.separable import factors
+    from convolab.ops import conv2d
+
+    c = x3.shape[2]
+    k = kernel.astype(x3.dtype)  # a float64 kernel would promote a float32 image
+    w = np.ascontiguousarray(np.broadcast_to(k[:, :, None, None], (*k.shape, 1, c)))
+    algorithm = "separable" if c > 1 or factors(k, x3.dtype) is not None else "auto"
+    y = conv2d(x3[None], w, groups=c, algorithm=algorithm, **border, **conv)[0]
+    if keep_alpha:  # (Ho, Wo): the alpha under each window's anchor (or centre), unfiltered
+        at = None if anchor is None else (conv["padding"][0][0], conv["padding"][1][0])
+        delta = _centre_kernel(kernel, conv, at).astype(x3.dtype)
+        y[..., -1] = conv2d(x3[None, :, :, -1:], delta[:, :, None, None], **border,
+                            **{**conv, "dilation": 1})[0, :, :, 0]
+    return y
 
 
 def parse_anchor(text: str | None, shape: tuple[int, int]) -> tuple[int, int]:
@@ -279,8 +353,6 @@ def _centre_kernel(kernel: np.ndarray, conv: dict[str, object],
 
 
 def run(args: argparse.Namespace) -> int:
-    from convolab.ops import conv2d
-
     kernel, kernel_name = read_kernel(args)
     conv = conv_options(args)
     border = border_options(args)
@@ -303,47 +375,48 @@ def run(args: argparse.Namespace) -> int:
     for out in outputs:  # refuse bad or existing outputs before any work
         check_suffix(out, "--output")
         check_output(out, force=args.force, inputs=() if args.image is None else (args.image,))
+    writing = progress(outputs, quiet=args.quiet, desc="writing")  # the slowest part: a bar
+    dtype = working_dtype(args.dtype, outputs)
+    _lap("start")
     if args.image is None:
         from convolab.apps.images import sample_image
 
         # An 8-bit picture, as a photo would be.
-        rgb = np.round(sample_image(256, rgb=True) * 255)
+        rgb = np.round(sample_image(256, rgb=True) * 255).astype(dtype)
         source, inputs = Source(rgb, np.dtype(np.uint8), "RGB"), ()
         print(f"input: built-in test picture {source.describe()}")
     else:
-        source, inputs = read_input(args.image, "IMAGE"), (args.image,)
+        source, inputs = read_input(args.image, "IMAGE", dtype), (args.image,)
         print(f"read {args.image}: {source.describe()}")
     x = source.values
+    _lap("read")
     if any(Path(out).suffix.lower() in IMAGE_OUTPUTS for out in outputs):
         check_picture(x, source)  # the result has the input's channels
     x3 = x[..., None] if x.ndim == 2 else x  # (H, W, C): each channel filtered alike
-    keep_alpha = source.alpha and not args.filter_alpha
-
-    def correlate(c: int, k: np.ndarray, **options: object) -> np.ndarray:
-        return conv2d(x3[None, :, :, c : c + 1], k[:, :, None, None],
-                      **border, **options)[0, :, :, 0]
-
-    n_color = x3.shape[2] - keep_alpha
-    channels = [correlate(c, kernel, **conv)
-                for c in progress(range(n_color), quiet=args.quiet, desc="channels")]
-    if keep_alpha:  # (Ho, Wo): the alpha under each window's anchor (or centre), unfiltered
-        at = None if anchor is None else (conv["padding"][0][0], conv["padding"][1][0])
-        channels.append(correlate(n_color, _centre_kernel(kernel, conv, at),
-                                  **{**conv, "dilation": 1}))
-    y = np.stack(channels, axis=-1) if x.ndim == 3 else channels[0]  # (Ho, Wo[, C])
-    color = y[..., :-1] if source.alpha else y  # what --scale maps; alpha has its own rule
-    pads = resolve_padding(conv["padding"], x.shape[:2], kernel.shape,
-                           normalize_pair(conv["stride"], "stride"),
-                           normalize_pair(conv["dilation"], "dilation"))
-    print(f"{what}, {describe_border(border, pads)}: output {'x'.join(map(str, y.shape))}, "
-          f"values in [{color.min():.4g}, {color.max():.4g}]")
     x_color = x3[..., :-1] if source.alpha else x3
     in_range = bool(x_color.min() >= 0 and x_color.max() <= source.full_scale)
-    display = scale_for_display(color, args.scale, kernel_sum=float(kernel.sum()),
-                                full=source.full_scale, in_range=in_range)
-    for out in outputs:
+    _lap("stats")
+    y = filter_image(x3, kernel, conv, border, anchor=anchor,
+                     keep_alpha=source.alpha and not args.filter_alpha)  # (Ho, Wo, C)
+    _lap("filter")
+    y = y if x.ndim == 3 else y[..., 0]
+    in_shape = x.shape[:2]
+    del x, x3, x_color  # the input is not needed any more: let it go before writing
+    source = source._replace(values=None)
+    color = y[..., :-1] if source.alpha else y  # what --scale maps; alpha has its own rule
+    lo, hi = float(color.min()), float(color.max())
+    pads = resolve_padding(conv["padding"], in_shape, kernel.shape,
+                           normalize_pair(conv["stride"], "stride"),
+                           normalize_pair(conv["dilation"], "dilation"))
+    print(f"{what}, {describe_border(border, pads)}: output {'x'.join(map(str, y.shape))} "
+          f"{y.dtype}, values in [{lo:.4g}, {hi:.4g}]")
+    display = display_scale(lo, hi, args.scale, kernel_sum=float(kernel.sum()),
+                            full=source.full_scale, in_range=in_range)
+    _lap("stats")
+    for out in writing:
         written = write_output(out, y, display, source, force=args.force, inputs=inputs)
         print(f"wrote {out}: {written}")
+    _lap("write")
     return 0
 
 
