@@ -7,6 +7,7 @@ array([[19., 25.],
 """
 
 from convolab import theory
+from convolab.apps import datasets, models
 from convolab.apps.kernels import KERNELS, get_kernel
 from convolab.apps.matching import find_template, match_template
 from convolab.apps.receptive import receptive_field
@@ -40,6 +41,7 @@ from convolab.layers import (
     MaxPooling3D,
     ReLU,
     SeparableConv2D,
+    Sequential,
     TrainingDivergedError,
     comp_conv2d,
     cross_entropy,
@@ -48,6 +50,7 @@ from convolab.layers import (
     mse_loss,
     mse_loss_grad,
 )
+from convolab.layers.sequential import register_receptive_field as _register_field
 from convolab.ops import (
     avg_pool,
     avg_pool_backward,
@@ -78,6 +81,8 @@ __version__ = "0.1.0"
 
 # Dask arrays are computed chunk by chunk by convolab.chunked, imported on first use
 _register_backend("dask", "convolab.chunked")
+# Sequential.summary's receptive fields (layers sits below apps and never imports it)
+_register_field(receptive_field)
 
 
 def __getattr__(name: str) -> object:
@@ -120,6 +125,7 @@ __all__ = [
     "Plan",
     "ReLU",
     "SeparableConv2D",
+    "Sequential",
     "TrainingDivergedError",
     "avg_pool",
     "avg_pool_backward",
@@ -142,6 +148,7 @@ __all__ = [
     "corr2d",
     "cross_entropy",
     "cross_entropy_grad",
+    "datasets",
     "explain_shape",
     "find_template",
     "fit",
@@ -150,6 +157,7 @@ __all__ = [
     "match_template",
     "max_pool",
     "max_pool_backward",
+    "models",
     "mse_loss",
     "mse_loss_grad",
     "output_shape",

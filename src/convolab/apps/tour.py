@@ -256,7 +256,7 @@ def step_stride(w: _Writer) -> Step:
         "Stride moves the window several pixels at a time, dividing the output size by about "
         "the stride. The book's example pads the 3x3 input by 1 and strides 3 down and 2 across:"
         " the windows give 0 and 8, then 6 and 8. The animations show stride 2 and, beyond the "
-        "chapter, a dilated kernel (taps spread 2 pixels apart)."), text, w.names)
+        "chapter, a dilated kernel (taps 2 apart). Next, LeNet: convolab train."), text, w.names)
 
 
 def step_waldo(w: _Writer) -> Step:

@@ -15,10 +15,10 @@ import warnings
 from collections.abc import Sequence
 
 from convolab.cli import filter as filter_cmd
-from convolab.cli import info, learn, match, shape, tour
+from convolab.cli import info, learn, match, shape, tour, train
 from convolab.cli.common import ArgumentParser, warn
 
-COMMANDS = (tour, filter_cmd, shape, learn, match, info)
+COMMANDS = (tour, filter_cmd, shape, learn, train, match, info)
 
 
 def build_parser() -> ArgumentParser:
@@ -29,7 +29,8 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="convolab",
         description="2-D convolution from Dive into Deep Learning 6.1-6.3: the chapter tour, "
-                    "image filtering, shape arithmetic, kernel learning and template matching.",
+                    "image filtering, shape arithmetic, kernel learning, LeNet on handwritten "
+                    "digits and template matching.",
         epilog="'convolab COMMAND --help' describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"convolab {__version__}")

@@ -81,6 +81,7 @@ from convolab.layers.pooling import (
     MaxPooling3D,
 )
 from convolab.layers.separable import SeparableConv2D
+from convolab.layers.sequential import Sequential
 from convolab.layers.training import TrainingDivergedError, fit
 
 __all__ = [
@@ -116,6 +117,7 @@ __all__ = [
     "Optimizer",
     "ReLU",
     "SeparableConv2D",
+    "Sequential",
     "TrainingDivergedError",
     "comp_conv2d",
     "cross_entropy",

@@ -1,9 +1,17 @@
-"""A full-batch training loop: forward, squared loss, backward, SGD step, per epoch."""
+"""Training steps that stop cleanly when they diverge, and the book's full-batch loop.
+
+:func:`train_step` is one step (forward, loss, backward, update) with NumPy's floating-point
+checks raising: :func:`fit` (one layer, squared loss, the book's 6.2.4 loop) and
+``Sequential.fit`` (mini-batches, any loss and optimizer) both run it, so a diverging run
+stops the same way, with :class:`TrainingDivergedError`, whichever loop it is in.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +38,66 @@ class TrainingDivergedError(ValueError, FloatingPointError):
         super().__init__(f"fit: training diverged at epoch {epoch}: {detail}; try a smaller "
                          f"learning_rate (received learning_rate={learning_rate:g})")
         self.epoch, self.loss, self.learning_rate, self.detail = epoch, loss, learning_rate, detail
+
+
+def check_finite(**arrays: object) -> None:
+    """Raise a ValueError naming the first argument that holds inf or nan: training data must be
+    finite, or a non-finite loss would mean bad data, not divergence."""
+    for name, a in arrays.items():
+        if not np.isfinite(np.asarray(a, dtype=np.float64)).all():
+            raise ValueError(f"{name}: expected finite values, received an array with inf or "
+                             "nan")
+
+
+def train_step(
+    model: Any,
+    x: object,
+    y: object,
+    *,
+    loss: Callable[[np.ndarray, object], float],
+    loss_grad: Callable[[np.ndarray, object], np.ndarray],
+    optimizer: Any,
+    epoch: int,
+    forward: Callable[[object], np.ndarray] | None = None,
+    input_gradient: bool = True,
+) -> tuple[float, np.ndarray]:
+    """One training step on the batch ``(x, y)``; returns ``(loss, prediction)``.
+
+    ``forward(x)`` (default ``model(x)``) predicts, ``loss(y_hat, y)`` is recorded before the
+    update, ``model.backward(loss_grad(y_hat, y))`` fills ``model.grads`` (with
+    ``input_gradient=False``, passed on to ``backward``, a first conv layer skips ``dL/dx``,
+    which training does not need), and
+    ``optimizer.step(model)`` updates ``model.parameters()`` in place. ``model`` is a layer or
+    anything with the same ``backward``, ``grads`` and ``parameters()`` (a ``Sequential``).
+
+    Every stage runs with NumPy's overflow, invalid-operation and division checks raising, and
+    the weights are checked after the update (the compiled kernels raise no NumPy error): the
+    first non-finite value stops the step with :class:`TrainingDivergedError` for ``epoch``,
+    naming the stage, so no ``RuntimeWarning`` is printed and no ``inf``/``nan`` weights are
+    handed back as a result. The weights are then those of the failed step, not restored.
+    """
+    value, stage = math.nan, "forward pass"
+    try:
+        # Raise at the first overflow or inf-inf of the step (float32 values overflow long
+        # before the float64 loss does): a diverging run stops there, warning-free.
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            y_hat = (model if forward is None else forward)(x)
+            stage = "loss"
+            value = float(loss(y_hat, y))
+            if not math.isfinite(value):
+                raise FloatingPointError
+            stage = "backward pass"
+            if input_gradient:
+                model.backward(loss_grad(y_hat, y))
+            else:
+                model.backward(loss_grad(y_hat, y), input_gradient=False)
+            stage = "update"
+            optimizer.step(model)
+            if not all(np.isfinite(w).all() for w in model.parameters().values()):
+                raise FloatingPointError  # non-finite without a NumPy error (C kernels)
+    except FloatingPointError:
+        raise TrainingDivergedError(epoch, value, stage, optimizer.learning_rate) from None
+    return value, y_hat
 
 
 def fit(
@@ -90,31 +158,14 @@ def fit(
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, received epochs={epochs!r}")
     optimizer = SGD(learning_rate, momentum)
-    for name, a in (("x", x), ("y", y)):
-        if not np.isfinite(np.asarray(a, dtype=np.float64)).all():
-            raise ValueError(f"{name}: expected finite values, received an array with inf or "
-                             "nan")
+    check_finite(x=x, y=y)
+    loss = functools.partial(mse_loss, reduction=reduction)
+    loss_grad = functools.partial(mse_loss_grad, reduction=reduction)
     losses: list[float] = []
     for epoch in range(1, epochs + 1):
-        loss, stage = math.nan, "forward pass"
-        try:
-            # Raise at the first overflow or inf-inf of the step (float32 values overflow long
-            # before the float64 loss does): a diverging run stops there, warning-free.
-            with np.errstate(over="raise", invalid="raise", divide="raise"):
-                y_hat = layer(x)
-                stage = "loss"
-                loss = mse_loss(y_hat, y, reduction=reduction)
-                if not math.isfinite(loss):
-                    raise FloatingPointError
-                stage = "backward pass"
-                layer.backward(mse_loss_grad(y_hat, y, reduction=reduction))
-                stage = "update"
-                optimizer.step(layer)
-                if not all(np.isfinite(w).all() for w in layer.parameters().values()):
-                    raise FloatingPointError  # non-finite without a NumPy error (C kernels)
-        except FloatingPointError:
-            raise TrainingDivergedError(epoch, loss, stage, optimizer.learning_rate) from None
-        losses.append(loss)
+        value, _ = train_step(layer, x, y, loss=loss, loss_grad=loss_grad, optimizer=optimizer,
+                              epoch=epoch)
+        losses.append(value)
         if callback is not None:
-            callback(epoch, losses[-1], layer)
+            callback(epoch, value, layer)
     return losses
