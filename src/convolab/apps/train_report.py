@@ -171,7 +171,7 @@ def layer_outputs(model: Any, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
 # the sigmoid LeNet needs more epochs than the ReLU one to get its saturated units moving.
 DEFAULTS = {
     "lenet5": dict(epochs=30, learning_rate=3e-3, batch_size=32),
-    "lenet5-modern": dict(epochs=12, learning_rate=3e-3, batch_size=32),
+    "lenet5-modern": dict(epochs=20, learning_rate=3e-3, batch_size=32),
 }
 
 
