@@ -393,3 +393,9 @@ def test_figure_shades_one_units_field_per_layer_and_plots_the_growth():
     assert shaded == [9, 25, 81]
     with pytest.raises(ValueError, match="2-D stack"):
         receptive_field_figure([conv(3)], (9,))
+
+
+def test_a_dilated_max_pooling_layer_widens_the_field():
+    layers = [cl.Conv2D(1, 3), cl.MaxPooling2D(2, strides=1, dilation=2)]
+    rf = cl.receptive_field(layers, input_shape=(16, 16))
+    assert rf.size == (3 + 2, 3 + 2)  # the pool's two taps are 2 apart: 3 + 2*(2-1)

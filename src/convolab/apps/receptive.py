@@ -377,8 +377,11 @@ def _from_object(layer: object, where: str) -> _Spec | None:
     strides = getattr(layer, "strides", None)
     if strides is None:
         strides = kernel if pool else 1  # Keras pooling: strides=None means the pool size
+    # convolab's max pooling takes PyTorch's dilation (Keras's pooling has none)
+    dilation = getattr(layer, "dilation_rate", None) or (getattr(layer, "dilation", 1) if pool
+                                                         else 1)
     return _Spec("pool" if pool else "conv", kernel, strides, getattr(layer, "padding", "valid"),
-                 getattr(layer, "dilation_rate", 1), getattr(layer, "name", None), where)
+                 dilation, getattr(layer, "name", None), where)
 
 
 def _is_int(value: object) -> bool:
