@@ -171,6 +171,12 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                    data_format=data_format, kernel_format=kernel_format,
                    padding_mode=padding_mode)
+    # a tiny conv called again with the same shapes and options: straight to its kernel (only
+    # a NumPy call that ran validated on the general path below is remembered)
+    key = small_call.key(x, w, bias, (op, *options.values(), padding_value, algorithm))
+    y = small_call.run(key, x, w, bias)
+    if y is not None:
+        return y
     value = check_padding_value(padding_value, padding_mode)
     implementation = backends.backend_for(x)
     if implementation is not None:  # a Dask array: lazy, block by block (convolab.chunked)
@@ -179,11 +185,6 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
         return backends.call(implementation, op, x, w, bias, algorithm=algorithm, **options)
     if value:  # the general path pads a copy with the constant, then runs a "valid" conv
         return _with_border(resolve(x, w, bias, rank=rank, **options), value, algorithm)
-    # a tiny conv called again with the same shapes and options: straight to its kernel
-    key = small_call.key(x, w, bias, (op, *options.values(), algorithm))
-    y = small_call.run(key, x, w, bias)
-    if y is not None:
-        return y
     r = resolve(x, w, bias, rank=rank, **options)
     p = r.problem
     engine = lowering.engine_problem(p)
