@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import HERE, _reexec_with_clean_env
+from run import _reexec_with_clean_env, update_section
 
 MD_BEGIN = "<!-- BEGIN benchmarks/filter_big.py -->"
 MD_END = "<!-- END benchmarks/filter_big.py -->"
@@ -253,12 +253,7 @@ def markdown(rows: list[dict], env: str, argv: list[str]) -> str:
 
 
 def update_markdown(text: str) -> None:
-    path = HERE.parent / "BENCHMARKS.md"
-    old = path.read_text()
-    if MD_BEGIN not in old:
-        old += f"\n## Big pictures through `convolab filter` (issue 13)\n\n{MD_BEGIN}\n{MD_END}\n"
-    head, rest = old.split(MD_BEGIN, 1)
-    path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{rest.split(MD_END, 1)[1]}")
+    update_section(text, MD_BEGIN, MD_END, "Big pictures through `convolab filter` (issue 13)")
 
 
 def main(argv: list[str]) -> int:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from run import HERE, _reexec_with_clean_env
+from run import _reexec_with_clean_env, update_section
 
 CASES = ("audio1d", "text1d", "video3d", "video3d/bwd", "volume3d")
 MD_BEGIN, MD_END = "<!-- BEGIN benchmarks/nd.py -->", "<!-- END benchmarks/nd.py -->"
@@ -193,12 +193,7 @@ def markdown(rows: list[dict], env: dict) -> str:
 
 
 def update_markdown(text: str) -> None:
-    path = HERE.parent / "BENCHMARKS.md"
-    old = path.read_text()
-    if MD_BEGIN not in old:
-        old += f"\n## Signals and volumes (issue 11)\n\n{MD_BEGIN}\n{MD_END}\n"
-    head, rest = old.split(MD_BEGIN, 1)
-    path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{rest.split(MD_END, 1)[1]}")
+    update_section(text, MD_BEGIN, MD_END, "Signals and volumes (issue 11)")
 
 
 def main(argv: list[str]) -> int:

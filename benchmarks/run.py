@@ -430,12 +430,20 @@ def set_threads(n: int) -> None:
         pass
 
 
-def update_markdown(text: str) -> None:
+def update_section(text: str, begin: str, end: str, heading: str) -> None:
+    """Put ``text`` between the ``begin``/``end`` markers of BENCHMARKS.md, adding a section
+    ``## heading`` with them at the end when the file has none (every benchmark script writes
+    its own section this way)."""
     path = HERE.parent / "BENCHMARKS.md"
-    old = path.read_text() if path.exists() else f"# Benchmarks\n\n{MD_BEGIN}\n{MD_END}\n"
-    head, rest = old.split(MD_BEGIN, 1)
-    tail = rest.split(MD_END, 1)[1]
-    path.write_text(f"{head}{MD_BEGIN}\n{text}\n{MD_END}{tail}")
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if begin not in old:
+        old += f"\n## {heading}\n\n{begin}\n{end}\n"
+    head, rest = old.split(begin, 1)
+    path.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}")
+
+
+def update_markdown(text: str) -> None:
+    update_section(text, MD_BEGIN, MD_END, "Latest run")
 
 
 def publish(rows: list[dict], env: dict, out: Path, update_md: bool) -> None:
