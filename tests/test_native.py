@@ -48,8 +48,10 @@ def problems(draw, kind: str = "direct"):
     cg = 1 if depthwise or one else draw(st.integers(1, 40))
     og = 1 if depthwise else draw(st.integers(1, 8 if one else 40))
     n, h = draw(st.integers(1, 2)), draw(st.integers(1, 11))
-    w = draw(st.integers(1, 80 if one else 11))  # stencil: rows past a few vectors
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    # stencil: rows past a few vectors; depthwise: rows of several 8-pixel tiles, and the
+    # widths 3 and 5 its column-reusing tiles are compiled for
+    w = draw(st.integers(1, 80 if one else 30 if depthwise else 11))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 6 if depthwise else 4))
     kwargs = dict(stride=(draw(st.integers(1, 3)),
                           1 if kind == "direct_stencil" else draw(st.integers(1, 3))),
                   dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),

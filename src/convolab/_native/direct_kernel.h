@@ -100,26 +100,43 @@ typedef void (*FN(ukernel_fn))(const T *const *, ptrdiff_t, const T *, ptrdiff_t
         FN(direct_ukernel)(PIX, NV, ind, off, wt, taps, cn, wstride, acc);                    \
     }
 
-/* The first n lanes of v to p (all of them when n >= VW). */
+/* The first n lanes of v to p (all of them when n >= VW, none when n <= 0: a tile's vectors
+ * past the last output channel); AVX-512 masks the rest off. */
 CL_INLINE void FN(store_lanes)(T *p, VEC v, ptrdiff_t n)
 {
     if (n >= VW) {
         *(VEC *)p = v;
-    } else {
-        for (ptrdiff_t l = 0; l < n; ++l)
-            p[l] = v[l];
+        return;
     }
+    if (n <= 0)
+        return;
+#if VBYTES == 64 && defined(__AVX512F__) && TSIZE == 4
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+#elif VBYTES == 64 && defined(__AVX512F__)
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v);
+#else
+    for (ptrdiff_t l = 0; l < n; ++l)
+        p[l] = v[l];
+#endif
 }
 
-/* The first n lanes from p, zeros after: never reads past p[n-1]. */
+/* The first n lanes from p, zeros after: never reads past p[n-1] (nothing when n <= 0). */
 CL_INLINE VEC FN(load_lanes)(const T *p, ptrdiff_t n)
 {
     if (n >= VW)
         return *(const VEC *)p;
+    if (n <= 0)
+        return (VEC){0};
+#if VBYTES == 64 && defined(__AVX512F__) && TSIZE == 4
+    return (VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+#elif VBYTES == 64 && defined(__AVX512F__)
+    return (VEC)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
+#else
     VEC v = (VEC){0};
     for (ptrdiff_t l = 0; l < n; ++l)
         v[l] = p[l];
     return v;
+#endif
 }
 
 /* How a call walks its reduction: per-tap (taps = kh*kw of cg channels) or merged rows

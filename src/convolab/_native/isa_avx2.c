@@ -10,8 +10,10 @@
 #define F64_PIX1 8
 #define F64_PIX2 6
 #define F64_PIX4 0
-#define F32_DW_PIX 2
-#define F64_DW_PIX 2
+#define F32_DW_PIX 6
+#define F32_DW_NC 1
+#define F64_DW_PIX 6
+#define F64_DW_NC 1
 #include "isa_template.h"
 #else
 #include "isa.h"

@@ -12,8 +12,10 @@
 #define F64_PIX1 12
 #define F64_PIX2 12
 #define F64_PIX4 6
-#define F32_DW_PIX 6
-#define F64_DW_PIX 6
+#define F32_DW_PIX 8
+#define F32_DW_NC 2
+#define F64_DW_PIX 8
+#define F64_DW_NC 2
 #include "isa_template.h"
 #else
 #include "isa.h"

@@ -1,9 +1,12 @@
 /* One instruction set's kernels: every family, for float32 and float64.
  *
  * Included by isa_<set>.c after it sets ISA, VBYTES and the tile sizes per dtype
- * (F32_PIX1/2/4, F64_PIX1/2/4, F32_DW_PIX, F64_DW_PIX). Defines cl_fill_<set>.
+ * (F32_PIX1/2/4, F64_PIX1/2/4, F32_DW_PIX/DW_NC, F64_DW_PIX/DW_NC). Defines cl_fill_<set>.
  */
 #include "isa.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #define CL_FILL_(isa) cl_fill_##isa
 #define CL_FILL(isa) CL_FILL_(isa)
@@ -20,6 +23,7 @@
 #define PIX2 F32_PIX2
 #define PIX4 F32_PIX4
 #define DW_PIX F32_DW_PIX
+#define DW_NC F32_DW_NC
 #define TSIZE 4
 typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"
@@ -34,6 +38,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #undef PIX2
 #undef PIX4
 #undef DW_PIX
+#undef DW_NC
 
 #define T double
 #define TNAME f64
@@ -41,6 +46,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #define PIX2 F64_PIX2
 #define PIX4 F64_PIX4
 #define DW_PIX F64_DW_PIX
+#define DW_NC F64_DW_NC
 #define TSIZE 8
 typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"

@@ -47,13 +47,16 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     """``(N, H, W, C) * (kh, kw, 1, C) -> (N, Ho, Wo, C)``, bias added, in ``p.dtype``."""
     kh, kw, _, c = p.w_shape
     cp = -(-c // ROW) * ROW
-    packed = np.zeros((kh, kw, cp), p.dtype)
+    # the kernel, bias and output at the input's offset within a 64-byte line: the kernel
+    # then aligns all their vectors (_native/depthwise_kernel.h, dw_head)
+    offset = x.ctypes.data % 64
+    packed = native.aligned_zeros((kh, kw, cp), p.dtype, offset=offset)
     packed[..., :c] = w.reshape(kh, kw, c)
     b = None
     if bias is not None:
-        b = np.zeros(cp, p.dtype)
+        b = native.aligned_zeros((cp,), p.dtype, offset=offset)
         b[:c] = bias
-    y = np.empty(p.y_shape, p.dtype)
+    y = native.aligned_empty(p.y_shape, p.dtype, offset=offset)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
     ranges = native.pixel_ranges(p, kh * kw * c)
