@@ -265,12 +265,7 @@ static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         free(blocks);
         return -1;
     }
-    /* run[i]: how many consecutive input columns the column map names from padded column i */
-    run[width - 1] = a->col_map[width - 1] >= 0;
-    for (ptrdiff_t i = width - 2; i >= 0; --i) {
-        const int64_t c = a->col_map[i];
-        run[i] = c < 0 ? 0 : a->col_map[i + 1] == c + 1 ? run[i + 1] + 1 : 1;
-    }
+    cl_column_runs(a, width, run);
     ptrdiff_t nb = 0, cb = FN(dw_head)(a);
 #define CL_DW_ADD(KIND, CB, LAST) \
     (blocks[3 * nb] = (KIND), blocks[3 * nb + 1] = (CB), blocks[3 * nb + 2] = (LAST), ++nb)

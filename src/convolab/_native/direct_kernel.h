@@ -165,6 +165,20 @@ CL_INLINE const T *FN(row_source)(const struct cl_conv *a, const T *row, ptrdiff
     return slot;
 }
 
+#ifndef CL_COLUMN_RUNS
+#define CL_COLUMN_RUNS
+/* run_len[i] for the first `width` padded columns: how many consecutive input columns the
+ * column map names from padded column i (0 where it names a zero), counted right to left. */
+static inline void cl_column_runs(const struct cl_conv *a, ptrdiff_t width, ptrdiff_t *run_len)
+{
+    run_len[width - 1] = a->col_map[width - 1] >= 0;
+    for (ptrdiff_t i = width - 2; i >= 0; --i) {
+        const int64_t c = a->col_map[i];
+        run_len[i] = c < 0 ? 0 : a->col_map[i + 1] == c + 1 ? run_len[i + 1] + 1 : 1;
+    }
+}
+#endif
+
 /* run_start[ow] for every output column (see struct plan), in O(Wo + padded width): a run
  * of kw consecutive input columns starts at padded column col when the column map counts up
  * by one from a real column for kw entries, i.e. when the run of consecutive entries starting
@@ -173,12 +187,7 @@ CL_INLINE const T *FN(row_source)(const struct cl_conv *a, const T *row, ptrdiff
  * kernel, more than the conv itself. */
 static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start, ptrdiff_t *run_len)
 {
-    const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* padded columns the windows read */
-    run_len[width - 1] = a->col_map[width - 1] >= 0;
-    for (ptrdiff_t i = width - 2; i >= 0; --i) {
-        const int64_t c = a->col_map[i];
-        run_len[i] = c < 0 ? 0 : a->col_map[i + 1] == c + 1 ? run_len[i + 1] + 1 : 1;
-    }
+    cl_column_runs(a, (a->wo - 1) * a->sw + a->kw, run_len);  /* the columns windows read */
     for (ptrdiff_t ow = 0; ow < a->wo; ++ow) {
         const ptrdiff_t col = ow * a->sw;
         run_start[ow] = run_len[col] >= a->kw ? a->col_map[col] : -1;

@@ -34,8 +34,8 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype, align: int = 64,
                   offset: int = 0) -> np.ndarray:
     """An uninitialised array whose data starts ``offset`` bytes past an ``align``-byte
     boundary: a SIMD load of a packed kernel row then never straddles two cache lines
-    (measured: 64-byte loads split across lines cost ~1.3x on res3x3b), and with ``offset``
-    the input's own, the kernel's, the input's and the output's vectors align together."""
+    (measured: 64-byte loads split across lines cost ~1.3x on res3x3b). With ``offset`` the
+    input's own offset, the array's vectors fall on lines exactly where the input's do."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
     raw = np.empty(size + align, np.uint8)
