@@ -200,3 +200,49 @@ def conv_transpose(
 conv2d = conv
 conv2d_backward = conv_backward
 conv_transpose2d = conv_transpose
+
+
+def pool_taps(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+              pool_size: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...],
+              before: tuple[int, ...]) -> dict[tuple[int, ...], list[tuple[int, ...]]]:
+    """Per output position (a tuple), the input positions its pooling window reads inside the
+    input, in row-major window order (tap ``a`` of output ``i`` is ``i*s + a*d - before``)."""
+    taps: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+    for i in np.ndindex(*out_shape):
+        window = (tuple(ii * s + aa * d - b for ii, aa, s, d, b in
+                        zip(i, a, strides, dilation, before)) for a in np.ndindex(*pool_size))
+        taps[i] = [p for p in window if all(0 <= q < n for q, n in zip(p, in_shape))]
+    return taps
+
+
+def max_pool(x: np.ndarray, taps: dict[tuple[int, ...], list[tuple[int, ...]]]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Max pooling of ``x`` ``(N, *spatial, C)`` over the windows of :func:`pool_taps`, by
+    PyTorch's scan: a tap replaces the running maximum (from -inf) when greater or NaN, the
+    first tap inside the input standing for a window of -inf. Returns the maxima and each
+    one's flat position in its channel's spatial input (PyTorch's indices)."""
+    out_shape = tuple(max(i[a] for i in taps) + 1 for a in range(x.ndim - 2))
+    y = np.empty((x.shape[0], *out_shape, x.shape[-1]), np.float64)
+    index = np.empty(y.shape, np.int64)
+    for n in range(x.shape[0]):
+        for i, window in taps.items():
+            for c in range(x.shape[-1]):
+                best, where = -np.inf, window[0]
+                for p in window:
+                    v = float(x[(n, *p, c)])
+                    if v > best or v != v:
+                        best, where = v, p
+                y[(n, *i, c)] = best
+                index[(n, *i, c)] = np.ravel_multi_index(where, x.shape[1:-1])
+    return y, index
+
+
+def window_sums(x: np.ndarray, taps: dict[tuple[int, ...], list[tuple[int, ...]]]
+                ) -> np.ndarray:
+    """The sum of each window of :func:`pool_taps` over ``x`` ``(N, *spatial, C)``."""
+    out_shape = tuple(max(i[a] for i in taps) + 1 for a in range(x.ndim - 2))
+    y = np.zeros((x.shape[0], *out_shape, x.shape[-1]), np.float64)
+    for i, window in taps.items():
+        for p in window:
+            y[(slice(None), *i, slice(None))] += x[(slice(None), *p, slice(None))]
+    return y

@@ -12,6 +12,7 @@
 
 #include "direct.h"
 #include "depthwise.h"
+#include "pool.h"
 #include "transpose.h"
 
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
@@ -34,6 +35,7 @@ struct cl_kernels {
     cl_direct_fn dw_wgrad_f32, dw_wgrad_f64;    /* C == O == 1, horizontal stride 1 */
     cl_transpose_f32_fn transpose_f32;
     cl_transpose_f64_fn transpose_f64;
+    cl_pool_fn pool_f32, pool_f64;
 };
 
 extern struct cl_kernels cl_kernels;

@@ -31,6 +31,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "stencil_kernel.h"
 #include "wgrad_kernel.h"
 #include "transpose_kernel.h"
+#include "pool_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -54,6 +55,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "stencil_kernel.h"
 #include "wgrad_kernel.h"
 #include "transpose_kernel.h"
+#include "pool_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -74,4 +76,6 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);
     k->transpose_f64 = CL_CAT3(transpose, f64, ISA);
+    k->pool_f32 = CL_CAT3(pool, f32, ISA);
+    k->pool_f64 = CL_CAT3(pool, f64, ISA);
 }

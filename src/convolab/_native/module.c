@@ -474,6 +474,100 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(pool_doc,
+"pool(mode, x, g, out, index, div, taps_d, taps_h, taps_w, dims, q0, q1)\n\n"
+"Pooling of output pixels q0 <= q < q1 of the flat (B, OD, OH, OW) grid (pool.h).\n"
+"mode 0 max, 1 average, 2 max backward, 3 average backward; dims (B, C, D, H, W, OD, OH,\n"
+"OW, kd, kh, kw); x (B, D, H, W, C) or None (average backward); g grad_y (backward) or\n"
+"None; out y or grad_x (added to); index int64 like y or None (max); div (OD, OH, OW) or\n"
+"None (average); taps_a (out_a, k_a) int64 maps, -1 or [0, in_a).");
+
+static PyObject *py_pool(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int mode;
+    PyObject *xo, *go, *oo, *io, *dio, *to[3];
+    Py_ssize_t d[11], q0, q1;
+    struct buf x = {0}, g = {0}, out = {0}, index = {0}, div = {0}, maps[3];
+    memset(maps, 0, sizeof maps);
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "iOOOOOOOO(nnnnnnnnnnn)nn", &mode, &xo, &go, &oo, &io, &dio,
+                          &to[0], &to[1], &to[2], &d[0], &d[1], &d[2], &d[3], &d[4], &d[5],
+                          &d[6], &d[7], &d[8], &d[9], &d[10], &q0, &q1))
+        return NULL;
+    if (mode < CL_POOL_MAX || mode > CL_POOL_AVG_BACK) {
+        PyErr_Format(PyExc_ValueError, "mode: expected 0 to 3, got %d", mode);
+        return NULL;
+    }
+    const int backward = mode >= CL_POOL_MAX_BACK;
+    Py_ssize_t in_dims[5] = {d[0], d[2], d[3], d[4], d[1]};
+    Py_ssize_t out_dims[5] = {d[0], d[5], d[6], d[7], d[1]};
+    Py_ssize_t n_in = product(5, in_dims), n_out = product(5, out_dims);
+    Py_ssize_t taps = product(3, d + 8), grid = product(3, d + 5);
+    Py_ssize_t pixels = product(4, (Py_ssize_t[4]){d[0], d[5], d[6], d[7]});
+    if (n_in < 0 || n_out < 0 || taps < 1 || grid < 0 || pixels < 0 || taps >= (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "dims: negative, overflowing, or a window of no "
+                        "taps or of 2**24 or more");
+        return NULL;
+    }
+    if (q0 < 0 || q0 > q1 || q1 > pixels) {
+        PyErr_Format(PyExc_ValueError, "pixels [%zd, %zd) are outside [0, %zd)", q0, q1,
+                     pixels);
+        return NULL;
+    }
+    if (get(oo, &out, "out", 1, "float", 0) < 0
+        || check_len(&out, "out", backward ? n_in : n_out) < 0)
+        goto fail;
+    Py_ssize_t item = out.view.itemsize;
+    if (mode != CL_POOL_AVG_BACK
+        && (get(xo, &x, "x", 0, "float", item) < 0 || check_len(&x, "x", n_in) < 0))
+        goto fail;
+    if (backward && (get(go, &g, "g", 0, "float", item) < 0 || check_len(&g, "g", n_out) < 0))
+        goto fail;
+    if (mode == CL_POOL_MAX && io != Py_None
+        && (get(io, &index, "index", 1, "int", 0) < 0 || check_len(&index, "index", n_out) < 0))
+        goto fail;
+    if (mode == CL_POOL_AVG
+        && (get(dio, &div, "div", 0, "float", item) < 0 || check_len(&div, "div", grid) < 0))
+        goto fail;
+    static const char *const names[3] = {"taps_d", "taps_h", "taps_w"};
+    for (int a = 0; a < 3; ++a)
+        if (get(to[a], &maps[a], names[a], 0, "int", 0) < 0
+            || check_map(&maps[a], names[a], d[5 + a] * d[8 + a], d[2 + a]) < 0)
+            goto fail;
+    struct cl_pool p = {
+        .mode = (enum cl_pool_mode)mode, .x = x.held ? x.view.buf : NULL,
+        .g = g.held ? g.view.buf : NULL, .out = out.view.buf,
+        .index = index.held ? (int64_t *)index.view.buf : NULL,
+        .div = div.held ? div.view.buf : NULL,
+        .b = d[0], .c = d[1],
+    };
+    for (int a = 0; a < 3; ++a) {
+        p.taps[a] = (const int64_t *)maps[a].view.buf;
+        p.in[a] = d[2 + a];
+        p.out_[a] = d[5 + a];
+        p.k[a] = d[8 + a];
+    }
+    cl_pool_fn fn = item == 8 ? cl_kernels.pool_f64 : cl_kernels.pool_f32;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(&p, q0, q1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        PyErr_NoMemory();
+    else
+        result = Py_NewRef(Py_None);
+fail:
+    release(&x);
+    release(&g);
+    release(&out);
+    release(&index);
+    release(&div);
+    for (int a = 0; a < 3; ++a)
+        release(&maps[a]);
+    return result;
+}
+
 /* ---- the dispatch, as Python sees it --------------------------------------------------- */
 
 static const char *const ISA_NAMES[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
@@ -569,6 +663,7 @@ static PyMethodDef methods[] = {
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
     {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},
+    {"pool", py_pool, METH_VARARGS, pool_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

@@ -29,9 +29,11 @@ when it is greater or NaN; TensorFlow's CPU kernel also keeps the first maximum)
 spatial input.
 
 Inside, ``x`` is canonical ``(B, *spatial, C)``: channels_last as it is, channels_first
-``(N, C, *spatial)`` reshaped (free) to ``(N*C, *spatial, 1)``. Each function loops over the
-``prod(pool_size)`` taps of the window, each step one vectorised operation on a strided view of
-the whole batch; nothing loops over pixels.
+``(N, C, *spatial)`` reshaped (free) to ``(N*C, *spatial, 1)``. With the compiled core, float32
+and float64 pooling runs its kernel (``algorithms/native_pool.py``: channels in SIMD lanes,
+each window scanned once, padding skipped through per-axis tap maps). The NumPy engine below is
+the fallback: it loops over the ``prod(pool_size)`` taps of the window, each step one
+vectorised operation on a strided view of the whole batch.
 
 >>> x = np.array([[1.0, 5.0, 2.0, 0.0, 3.0]]).reshape(1, 5, 1)   # (N, L, C)
 >>> max_pool(x, 2)[0, :, 0]
@@ -54,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convolab.algorithms import native_pool
 from convolab.ops.arguments import (
     FIRST,
     as_numeric,
@@ -479,6 +482,16 @@ def _max_backward(call: _Call, gy: np.ndarray) -> np.ndarray:
     return gxp[_inner(g)]
 
 
+def _compiled(call: _Call) -> native_pool.Windows | None:
+    """The windows for the compiled kernel (``algorithms/native_pool.py``), or None where the
+    NumPy engine above runs (no compiled core, another dtype)."""
+    g = call.geom
+    if not native_pool.supports(call.x, g.rank, math.prod(g.pool_size)):
+        return None
+    return native_pool.Windows.of(g.in_shape, g.out_shape, g.pool_size, g.strides, g.dilation,
+                                  tuple(b for b, _ in g.pads))
+
+
 # -- the public functions ----------------------------------------------------------------------
 
 
@@ -534,10 +547,18 @@ def max_pool(
            [13, 15]])
     """
     call, _ = _resolve(x, pool_size, strides, padding, data_format, dilation, ceil_mode, rank)
-    if not _check_bool(return_indices, "return_indices"):
+    want_index = _check_bool(return_indices, "return_indices")
+    windows = _compiled(call)
+    if windows is not None:
+        y, index = native_pool.max_forward(call.x, windows, want_index)
+    elif not want_index:
         return call.caller(_max(call))
-    y, tap = _argmax(call)
-    return call.caller(y), call.caller(_indices(call, tap), np.dtype(np.int64))
+    else:
+        y, tap = _argmax(call)
+        index = _indices(call, tap)
+    if not want_index:
+        return call.caller(y)
+    return call.caller(y), call.caller(index, np.dtype(np.int64))
 
 
 def _check_divisor(divisor_override: object) -> int | None:
@@ -597,6 +618,9 @@ def avg_pool(
     call, _ = _resolve(x, pool_size, strides, padding, data_format, dilation, ceil_mode, rank)
     div = _divisor(call.geom, _include_pad(count_include_pad, padding),
                    _check_divisor(divisor_override), call.x.dtype)
+    windows = _compiled(call)
+    if windows is not None:
+        return call.caller(native_pool.avg_forward(call.x, windows, div))
     y = _sum(call)
     y /= div
     return call.caller(y)
@@ -627,6 +651,9 @@ def max_pool_backward(
     """
     call, gy = _resolve(x, pool_size, strides, padding, data_format, dilation, ceil_mode, rank,
                         grad_y)
+    windows = _compiled(call)
+    if windows is not None:
+        return call.caller(native_pool.max_backward(call.x, gy, windows))
     return call.caller(_max_backward(call, gy))
 
 
@@ -655,4 +682,7 @@ def avg_pool_backward(
                         grad_y)
     div = _divisor(call.geom, _include_pad(count_include_pad, padding),
                    _check_divisor(divisor_override), call.x.dtype)
+    windows = _compiled(call)
+    if windows is not None:
+        return call.caller(native_pool.avg_backward(gy / div, call.x.shape, windows))
     return call.caller(_scatter(call, gy / div, None))
