@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from convolab.algorithms.matmul import matmul
 from convolab.layers import initializers
 from convolab.layers.base import (
     Layer,
@@ -93,7 +94,7 @@ class Dense(Layer):
                 f"x: expected (..., {self.kernel.shape[0]}) (the layer was built for "
                 f"{self.kernel.shape[0]} features), got {x.shape}"
             )
-        y = x @ self.kernel
+        y = matmul(x.reshape(-1, x.shape[-1]), self.kernel).reshape(*x.shape[:-1], self.units)
         if self.bias is not None:
             y += self.bias
         return y
@@ -106,10 +107,10 @@ class Dense(Layer):
         g = g.astype(self.dtype, copy=False)
         x2 = self._x.reshape(-1, self.kernel.shape[0])  # (rows, in)
         g2 = g.reshape(-1, self.units)  # (rows, units)
-        self.grads = {"kernel": x2.T @ g2}
+        self.grads = {"kernel": matmul(x2.T, g2)}
         if self.use_bias:
             self.grads["bias"] = g2.sum(axis=0)
-        return g @ self.kernel.T
+        return matmul(g2, self.kernel.T).reshape(*g.shape[:-1], self.kernel.shape[0])
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """``(..., in) -> (..., units)``.
