@@ -8,6 +8,7 @@ from reading or writing outside an array) are tested too, and so are the ways th
 turned off or missing.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -202,6 +203,59 @@ def test_every_tile_shape_and_channel_count(isa, o, tile):
     np.testing.assert_allclose(y, reference.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
 
 
+@contextlib.contextmanager
+def forced_tile(dot: bool):
+    """Inside: ``direct`` runs its dot tiles (True) or its best vector tile (False), whatever
+    the cost model says."""
+    real = direct.tile
+
+    def tile(p, dot_allowed=True):
+        if dot and dot_allowed:
+            return 0, _native.core.dot_tile(p.dtype.itemsize)[0]
+        return real(p, dot=False)
+
+    direct.tile = tile
+    try:
+        yield
+    finally:
+        direct.tile = real
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=40, deadline=None)
+@given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
+       dot=st.booleans())
+def test_dot_and_vector_tiles_both_match_reference(isa, problem, seed, f64, dot):
+    """Whichever tile the cost model would pick, both kinds are right on every draw: the dot
+    tiles (the reduction in lanes) on many output channels too, the vector tiles on few."""
+    x_shape, w_shape, kw = problem.draw(problems("direct"))
+    x, w, b = arrays(x_shape, w_shape, seed, np.float64 if f64 else np.float32)
+    with _native.using(isa), forced_tile(dot):
+        assert (direct.tile(problem_of(x, w, **kw))[0] == 0) == dot
+        y = cl.conv2d(x, w, b, algorithm="direct", **kw)
+    assert rel_err(y, reference.conv2d(x, w, b, **kw)) < (1e-12 if f64 else 1e-5)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_dot_tiles_skip_only_zeros(isa):
+    """Dot tiles leave out taps that read only padding, but only when every weight is finite:
+    an Inf weight meeting padding still gives the definition's NaN, and a finite kernel on a
+    "full" padding (most taps outside) gives the sums."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 6, 16))
+    w = rng.standard_normal((4, 3, 16, 3))
+    with _native.using(isa), forced_tile(True):
+        got = cl.conv2d(x, w, padding="full", algorithm="direct")
+        np.testing.assert_allclose(got, reference.conv2d(x, w, padding="full"), rtol=1e-12,
+                                   atol=1e-12)
+        w[0, 0, 0, 1] = np.inf  # reaches the padding in every output row of "full" padding
+        with np.errstate(invalid="ignore"):
+            got = cl.conv2d(x, w, padding="full", algorithm="direct")
+            want = reference.conv2d(x, w, padding="full")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got).any()
+
+
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", KERNELS)
 def test_inf_and_nan_land_where_the_definition_puts_them(isa, name):
@@ -334,6 +388,23 @@ def test_the_depthwise_entry_point_checks_its_packing():
     with pytest.raises(ValueError, match="w: expected 576"):
         _native.core.depthwise(x, np.zeros(9), None, np.empty(p.y_shape), rows, cols,
                                native.geometry(p), 64, 0, 4)
+
+
+def test_the_dot_entry_point_checks_its_packing():
+    """nv = 0 (dot tiles): w must be (G, nob, taps, outputs, cnp) and bias (O,)."""
+    x, w = np.ones((1, 4, 4, 16)), np.ones((3, 3, 16, 2))
+    p = problem_of(x, w, padding="same")
+    rows, cols = native.maps(p)
+    packed = direct.pack_dot(w, p)
+    y = np.empty(p.y_shape)
+    _native.core.direct(x, packed, np.zeros(2), y, rows, cols, native.geometry(p), 0, 0, 16)
+    np.testing.assert_allclose(y, reference.conv2d(x, w, padding="same"))
+    with pytest.raises(ValueError, match=f"w: expected {packed.size} items"):
+        _native.core.direct(x, packed[..., :-1].copy(), None, y, rows, cols,
+                            native.geometry(p), 0, 0, 16)
+    with pytest.raises(ValueError, match="bias: expected 2 items"):
+        _native.core.direct(x, packed, np.zeros(3), y, rows, cols, native.geometry(p), 0, 0,
+                            16)
 
 
 # ---- dispatch, and the core turned off or missing -------------------------------------------

@@ -38,6 +38,20 @@ struct cl_conv {
                                  stencil: kernels in the bank (0: one for all images) */
 };
 
+/* Whether direct's kernels walk a kernel row as one merged tap of kw * C values (groups == 1,
+ * no horizontal dilation, a short row): the packed kernel's layout depends on it. */
+static inline int cl_merged_rows(const struct cl_conv *a)
+{
+    return a->groups == 1 && a->dw == 1 && a->kw > 1 && a->kw * a->c <= 256;
+}
+
+/* Whether the dot kernel (few output channels, the reduction in SIMD lanes) merges kernel
+ * rows: only when a tap's channels would fill less than one vector of `lanes`. */
+static inline int cl_dot_merged_rows(const struct cl_conv *a, ptrdiff_t lanes)
+{
+    return cl_merged_rows(a) && a->cg < lanes;
+}
+
 /* Compute output pixels q0 <= q < q1 of the flattened (N, Ho, Wo) grid, every channel;
  * 0, or -1 when out of memory (y then holds no result).
  * Direct: w packed (G, nob, kh, kw, cg, nv * lanes), zero-filled past og; bias packed

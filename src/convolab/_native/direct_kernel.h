@@ -40,10 +40,6 @@
  * layer's 295 KiB into L1-sized passes was slower; this only splits very large kernels) */
 #define CL_PASS_WEIGHTS (1 << 20)
 #endif
-#ifndef CL_MERGE_MAX
-/* merge a kernel row into one tap when it holds at most this many values (kw * C) */
-#define CL_MERGE_MAX 256
-#endif
 #define CL_INLINE static inline __attribute__((always_inline))
 
 /* The microkernel: acc[p][j] += sum over taps t and channels c < cn of
@@ -275,6 +271,34 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
     }
 }
 
+/* How a call walks its reduction (wstride left to the caller: it depends on the packing);
+ * plan_free releases it. 0, or -1 when out of memory. */
+static int FN(plan_init)(const struct cl_conv *a, struct FN(plan) *pl)
+{
+    pl->merged = cl_merged_rows(a);
+    pl->taps = a->kd * (pl->merged ? a->kh : a->kh * a->kw);
+    pl->cn = pl->merged ? a->kw * a->cg : a->cg;
+    pl->seg = pl->merged ? a->kw * a->c : 0;
+    pl->wstride = 0;
+    pl->run_start = NULL;
+    if (!pl->merged)
+        return 0;
+    /* run_start (Wo entries), then run_starts' scratch (the padded width the windows read) */
+    ptrdiff_t *run_start = malloc(sizeof(ptrdiff_t) * (size_t)(a->wo + (a->wo - 1) * a->sw
+                                                                + a->kw));
+    if (!run_start)
+        return -1;
+    FN(run_starts)(a, run_start, run_start + a->wo);
+    pl->run_start = run_start;
+    return 0;
+}
+
+static void FN(plan_free)(struct FN(plan) *pl)
+{
+    free((void *)pl->run_start);
+    pl->run_start = NULL;
+}
+
 /* Pixels q0 <= q < q1, every group and o-block: per chunk, the indirection once, then per
  * (group, o-block, pass over the reduction) every tile of the chunk. */
 CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
@@ -283,28 +307,20 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     struct FN(plan) pl;
-    pl.merged = a->groups == 1 && a->dw == 1 && a->kw > 1 && a->kw * a->c <= CL_MERGE_MAX;
-    pl.taps = a->kd * (pl.merged ? a->kh : a->kh * a->kw);
-    pl.cn = pl.merged ? a->kw * a->cg : a->cg;
+    if (FN(plan_init)(a, &pl) < 0)
+        return -1;
     pl.wstride = pl.cn * ob;
-    pl.seg = pl.merged ? a->kw * a->c : 0;
-    /* run_start (Wo entries), then run_starts' scratch (the padded width the windows read) */
-    ptrdiff_t *run_start = pl.merged ? malloc(sizeof(ptrdiff_t) * (size_t)(
-        a->wo + (a->wo - 1) * a->sw + a->kw)) : NULL;
-    pl.run_start = run_start;
     ptrdiff_t cb = CL_PASS_WEIGHTS / (pl.taps * ob * (ptrdiff_t)sizeof(T));
     cb = cb < 1 ? 1 : cb > pl.cn ? pl.cn : cb;
 
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_CHUNK * pl.taps * pl.seg)) : NULL;
-    if (!ind || (pl.merged && (!scratch || !run_start))) {
+    if (!ind || (pl.merged && !scratch)) {
         free(ind);
         free(scratch);
-        free(run_start);
+        FN(plan_free)(&pl);
         return -1;
     }
-    if (pl.merged)
-        FN(run_starts)(a, run_start, run_start + a->wo);
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
         const ptrdiff_t full = (e - s) / pix * pix;
@@ -325,7 +341,7 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
     }
     free(ind);
     free(scratch);
-    free(run_start);
+    FN(plan_free)(&pl);
     return 0;
 }
 

@@ -19,6 +19,8 @@ enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
 /* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
 #define CL_MAX_NV 4
+/* Output channels of a "dot" tile (dot_kernel.h: the reduction in lanes, for few outputs). */
+#define CL_DOT_O 6
 
 struct cl_kernels {
     enum cl_isa isa;
@@ -36,6 +38,8 @@ struct cl_kernels {
     cl_transpose_f32_fn transpose_f32;
     cl_transpose_f64_fn transpose_f64;
     cl_pool_fn pool_f32, pool_f64;
+    cl_direct_fn dot_f32, dot_f64;      /* direct with few outputs: w packed per dot_kernel.h */
+    int dot_pix_f32, dot_pix_f64;       /* output pixels per dot tile */
 };
 
 extern struct cl_kernels cl_kernels;

@@ -27,6 +27,7 @@
 #define TSIZE 4
 typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"
+#include "dot_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"
 #include "wgrad_kernel.h"
@@ -51,6 +52,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #define TSIZE 8
 typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "direct_kernel.h"
+#include "dot_kernel.h"
 #include "depthwise_kernel.h"
 #include "stencil_kernel.h"
 #include "wgrad_kernel.h"
@@ -76,6 +78,10 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);
     k->transpose_f64 = CL_CAT3(transpose, f64, ISA);
+    k->dot_f32 = CL_CAT3(dot, f32, ISA);
+    k->dot_f64 = CL_CAT3(dot, f64, ISA);
+    k->dot_pix_f32 = CL_CAT3(dot_pixels, f32, ISA)();
+    k->dot_pix_f64 = CL_CAT3(dot_pixels, f64, ISA)();
     k->pool_f32 = CL_CAT3(pool, f32, ISA);
     k->pool_f64 = CL_CAT3(pool, f64, ISA);
 }

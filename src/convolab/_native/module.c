@@ -239,7 +239,8 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
 PyDoc_STRVAR(direct_doc,
 "direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map])\n\n"
 "Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y.\n"
-"w packed (G, nob, kd, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None.\n"
+"w packed (G, nob, kd, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None; nv = 0:\n"
+"dot tiles (few outputs), w (G, nob, taps, dot_outputs, cnp) (dot_kernel.h), bias (O,).\n"
 "With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd depth taps.");
 
 static PyObject *py_direct(PyObject *self, PyObject *args)
@@ -250,11 +251,24 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
     if (parse(args, &c, &nv, 0, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
+    struct cl_conv *a = &c.a;
+    if (nv == 0) {  /* dot tiles: w (G, nob, taps, CL_DOT_O, cnp), bias (O,) */
+        const Py_ssize_t lanes = f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32;
+        const int merged = cl_dot_merged_rows(a, lanes);
+        const Py_ssize_t cn = merged ? a->kw * a->cg : a->cg;
+        Py_ssize_t ws[5] = {a->groups, (a->og + CL_DOT_O - 1) / CL_DOT_O,
+                            a->kd * a->kh * (merged ? 1 : a->kw), CL_DOT_O,
+                            (cn + lanes - 1) / lanes * lanes};
+        Py_ssize_t nw = product(5, ws);
+        if (nw < 0 || check_len(&c.w, "w", nw) < 0
+            || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
+            goto fail;
+        return run(f64 ? cl_kernels.dot_f64 : cl_kernels.dot_f32, &c);
+    }
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
         PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
         goto fail;
     }
-    struct cl_conv *a = &c.a;
     a->nv = nv;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->og + ob - 1) / ob;
@@ -642,6 +656,20 @@ static PyObject *py_tiles(PyObject *self, PyObject *arg)
     return d;
 }
 
+static PyObject *py_dot_tile(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long itemsize = PyLong_AsLong(arg);
+    if (itemsize == -1 && PyErr_Occurred())
+        return NULL;
+    if (itemsize != 4 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "itemsize: expected 4 or 8");
+        return NULL;
+    }
+    return Py_BuildValue("(ii)", itemsize == 8 ? cl_kernels.dot_pix_f64 : cl_kernels.dot_pix_f32,
+                         CL_DOT_O);
+}
+
 static PyObject *py_lanes(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -669,6 +697,7 @@ static PyMethodDef methods[] = {
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},
     {"tiles", py_tiles, METH_O, "tiles(itemsize): {nv: output pixels per direct tile}."},
     {"lanes", py_lanes, METH_O, "lanes(itemsize): SIMD lanes of one vector."},
+    {"dot_tile", py_dot_tile, METH_O, "dot_tile(itemsize): (pixels, outputs) of a dot tile."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,12 +31,33 @@ def supports(p: ConvProblem) -> bool:
     return native.available()
 
 
-def tile(p: ConvProblem) -> tuple[int, int]:
-    """``(nv, pix)``: the tile shape with the fewest estimated cycles for this problem.
+def merged_rows(p: ConvProblem) -> bool:
+    """Whether the kernel walks a kernel row as one tap of kw * C values
+    (``cl_merged_rows`` in ``_native/direct.h``, which the packing follows)."""
+    kw, c = p.w_shape[-3], p.x_shape[-1]
+    return p.groups == 1 and p.geom.dilation[-1] == 1 and kw > 1 and kw * c <= 256
+
+
+def _dot_reduction(p: ConvProblem) -> tuple[int, int]:
+    """``(taps, cn)`` of the dot kernel: the taps it walks and the reduction values of each
+    (it merges a kernel row only when a tap's channels fill less than one vector:
+    ``cl_dot_merged_rows`` in ``_native/direct.h``)."""
+    kw, cg = p.w_shape[-3], p.w_shape[-2]
+    rows = math.prod(p.w_shape[:-3])  # kd * kh
+    merged = merged_rows(p) and cg < _native.core.lanes(p.dtype.itemsize)
+    return (rows, kw * cg) if merged else (rows * kw, cg)
+
+
+def tile(p: ConvProblem, dot: bool = True) -> tuple[int, int]:
+    """``(nv, pix)``: the tile shape with the fewest estimated cycles for this problem; nv = 0
+    is a "dot" tile (``_native/dot_kernel.h``: the reduction in lanes, for few output
+    channels), which only the forward kernel has (``dot=False`` leaves it out).
 
     Per input channel and tap a tile issues ``pix * nv`` FMAs and ``nv + pix`` loads; two of
     each retire a cycle, so it takes ``max(pix * nv, nv + pix) / 2`` cycles. Lanes past a
     group's channels are computed and discarded, so a wide tile on few channels wastes them.
+    A dot tile of ``pix`` pixels x ``outs`` channels spends ``max(pix * outs, pix + outs) / 2``
+    cycles per vector of the reduction, whose last vector of each tap may be partly empty.
     """
     lanes = _native.core.lanes(p.dtype.itemsize)
     og = p.w_shape[-1] // p.groups
@@ -46,27 +67,50 @@ def tile(p: ConvProblem) -> tuple[int, int]:
         cycles = nob * max(pix * nv, nv + pix) / pix  # per pixel, input channel and tap
         if best is None or cycles <= best[0]:  # a tie: the wider tile, fewer broadcasts
             best = (cycles, nv, pix)
+    if dot:
+        pix, outs = _native.core.dot_tile(p.dtype.itemsize)
+        _, cn = _dot_reduction(p)
+        nob = -(-og // outs)
+        cycles = nob * -(-cn // lanes) * max(pix * outs, pix + outs) / pix / cn
+        if cycles < best[0]:
+            best = (cycles, 0, pix)
     return best[1], best[2]
 
 
+def _tile_name(p: ConvProblem, nv: int, pix: int) -> str:
+    if nv:
+        return native.kernel_name("direct", p, f"{pix}x{nv}")
+    return native.kernel_name("dot", p, f"{pix}x{_native.core.dot_tile(p.dtype.itemsize)[1]}")
+
+
 def cost(p: ConvProblem) -> Cost:
-    kh, kw, cg, o = p.w_shape
-    n, ho, wo, _ = p.y_shape
+    kh, kw, cg, o = p.w_shape[-4:]
+    kh *= math.prod(p.w_shape[:-4])
+    n_pixels = math.prod(p.y_shape[:-1])
     nv, pix = tile(p)
     lanes = _native.core.lanes(p.dtype.itemsize)
-    nob = -(-(o // p.groups) // (nv * lanes))
-    pixels = n * ho * wo
-    # every lane of every tile is computed: 2 flops per lane-FMA, plus the load-bound excess
-    fmas = p.groups * nob * nv * lanes * pixels * kh * kw * cg
-    excess = max(1.0, (nv + pix) / (pix * nv))
+    if nv:
+        nob = -(-(o // p.groups) // (nv * lanes))
+        # every lane of every tile is computed: 2 flops per lane-FMA, plus the load-bound
+        # excess
+        fmas = p.groups * nob * nv * lanes * n_pixels * kh * kw * cg
+        excess = max(1.0, (nv + pix) / (pix * nv))
+        width = nv * lanes
+        summary = f"{pix} pixels x {width} channels a tile in registers"
+    else:
+        outs = _native.core.dot_tile(p.dtype.itemsize)[1]
+        taps, cn = _dot_reduction(p)
+        nob = -(-(o // p.groups) // outs)
+        fmas = p.groups * nob * outs * n_pixels * taps * -(-cn // lanes) * lanes
+        excess = max(1.0, (pix + outs) / (pix * outs))
+        summary = f"{pix} pixels x {outs} channels a tile, the reduction in SIMD lanes"
     # per tile and tap, pix pointer look-ups (~3 cycles each, ~ 3 * 2 * lanes flops' worth)
-    setup = p.groups * nob * pixels * kh * kw * 6 * lanes
+    setup = p.groups * nob * n_pixels * kh * kw * 6 * lanes
     return Cost(
         flops=p.flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
-        bytes_moved=0, workspace=p.groups * nob * nv * lanes * kh * kw * cg * p.dtype.itemsize,
+        bytes_moved=0, workspace=p.groups * nob * lanes * kh * kw * cg * p.dtype.itemsize,
         calls=8, kernel_flops=int(2 * fmas * excess + setup),
-        summary=f"direct: compiled {native.kernel_name('direct', p, f'{pix}x{nv}')}, "
-                f"{pix} pixels x {nv * lanes} channels a tile in registers",
+        summary=f"direct: compiled {_tile_name(p, nv, pix)}, {summary}",
     )
 
 
@@ -94,12 +138,35 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
     return packed, b
 
 
+def pack_dot(w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """HWIO ``w`` for dot tiles: ``(G, nob, taps, outs, cnp)``, per tap and output channel its
+    ``cn`` reduction values (a merged kernel row's ``kw * Cg``, else ``Cg``) zero-filled to
+    ``cnp``, a whole number of vectors, and past each group's last output channel."""
+    lanes = _native.core.lanes(p.dtype.itemsize)
+    outs = _native.core.dot_tile(p.dtype.itemsize)[1]
+    taps, cn = _dot_reduction(p)
+    g, og = p.groups, p.w_shape[-1] // p.groups
+    nob = -(-og // outs)
+    # (..., kw, Cg, O) -> (G, taps, cn, og): a tap's values in HWIO order, as the input's
+    red = w.reshape(-1, p.w_shape[-3], p.w_shape[-2], g, og).transpose(3, 0, 1, 2, 4)
+    red = red.reshape(g, taps, cn, og)
+    packed = native.aligned_zeros((g, nob, taps, outs, -(-cn // lanes) * lanes), p.dtype)
+    for k in range(nob):
+        part = red[..., k * outs:(k + 1) * outs]  # (G, taps, cn, <= outs)
+        packed[:, k, :, :part.shape[-1], :cn] = part.transpose(0, 1, 3, 2)
+    return packed
+
+
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
     volume ``(N, D, H, W, C) * (kd, kh, kw, C/G, O) -> (N, Do, Ho, Wo, O)``."""
     nv, _ = tile(p)
-    packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+    if nv:
+        packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+    else:
+        packed = pack_dot(w, p)
+        b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
@@ -118,7 +185,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     kh *= math.prod(p.w_shape[:-4])  # a volume's depth taps' rows in turn
     g = p.groups
     og = o // g
-    nv, _ = tile(p)
+    nv, _ = tile(p, dot=False)  # the weight gradient's kernel has no dot tiles
     block = nv * _native.core.lanes(p.dtype.itemsize)
     nob = -(-og // block)
     rows, cols = native.maps(p)

@@ -41,7 +41,9 @@ def describe() -> list[str]:
             lanes = core.lanes(itemsize)
             tiles = ", ".join(f"{pix}x{nv * lanes}" for nv, pix in sorted(core.tiles(itemsize)
                                                                             .items()))
-            lines.append(f"  {name}: direct tiles {tiles} (pixels x output channels); "
+            dot_pix, dot_outs = core.dot_tile(itemsize)
+            lines.append(f"  {name}: direct tiles {tiles} (pixels x output channels), "
+                         f"{dot_pix}x{dot_outs} with the reduction in lanes (few outputs); "
                          f"depthwise {lanes} channels a vector")
     caps = [f"{v}={os.environ[v]}" for v in ("CONVOLAB_ISA", "CONVOLAB_NATIVE") if v in os.environ]
     if caps:
