@@ -15,6 +15,11 @@
 #include "pool.h"
 #include "transpose.h"
 
+/* Element-wise activations (activation_kernel.h): op 0 sigmoid(a), 1 its derivative
+ * (a = grad, b = output), 2 relu's derivative (a = grad, b = output); elements i0 .. i1. */
+typedef void (*cl_activation_fn)(int op, const void *a, const void *b, void *out, ptrdiff_t i0,
+                                 ptrdiff_t i1);
+
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
 /* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
@@ -40,6 +45,7 @@ struct cl_kernels {
     cl_pool_fn pool_f32, pool_f64;
     cl_direct_fn dot_f32, dot_f64;      /* direct with few outputs: w packed per dot_kernel.h */
     int dot_pix_f32, dot_pix_f64;       /* output pixels per dot tile */
+    cl_activation_fn activation_f32, activation_f64;
 };
 
 extern struct cl_kernels cl_kernels;

@@ -33,6 +33,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "wgrad_kernel.h"
 #include "transpose_kernel.h"
 #include "pool_kernel.h"
+#include "activation_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -58,6 +59,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "wgrad_kernel.h"
 #include "transpose_kernel.h"
 #include "pool_kernel.h"
+#include "activation_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -82,6 +84,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->dot_f64 = CL_CAT3(dot, f64, ISA);
     k->dot_pix_f32 = CL_CAT3(dot_pixels, f32, ISA)();
     k->dot_pix_f64 = CL_CAT3(dot_pixels, f64, ISA)();
+    k->activation_f32 = CL_CAT3(activation, f32, ISA);
+    k->activation_f64 = CL_CAT3(activation, f64, ISA);
     k->pool_f32 = CL_CAT3(pool, f32, ISA);
     k->pool_f64 = CL_CAT3(pool, f64, ISA);
 }

@@ -582,6 +582,50 @@ fail:
     return result;
 }
 
+PyDoc_STRVAR(activation_doc,
+"activation(op, a, b, out, i0, i1)\n\n"
+"Element-wise, on elements i0 <= i < i1 of flat C-contiguous arrays of one float dtype:\n"
+"op 0: out = sigmoid(a) (b None); 1: out = a * (1 - b) * b (a = grad, b = sigmoid's output);\n"
+"2: out = b > 0 ? a : 0 (a = grad, b = relu's output).");
+
+static PyObject *py_activation(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int op;
+    PyObject *ao, *bo, *oo;
+    Py_ssize_t i0, i1;
+    struct buf a = {0}, b = {0}, out = {0};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "iOOOnn", &op, &ao, &bo, &oo, &i0, &i1))
+        return NULL;
+    if (op < 0 || op > 2) {
+        PyErr_Format(PyExc_ValueError, "op: expected 0, 1 or 2, got %d", op);
+        return NULL;
+    }
+    if (get(oo, &out, "out", 1, "float", 0) < 0
+        || get(ao, &a, "a", 0, "float", out.view.itemsize) < 0
+        || (op > 0 && get(bo, &b, "b", 0, "float", out.view.itemsize) < 0))
+        goto fail;
+    Py_ssize_t n = out.view.len / out.view.itemsize;
+    if (check_len(&a, "a", n) < 0 || (op > 0 && check_len(&b, "b", n) < 0))
+        goto fail;
+    if (i0 < 0 || i0 > i1 || i1 > n) {
+        PyErr_Format(PyExc_ValueError, "elements [%zd, %zd) are outside [0, %zd)", i0, i1, n);
+        goto fail;
+    }
+    cl_activation_fn fn = out.view.itemsize == 8 ? cl_kernels.activation_f64
+                                                 : cl_kernels.activation_f32;
+    Py_BEGIN_ALLOW_THREADS
+    fn(op, a.view.buf, b.held ? b.view.buf : NULL, out.view.buf, i0, i1);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+fail:
+    release(&a);
+    release(&b);
+    release(&out);
+    return result;
+}
+
 /* ---- the dispatch, as Python sees it --------------------------------------------------- */
 
 static const char *const ISA_NAMES[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
@@ -692,6 +736,7 @@ static PyMethodDef methods[] = {
     {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},
     {"pool", py_pool, METH_VARARGS, pool_doc},
+    {"activation", py_activation, METH_VARARGS, activation_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},
