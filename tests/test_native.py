@@ -407,6 +407,22 @@ def test_the_dot_entry_point_checks_its_packing():
                             16)
 
 
+def test_the_stencil_weight_gradient_entry_point_checks_its_arguments():
+    x, w = np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2))
+    p = problem_of(x, w, padding="same")
+    rows, cols = native.maps(p)
+    gy = np.ones(p.y_shape)
+    gw = np.zeros((3, 3, 2))
+    _native.core.stencil_wgrad(x, gw, None, gy, rows, cols, native.geometry(p), 0, 0, 16)
+    np.testing.assert_allclose(gw.reshape(w.shape),
+                               reference.conv2d_backward(gy, x, w, padding="same")[1])
+    with pytest.raises(ValueError, match="grad_w: expected 18 items"):
+        _native.core.stencil_wgrad(x, np.zeros(17), None, gy, rows, cols, native.geometry(p),
+                                   0, 0, 16)
+    with pytest.raises(ValueError, match="whole output rows"):
+        _native.core.stencil_wgrad(x, gw, None, gy, rows, cols, native.geometry(p), 0, 0, 5)
+
+
 # ---- dispatch, and the core turned off or missing -------------------------------------------
 
 def test_the_best_instruction_set_runs_and_every_one_can_be_chosen():

@@ -78,6 +78,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->dw_wgrad_f64 = CL_CAT3(dw_wgrad, f64, ISA);
     k->stencil_f32 = CL_CAT3(stencil, f32, ISA);
     k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
+    k->stencil_wgrad_f32 = CL_CAT3(stencil_wgrad, f32, ISA);
+    k->stencil_wgrad_f64 = CL_CAT3(stencil_wgrad, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);
     k->transpose_f64 = CL_CAT3(transpose, f64, ISA);
     k->dot_f32 = CL_CAT3(dot, f32, ISA);

@@ -411,6 +411,33 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(stencil_wgrad_doc,
+"stencil_wgrad(x, grad_w, None, grad_y, row_map, col_map, geometry, 0, q0, q1)\n\n"
+"Adds the weight gradient (kh, kw, O) of output rows q0 / Wo .. q1 / Wo of a one-channel\n"
+"conv (C == 1, groups 1, horizontal stride 1) into grad_w.");
+
+static PyObject *py_stencil_wgrad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t unused;
+    if (parse(args, &c, &unused, 1, 0) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (a->c != 1 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo || c.bias.held) {
+        PyErr_SetString(PyExc_ValueError, "stencil_wgrad: needs C == 1, horizontal stride 1, "
+                        "whole output rows and no bias");
+        goto fail;
+    }
+    if (check_len(&c.w, "grad_w", a->kh * a->kw * a->o) < 0)
+        goto fail;
+    return run(c.itemsize == 8 ? cl_kernels.stencil_wgrad_f64 : cl_kernels.stencil_wgrad_f32,
+               &c);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(small_doc,
 "small(x, w, bias, y, row_map, col_map, geometry, 0, 0, n_pixels)\n\n"
 "A small conv by plain loops, every pixel, on the calling thread (the GIL held: it takes\n"
@@ -733,6 +760,7 @@ static PyMethodDef methods[] = {
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
+    {"stencil_wgrad", py_stencil_wgrad, METH_VARARGS, stencil_wgrad_doc},
     {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},
     {"pool", py_pool, METH_VARARGS, pool_doc},

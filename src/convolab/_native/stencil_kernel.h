@@ -185,4 +185,143 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
     return 0;
 }
 
+/* The weight gradient of a one-channel conv (C == 1, horizontal stride 1), any O:
+ * grad_w[i, j, o] += sum over output pixels of xpad[oh*sh + i*dh, ow + j*dw] * gy[oh, ow, o],
+ * for output rows q0 / Wo .. q1 / Wo of the flat (N, Ho) grid.
+ *
+ * An output row of grad_y is Wo * O values in a row (NHWC); each padded input row is
+ * expanded once into the same interleaving, e[w * O + o] = xpad[w], so that tap (i, j) of an
+ * output row is one run of vector FMAs, acc_ij[f] += e_i[j*dw*O + f] * gy_row[f] over the flat
+ * index f = ow * O + o. The accumulators (kh * kw rows of Wo * O lanes, in L1) are folded into
+ * grad_w[i, j, f % O] once, at the task's end. Rows are taken in blocks of an image's
+ * ST_WG_ROWS output rows, its padded rows expanded once per block: for one vector f and
+ * kernel row i, up to 8 column taps' accumulators stay in registers over the block's rows,
+ * each row costing one gy load and a load and an FMA per tap. The last, partial vector of a
+ * row is a masked load of both factors, so no lane past the row multiplies anything (an Inf
+ * there would otherwise make a NaN that no real product makes). */
+
+#define ST_WG_ROWS 32
+/* lane indices, as malloc aligns them (not to a whole vector) */
+#if TSIZE == 4
+typedef int32_t FN(st_ivec) __attribute__((vector_size(VBYTES), aligned(4)));
+#else
+typedef int64_t FN(st_ivec) __attribute__((vector_size(VBYTES), aligned(8)));
+#endif
+#define ST_IVEC FN(st_ivec)
+
+/* acc[j] (jn of them, consecutive column taps from e) += over the block's nb rows of
+ * e_r[j * estep] * g_r, for one vector of lanes (all of them when FULL). */
+CL_INLINE void FN(stencil_wgrad_taps)(const int jn, const int full, VEC *acc, ptrdiff_t accstep,
+                                      const T *e, ptrdiff_t estep, ptrdiff_t erow,
+                                      const T *g, ptrdiff_t grow, ptrdiff_t nb,
+                                      ptrdiff_t lanes)
+{
+    VEC s[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < jn; ++j)
+        s[j] = acc[j * accstep];
+    for (ptrdiff_t r = 0; r < nb; ++r, e += erow, g += grow) {
+        const VEC gv = full ? *(const VEC *)g : FN(load_lanes)(g, lanes);
+#pragma GCC unroll 8
+        for (int j = 0; j < jn; ++j)
+            s[j] += (full ? *(const VEC *)(e + j * estep) : FN(load_lanes)(e + j * estep, lanes))
+                    * gv;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < jn; ++j)
+        acc[j * accstep] = s[j];
+}
+
+#define ST_WG_TAPS(JN)                                                                        \
+    static __attribute__((noinline)) void FN(stencil_wgrad_##JN)(                             \
+        int full, VEC *acc, ptrdiff_t accstep, const T *e, ptrdiff_t estep, ptrdiff_t erow,  \
+        const T *g, ptrdiff_t grow, ptrdiff_t nb, ptrdiff_t lanes)                           \
+    {                                                                                         \
+        if (full)                                                                             \
+            FN(stencil_wgrad_taps)(JN, 1, acc, accstep, e, estep, erow, g, grow, nb, lanes);  \
+        else                                                                                  \
+            FN(stencil_wgrad_taps)(JN, 0, acc, accstep, e, estep, erow, g, grow, nb, lanes);  \
+    }
+ST_WG_TAPS(1)
+ST_WG_TAPS(2)
+ST_WG_TAPS(3)
+ST_WG_TAPS(4)
+ST_WG_TAPS(5)
+ST_WG_TAPS(6)
+ST_WG_TAPS(7)
+ST_WG_TAPS(8)
+
+static int FN(stencil_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    typedef void (*taps_fn)(int, VEC *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t, const T *,
+                            ptrdiff_t, ptrdiff_t, ptrdiff_t);
+    static const taps_fn by_jn[9] = {NULL, FN(stencil_wgrad_1), FN(stencil_wgrad_2),
+                                     FN(stencil_wgrad_3), FN(stencil_wgrad_4),
+                                     FN(stencil_wgrad_5), FN(stencil_wgrad_6),
+                                     FN(stencil_wgrad_7), FN(stencil_wgrad_8)};
+    const ptrdiff_t wo = a->wo, O = a->o, kh = a->kh, kw = a->kw;
+    const ptrdiff_t width = wo + (kw - 1) * a->dw, len = wo * O, nv = (len + VW - 1) / VW;
+    const ptrdiff_t estride = width * O + VW, estep = a->dw * O;
+    const ptrdiff_t span = (ST_WG_ROWS - 1) * a->sh + (kh - 1) * a->dh + 1;
+    /* expanded rows in whole vectors; the padded row's slack (VW * ST_U zeros) covers the
+     * last vector's load */
+    const ptrdiff_t ev = (width * O + VW - 1) / VW;
+    T *padded = malloc(sizeof(T) * (size_t)(width + VW * ST_U));
+    T *expanded = malloc(sizeof(T) * (size_t)(span * estride));
+    VEC *acc = calloc((size_t)(kh * kw * nv), sizeof(VEC));
+    ST_IVEC *perm = malloc(sizeof(ST_IVEC) * (size_t)ev);
+    if (!padded || !expanded || !acc || !perm) {
+        free(padded);
+        free(expanded);
+        free(acc);
+        free(perm);
+        return -1;
+    }
+    for (ptrdiff_t v = 0; v < ev; ++v)
+        for (ptrdiff_t l = 0; l < VW; ++l)
+            perm[v][l] = (v * VW + l) / O - v * VW / O;
+    for (ptrdiff_t row = q0 / wo; row < q1 / wo;) {
+        const ptrdiff_t n = row / a->ho, oh = row - n * a->ho;
+        ptrdiff_t nb = a->ho - oh < ST_WG_ROWS ? a->ho - oh : ST_WG_ROWS;
+        nb = q1 / wo - row < nb ? q1 / wo - row : nb;
+        /* the block's padded rows, each expanded once: vector v of a row is lanes of the
+         * padded row from column v * VW / O on, put in place by one permutation */
+        const ptrdiff_t count = (nb - 1) * a->sh + (kh - 1) * a->dh + 1;
+        for (ptrdiff_t k = 0; k < count; ++k) {
+            FN(stencil_pad_row)(a, n, oh * a->sh + k, padded, width);
+            T *e = expanded + k * estride;
+            for (ptrdiff_t v = 0; v < ev; ++v)
+                *(VEC *)(e + v * VW) = __builtin_shuffle(
+                    *(const VEC *)(padded + v * VW / O), perm[v]);
+        }
+        const T *g = (const T *)a->y + row * len;
+        for (ptrdiff_t v = 0; v < nv; ++v) {
+            const ptrdiff_t f = v * VW, lanes = len - f < VW ? len - f : VW;
+            for (ptrdiff_t i = 0; i < kh; ++i) {
+                for (ptrdiff_t j0 = 0; j0 < kw; j0 += 8) {
+                    const ptrdiff_t jn = kw - j0 < 8 ? kw - j0 : 8;
+                    by_jn[jn](lanes == VW, acc + (i * kw + j0) * nv + v, nv,
+                              expanded + i * a->dh * estride + j0 * estep + f, estep,
+                              a->sh * estride, g + f, len, nb, lanes);
+                }
+            }
+        }
+        row += nb;
+    }
+    T *gw = (T *)a->w;  /* (kh, kw, O) */
+    for (ptrdiff_t t = 0; t < kh * kw; ++t) {
+        const T *lane = (const T *)(acc + t * nv);
+        for (ptrdiff_t f = 0, o = 0; f < len; ++f, o = o + 1 == O ? 0 : o + 1)
+            gw[t * O + o] += lane[f];
+    }
+    free(padded);
+    free(expanded);
+    free(acc);
+    free(perm);
+    return 0;
+}
+
+#undef ST_WG_TAPS
+#undef ST_WG_ROWS
+#undef ST_IVEC
 #undef ST_U
