@@ -20,6 +20,13 @@
 typedef void (*cl_activation_fn)(int op, const void *a, const void *b, void *out, ptrdiff_t i0,
                                  ptrdiff_t i1);
 
+/* Per-channel sums and affine maps over (rows, C) channels-last data (channel_kernel.h). */
+typedef int (*cl_channel_sums_fn)(int mode, const void *a, const void *b, const void *s,
+                                  double *out, ptrdiff_t c, ptrdiff_t r0, ptrdiff_t r1);
+typedef void (*cl_channel_affine_fn)(const void *g, const void *x, const void *s,
+                                     const void *p, const void *q, const void *t, void *out,
+                                     ptrdiff_t c, ptrdiff_t r0, ptrdiff_t r1);
+
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
 /* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
@@ -47,6 +54,8 @@ struct cl_kernels {
     cl_direct_fn dot_f32, dot_f64;      /* direct with few outputs: w packed per dot_kernel.h */
     int dot_pix_f32, dot_pix_f64;       /* output pixels per dot tile */
     cl_activation_fn activation_f32, activation_f64;
+    cl_channel_sums_fn channel_sums_f32, channel_sums_f64;
+    cl_channel_affine_fn channel_affine_f32, channel_affine_f64;
 };
 
 extern struct cl_kernels cl_kernels;

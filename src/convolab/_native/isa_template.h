@@ -34,6 +34,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "transpose_kernel.h"
 #include "pool_kernel.h"
 #include "activation_kernel.h"
+#include "channel_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -60,6 +61,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "transpose_kernel.h"
 #include "pool_kernel.h"
 #include "activation_kernel.h"
+#include "channel_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -88,6 +90,10 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->dot_pix_f64 = CL_CAT3(dot_pixels, f64, ISA)();
     k->activation_f32 = CL_CAT3(activation, f32, ISA);
     k->activation_f64 = CL_CAT3(activation, f64, ISA);
+    k->channel_sums_f32 = CL_CAT3(channel_sums, f32, ISA);
+    k->channel_sums_f64 = CL_CAT3(channel_sums, f64, ISA);
+    k->channel_affine_f32 = CL_CAT3(channel_affine, f32, ISA);
+    k->channel_affine_f64 = CL_CAT3(channel_affine, f64, ISA);
     k->pool_f32 = CL_CAT3(pool, f32, ISA);
     k->pool_f64 = CL_CAT3(pool, f64, ISA);
 }

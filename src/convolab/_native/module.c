@@ -653,6 +653,113 @@ fail:
     return result;
 }
 
+PyDoc_STRVAR(channel_sums_doc,
+"channel_sums(mode, a, b, s, out, channels, r0, r1)\n\n"
+"Per-channel sums over rows r0 <= r < r1 of (rows, C) C-contiguous arrays of one float\n"
+"dtype, added into out (float64): mode 0 sum of a (out C); 1 sum of (a - s)^2 (out C);\n"
+"2 sum of b and of b * (a - s) (out 2C). b is None unless mode 2; s (C,) unless mode 0.");
+
+static PyObject *py_channel_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int mode;
+    PyObject *ao, *bo, *so, *oo;
+    Py_ssize_t C, r0, r1;
+    struct buf a = {0}, b = {0}, s = {0}, out = {0};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "iOOOOnnn", &mode, &ao, &bo, &so, &oo, &C, &r0, &r1))
+        return NULL;
+    if (mode < 0 || mode > 2 || C < 1) {
+        PyErr_Format(PyExc_ValueError, "mode %d, channels %zd: expected mode 0-2 and at least "
+                     "one channel", mode, C);
+        return NULL;
+    }
+    if (get(ao, &a, "a", 0, "float", 0) < 0
+        || (mode == 2 && get(bo, &b, "b", 0, "float", a.view.itemsize) < 0)
+        || (mode > 0 && get(so, &s, "s", 0, "float", a.view.itemsize) < 0)
+        || get(oo, &out, "out", 1, "float", 8) < 0)
+        goto fail;
+    Py_ssize_t n = a.view.len / a.view.itemsize;
+    if (n % C || (b.held && check_len(&b, "b", n) < 0) || (s.held && check_len(&s, "s", C) < 0)
+        || check_len(&out, "out", mode == 2 ? 2 * C : C) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_ValueError, "a: %zd values are not rows of %zd channels", n, C);
+        goto fail;
+    }
+    if (r0 < 0 || r0 > r1 || r1 > n / C) {
+        PyErr_Format(PyExc_ValueError, "rows [%zd, %zd) are outside [0, %zd)", r0, r1, n / C);
+        goto fail;
+    }
+    cl_channel_sums_fn fn = a.view.itemsize == 8 ? cl_kernels.channel_sums_f64
+                                                 : cl_kernels.channel_sums_f32;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(mode, a.view.buf, b.held ? b.view.buf : NULL, s.held ? s.view.buf : NULL,
+            (double *)out.view.buf, C, r0, r1);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        PyErr_NoMemory();
+    else
+        result = Py_NewRef(Py_None);
+fail:
+    release(&a);
+    release(&b);
+    release(&s);
+    release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(channel_affine_doc,
+"channel_affine(g, x, s, p, q, t, out, channels, r0, r1)\n\n"
+"out[r, c] = g[r, c] * p[c] + (x[r, c] - s[c]) * q[c] + t[c] for rows r0 <= r < r1 of\n"
+"(rows, C) C-contiguous arrays of one float dtype; g (and p) None: the first term is left out.");
+
+static PyObject *py_channel_affine(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[7];
+    Py_ssize_t C, r0, r1;
+    struct buf bufs[7];
+    memset(bufs, 0, sizeof bufs);
+    PyObject *result = NULL;
+    static const char *const names[7] = {"g", "x", "s", "p", "q", "t", "out"};
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnn", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &C, &r0, &r1))
+        return NULL;
+    if (C < 1) {
+        PyErr_SetString(PyExc_ValueError, "channels: expected at least one");
+        return NULL;
+    }
+    const int with_g = o[0] != Py_None;
+    if (get(o[1], &bufs[1], "x", 0, "float", 0) < 0)
+        goto fail;
+    Py_ssize_t item = bufs[1].view.itemsize, n = bufs[1].view.len / item;
+    for (int i = 0; i < 7; ++i) {
+        if (i == 1 || (!with_g && (i == 0 || i == 3)))
+            continue;
+        if (get(o[i], &bufs[i], names[i], i == 6, "float", item) < 0
+            || check_len(&bufs[i], names[i], i == 0 || i == 6 ? n : C) < 0)
+            goto fail;
+    }
+    if (n % C || r0 < 0 || r0 > r1 || r1 > n / C) {
+        PyErr_Format(PyExc_ValueError, "rows [%zd, %zd) of %zd channels are outside the %zd "
+                     "values of x", r0, r1, C, n);
+        goto fail;
+    }
+    cl_channel_affine_fn fn = item == 8 ? cl_kernels.channel_affine_f64
+                                        : cl_kernels.channel_affine_f32;
+    Py_BEGIN_ALLOW_THREADS
+    fn(with_g ? bufs[0].view.buf : NULL, bufs[1].view.buf, bufs[2].view.buf,
+       with_g ? bufs[3].view.buf : NULL, bufs[4].view.buf, bufs[5].view.buf, bufs[6].view.buf,
+       C, r0, r1);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+fail:
+    for (int i = 0; i < 7; ++i)
+        release(&bufs[i]);
+    return result;
+}
+
 /* ---- the dispatch, as Python sees it --------------------------------------------------- */
 
 static const char *const ISA_NAMES[CL_ISA_COUNT] = {"baseline", "avx2", "avx512"};
@@ -765,6 +872,8 @@ static PyMethodDef methods[] = {
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},
     {"pool", py_pool, METH_VARARGS, pool_doc},
     {"activation", py_activation, METH_VARARGS, activation_doc},
+    {"channel_sums", py_channel_sums, METH_VARARGS, channel_sums_doc},
+    {"channel_affine", py_channel_affine, METH_VARARGS, channel_affine_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set whose kernels run."},
     {"supported", py_supported, METH_NOARGS, "The instruction sets this CPU runs, in order."},
     {"use", py_use, METH_O, "use(name): run the kernels of this instruction set."},

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from convolab.algorithms import elementwise
 from convolab.layers.base import Layer, check_real
 
 
@@ -79,6 +80,10 @@ class ReLU(Layer):
 
     def _backward(self, g: np.ndarray) -> np.ndarray:
         x = self._x
+        if self.threshold == 0 and self.max_value is None and not self.negative_slope:
+            plain = elementwise.relu_grad(np.asarray(g, x.dtype), x)  # g where x > 0, else 0
+            if plain is not None:
+                return plain
         passes = x > self.threshold
         if self.max_value is not None:
             passes &= x < self.max_value

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from convolab.algorithms import channels
 from convolab.layers import initializers
 from convolab.layers.base import (
     Layer,
@@ -107,6 +108,7 @@ class BatchNormalization(Layer):
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self._xhat: np.ndarray | None = None  # (x - mean) / std of the last call
         self._inv_std: np.ndarray | None = None  # 1 / std per channel, the last call's
+        self._mean: np.ndarray | None = None  # the mean the last compiled call subtracted
         self._trained = False  # whether the last call used the batch statistics
 
     def _channel_axis(self, ndim: int, name: str = "input_shape") -> int:
@@ -144,6 +146,10 @@ class BatchNormalization(Layer):
         axes, bshape = self._per_channel(x.ndim, a)
         dt = compute_dtype(self.dtype)
         xc = x.astype(dt, copy=False)
+        x2 = xc.reshape(-1, xc.shape[-1]) if a == x.ndim - 1 else None
+        if x2 is not None and channels.runs(x2):
+            return self._compiled_call(x2, training).reshape(x.shape).astype(self.dtype,
+                                                                             copy=False)
         if training:
             m = x.size // max(x.shape[a], 1)  # values per channel
             if m < 1 + self.unbiased_moving_variance:
@@ -154,9 +160,7 @@ class BatchNormalization(Layer):
             mean = xc.mean(axis=axes)
             xm = xc - mean.reshape(bshape)
             var = np.mean(xm * xm, axis=axes)  # biased, as both frameworks normalise
-            moving_var = var * (m / (m - 1)) if self.unbiased_moving_variance else var
-            for w, batch in ((self.moving_mean, mean), (self.moving_variance, moving_var)):
-                w[...] = w * self.momentum + batch * (1 - self.momentum)
+            self._statistics(True, mean, var, m)
         else:
             xm = xc - self.moving_mean.astype(dt).reshape(bshape)
             var = self.moving_variance.astype(dt)
@@ -168,7 +172,63 @@ class BatchNormalization(Layer):
             y += self.beta.astype(dt).reshape(bshape)
         return y.astype(self.dtype, copy=False)
 
+    def _statistics(self, training: bool, mean: np.ndarray | None, var: np.ndarray | None,
+                    m: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, var)`` the call normalises by: the batch's (updating the moving averages)
+        in training, else the moving ones; ``m`` values per channel."""
+        if not training:
+            return self.moving_mean, self.moving_variance
+        moving_var = var * (m / (m - 1)) if self.unbiased_moving_variance else var
+        for w, batch in ((self.moving_mean, mean), (self.moving_variance, moving_var)):
+            w[...] = w * self.momentum + batch * (1 - self.momentum)
+        return mean, var
+
+    def _compiled_call(self, x2: np.ndarray, training: bool) -> np.ndarray:
+        """The layer on channels-last ``(rows, C)`` by the compiled kernels: the statistics in
+        two passes, the output in one; x-hat is not kept (backward recomputes it from x)."""
+        dt = x2.dtype
+        m = x2.shape[0]
+        if training and m < 1 + self.unbiased_moving_variance:
+            raise ValueError(
+                f"x: training statistics need at least {1 + self.unbiased_moving_variance} "
+                f"value(s) per channel, got {m}"
+            )
+        mean, var = channels.mean_var(x2) if training else (None, None)
+        mean, var = self._statistics(training, mean, var, m)
+        mean, var = mean.astype(dt), var.astype(dt)
+        inv_std = 1 / np.sqrt(var + dt.type(self.epsilon))
+        self._xhat, self._mean = None, mean
+        self._inv_std, self._trained = inv_std, bool(training)
+        q = inv_std * self.gamma.astype(dt) if self.scale else inv_std
+        t = self.beta.astype(dt) if self.center else np.zeros_like(inv_std)
+        return channels.affine(x2, mean, q, t)
+
+    def _compiled_backward(self, g2: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        """``dL/dx`` ``(rows, C)`` by the compiled kernels: the two sums in one pass, the
+        gradient in one."""
+        dt, inv_std, m = x2.dtype, self._inv_std, x2.shape[0]
+        g_beta, g_xm = channels.gradient_sums(x2, g2, self._mean)
+        g_gamma = g_xm * inv_std
+        self.grads = {}
+        if self.scale:
+            self.grads["gamma"] = g_gamma.astype(self.dtype)
+        if self.center:
+            self.grads["beta"] = g_beta.astype(self.dtype)
+        scale = inv_std if not self.scale else inv_std * self.gamma.astype(dt)
+        zero = np.zeros_like(scale)
+        if not self._trained:  # constant statistics: y is affine in x
+            return channels.affine(x2, self._mean, zero, zero, g2, scale)
+        # dL/dx = scale * (g - sum(g) / m - xhat * sum(g * xhat) / m), xhat = (x - mean) / std
+        return channels.affine(x2, self._mean, -scale * inv_std * (g_gamma / m),
+                               -scale * (g_beta / m), g2, scale)
+
     def _backward(self, g: np.ndarray) -> np.ndarray:
+        if self._xhat is None:  # the compiled call ran
+            x = self._x.astype(compute_dtype(self.dtype), copy=False)
+            x2 = x.reshape(-1, x.shape[-1])
+            g2 = np.ascontiguousarray(g.reshape(x2.shape), x2.dtype)
+            return self._compiled_backward(g2, x2).reshape(x.shape).astype(self.dtype,
+                                                                           copy=False)
         x, xhat, inv_std = self._x, self._xhat, self._inv_std
         a = self._channel_axis(x.ndim, "x")
         axes, bshape = self._per_channel(x.ndim, a)
