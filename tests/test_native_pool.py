@@ -116,12 +116,38 @@ def test_tasks_on_the_workers_give_what_one_call_gives(monkeypatch):
                                reference.window_sums(x, taps), rtol=1e-12)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("size", [(8,), (6, 4), (4, 2, 6)])
+def test_windows_that_partition_the_input_write_grad_x_whole(isa, size):
+    """A 2-wide pool on even sizes (every pixel in exactly one window) writes grad_x rather
+    than adding to zeros: the same gradients, every pixel written (an output full of NaN
+    before the call is overwritten everywhere)."""
+    rng = np.random.default_rng(len(size))
+    x = rng.integers(0, 3, (2, *size, 17)).astype(np.float64)  # ties
+    geom = pool_geometry(size, 2)
+    windows, taps = _windows(geom)
+    assert windows.partition and not _windows(pool_geometry(size, 2, 1))[0].partition
+    gy = rng.standard_normal((2, *geom.out_shape, 17))
+    with _native.using(isa):
+        gx_max = native_pool.max_backward(x, gy, windows)
+        gx_avg = native_pool.avg_backward(gy, x.shape, windows)
+        out = np.full_like(x, np.nan)
+        _native.core.pool(3, None, gy, out, None, None, *windows.maps,
+                          (2, 17, *windows.in_shape, *windows.out_shape, *windows.size), 0,
+                          gy.size // 17, True)
+    np.testing.assert_array_equal(gx_max, _scatter(gy, reference.max_pool(x, taps)[1], x.shape))
+    np.testing.assert_array_equal(gx_avg, out)
+    for i, window in taps.items():  # each pixel of a window holds its output's gradient
+        for p in window:
+            np.testing.assert_array_equal(out[(slice(None), *p)], gy[(slice(None), *i)])
+
+
 def _call(**change):
     """A valid call of the entry point (a 2x2 max pool of a 1x4x4x2 image), with ``change``."""
     args = dict(mode=0, x=np.zeros((1, 4, 4, 2)), g=None, out=np.zeros((1, 2, 2, 2)),
                 index=None, div=None, taps_d=np.zeros(1, np.int64),
                 taps_h=np.array([0, 1, 2, 3], np.int64), taps_w=np.array([0, 1, 2, 3], np.int64),
-                dims=(1, 2, 1, 4, 4, 1, 2, 2, 1, 2, 2), q0=0, q1=4)
+                dims=(1, 2, 1, 4, 4, 1, 2, 2, 1, 2, 2), q0=0, q1=4, assign=False)
     args.update(change)
     return _native.core.pool(*args.values())
 
@@ -141,6 +167,8 @@ def test_a_valid_call_runs():
     (dict(mode=1), TypeError, "bytes-like object"),  # div is None
     (dict(mode=2, out=np.zeros((1, 4, 4, 2))), TypeError, "bytes-like"),  # g: None
     (dict(dims=(1, 2, 1, 4, 4, 1, 2, 2, 1, 1 << 12, 1 << 12)), ValueError, "2\\*\\*24"),
+    (dict(mode=3, x=None, g=np.zeros((1, 2, 2, 2)), out=np.zeros((1, 4, 4, 2)), assign=True,
+          taps_h=np.array([0, 1, 1, 2], np.int64)), ValueError, "taps_h do not partition"),
 ])
 def test_the_entry_point_refuses_what_would_leave_the_arrays(change, error, match):
     with pytest.raises(error, match=match):

@@ -516,25 +516,26 @@ fail:
 }
 
 PyDoc_STRVAR(pool_doc,
-"pool(mode, x, g, out, index, div, taps_d, taps_h, taps_w, dims, q0, q1)\n\n"
+"pool(mode, x, g, out, index, div, taps_d, taps_h, taps_w, dims, q0, q1, assign=0)\n\n"
 "Pooling of output pixels q0 <= q < q1 of the flat (B, OD, OH, OW) grid (pool.h).\n"
 "mode 0 max, 1 average, 2 max backward, 3 average backward; dims (B, C, D, H, W, OD, OH,\n"
 "OW, kd, kh, kw); x (B, D, H, W, C) or None (average backward); g grad_y (backward) or\n"
 "None; out y or grad_x (added to); index int64 like y or None (max); div (OD, OH, OW) or\n"
-"None (average); taps_a (out_a, k_a) int64 maps, -1 or [0, in_a).");
+"None (average); taps_a (out_a, k_a) int64 maps, -1 or [0, in_a). assign (backward): the\n"
+"windows partition the input, so out is written rather than added to.");
 
 static PyObject *py_pool(PyObject *self, PyObject *args)
 {
     (void)self;
-    int mode;
+    int mode, assign = 0;
     PyObject *xo, *go, *oo, *io, *dio, *to[3];
     Py_ssize_t d[11], q0, q1;
     struct buf x = {0}, g = {0}, out = {0}, index = {0}, div = {0}, maps[3];
     memset(maps, 0, sizeof maps);
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "iOOOOOOOO(nnnnnnnnnnn)nn", &mode, &xo, &go, &oo, &io, &dio,
+    if (!PyArg_ParseTuple(args, "iOOOOOOOO(nnnnnnnnnnn)nn|p", &mode, &xo, &go, &oo, &io, &dio,
                           &to[0], &to[1], &to[2], &d[0], &d[1], &d[2], &d[3], &d[4], &d[5],
-                          &d[6], &d[7], &d[8], &d[9], &d[10], &q0, &q1))
+                          &d[6], &d[7], &d[8], &d[9], &d[10], &q0, &q1, &assign))
         return NULL;
     if (mode < CL_POOL_MAX || mode > CL_POOL_AVG_BACK) {
         PyErr_Format(PyExc_ValueError, "mode: expected 0 to 3, got %d", mode);
@@ -576,12 +577,25 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
         if (get(to[a], &maps[a], names[a], 0, "int", 0) < 0
             || check_map(&maps[a], names[a], d[5 + a] * d[8 + a], d[2 + a]) < 0)
             goto fail;
+    /* assign only where the maps really partition the input: tap j of output o reads o*k + j
+     * on every axis, and the outputs cover it (else grad_x would keep unwritten values) */
+    for (int ax = 0; assign && ax < 3; ++ax) {
+        const int64_t *m = (const int64_t *)maps[ax].view.buf;
+        int ok = d[5 + ax] * d[8 + ax] == d[2 + ax];
+        for (Py_ssize_t i = 0; ok && i < d[5 + ax] * d[8 + ax]; ++i)
+            ok = m[i] == i;
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "assign: the windows of %s do not partition the "
+                         "input", names[ax]);
+            goto fail;
+        }
+    }
     struct cl_pool p = {
         .mode = (enum cl_pool_mode)mode, .x = x.held ? x.view.buf : NULL,
         .g = g.held ? g.view.buf : NULL, .out = out.view.buf,
         .index = index.held ? (int64_t *)index.view.buf : NULL,
         .div = div.held ? div.view.buf : NULL,
-        .b = d[0], .c = d[1],
+        .b = d[0], .c = d[1], .assign = assign,
     };
     for (int a = 0; a < 3; ++a) {
         p.taps[a] = (const int64_t *)maps[a].view.buf;

@@ -28,6 +28,8 @@ struct cl_pool {
     const void *div;       /* CL_POOL_AVG: (OD, OH, OW) divisors */
     const int64_t *taps[3];  /* per axis (out[a], k[a]): -1 or [0, in[a]) */
     ptrdiff_t b, c, in[3], out_[3], k[3];
+    int assign;  /* backward: the windows partition the input (every pixel in exactly one), so
+                    grad_x is written, not added to, and need not start at zero */
 };
 
 /* Output pixels q0 <= q < q1 of the flat (B, OD, OH, OW) grid, every channel; 0, or -1 when

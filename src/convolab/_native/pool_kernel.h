@@ -85,6 +85,13 @@ CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const struct cl_poo
                     if (p->index)
                         for (ptrdiff_t l = 0; l < n; ++l)
                             p->index[yoff + c + l] = pos[(ptrdiff_t)win[l]];
+                } else if (p->assign) {  /* each tap's pixel: g at the winner, else 0 */
+                    T *gx = (T *)p->out + xoff + c;
+                    const VEC g = FN(load_lanes)((const T *)p->g + yoff + c, n);
+                    VEC t_at = (VEC){0};
+                    for (ptrdiff_t t = 0; t < m; ++t, t_at += 1)
+                        FN(store_lanes)(gx + pos[t] * C,
+                                        FN(pool_select)(win == t_at, g, (VEC){0}), n);
                 } else {
                     T *gx = (T *)p->out + xoff + c;
                     const T *g = (const T *)p->g + yoff + c;
@@ -103,7 +110,7 @@ CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const struct cl_poo
                 const VEC g = FN(load_lanes)((const T *)p->g + yoff + c, n);
                 for (ptrdiff_t t = 0; t < m; ++t) {
                     T *dst = gx + pos[t] * C;
-                    FN(store_lanes)(dst, FN(load_lanes)(dst, n) + g, n);
+                    FN(store_lanes)(dst, p->assign ? g : FN(load_lanes)(dst, n) + g, n);
                 }
             }
         }

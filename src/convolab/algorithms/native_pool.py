@@ -34,22 +34,25 @@ class Windows:
     size: tuple[int, int, int]
     maps: tuple[np.ndarray, np.ndarray, np.ndarray]
     overlap: bool  # whether two windows can read the same input pixel
+    partition: bool  # whether every input pixel is in exactly one window
 
     @classmethod
     def of(cls, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
            pool_size: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...],
            before: tuple[int, ...]) -> Windows:
         """The windows of a resolved pooling (``before``: each axis's padding before)."""
-        maps, overlap = [], False
+        maps, overlap, partition = [], False, True
         for n, o, k, s, d, b in zip(in_shape, out_shape, pool_size, strides, dilation, before):
             pos = (np.arange(o) * s - b)[:, None] + np.arange(k)[None, :] * d
             maps.append(np.ascontiguousarray(np.where((pos >= 0) & (pos < n), pos, -1),
                                              np.int64))
             overlap |= s < d * (k - 1) + 1
+            partition &= n == o * k and bool((pos.ravel() == np.arange(o * k)).all())
         pad = 3 - len(in_shape)
         one = np.zeros((1, 1), np.int64)
         return cls((1,) * pad + tuple(in_shape), (1,) * pad + tuple(out_shape),
-                   (1,) * pad + tuple(pool_size), tuple([one] * pad + maps), overlap)
+                   (1,) * pad + tuple(pool_size), tuple([one] * pad + maps), overlap,
+                   partition)
 
     @property
     def taps(self) -> int:
@@ -80,8 +83,9 @@ def _run(mode: int, x: np.ndarray | None, g: np.ndarray | None, out: np.ndarray,
         tasks = min(units, workers * TASKS_PER_WORKER)
         per = -(-units // tasks) * step
         bounds = [(q, min(pixels, q + per)) for q in range(0, pixels, per)]
+    assign = mode >= MAX_BACK and w.partition
     native.run(lambda q0, q1: _native.core.pool(mode, x, g, out, index, div, *w.maps, dims,
-                                                q0, q1), bounds)
+                                                q0, q1, assign), bounds)
 
 
 def max_forward(x: np.ndarray, w: Windows, want_index: bool
@@ -112,7 +116,7 @@ def avg_forward(x: np.ndarray, w: Windows, div: np.ndarray) -> np.ndarray:
 def max_backward(x: np.ndarray, gy: np.ndarray, w: Windows) -> np.ndarray:
     """``dL/dx`` ``(B, *spatial, C)``: each output's gradient ``gy`` to its window's maximum."""
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy, x.dtype)
-    gx = np.zeros_like(x)
+    gx = np.empty_like(x) if w.partition else np.zeros_like(x)  # a partition writes every pixel
     _run(MAX_BACK, x, gy, gx, None, None, w, x.shape[0], x.shape[-1])
     return gx
 
@@ -121,6 +125,6 @@ def avg_backward(g: np.ndarray, in_shape: tuple[int, ...], w: Windows) -> np.nda
     """``dL/dx`` of shape ``in_shape`` ``(B, *spatial, C)``: each output's ``g`` (already
     divided by its window's divisor) added to every input pixel its window reads."""
     g = np.ascontiguousarray(g)
-    gx = np.zeros(in_shape, g.dtype)
+    gx = np.empty(in_shape, g.dtype) if w.partition else np.zeros(in_shape, g.dtype)
     _run(AVG_BACK, None, g, gx, None, None, w, in_shape[0], in_shape[-1])
     return gx
