@@ -251,15 +251,9 @@ static int FN(dot)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
     const T **ptrs = malloc(sizeof(const T *) * (size_t)(DOT_PIX * taps));
     const T **wts = malloc(sizeof(const T *) * (size_t)taps);
     T *slot = merged ? malloc(sizeof(T) * (size_t)(DOT_PIX * nrows * kw * C)) : NULL;
-    if (!run_len || !cols || !rows || !ptrs || !wts || (merged && !slot)) {
-        free(run_len);
-        free(cols);
-        free(rows);
-        free(ptrs);
-        free(wts);
-        free(slot);
-        return -1;
-    }
+    int rc = -1;
+    if (!run_len || !cols || !rows || !ptrs || !wts || (merged && !slot))
+        goto done;
     cl_column_runs(a, width, run_len);  /* pixel ow is interior when run_len[ow*sw] >= span */
     for (ptrdiff_t ow = 0; ow < a->wo; ++ow)
         for (ptrdiff_t j = 0; j < kw; ++j) {
@@ -306,13 +300,15 @@ static int FN(dot)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         }
         q += ow1 - ow0;
     }
+    rc = 0;
+done:
     free(run_len);
     free(cols);
     free(rows);
     free(ptrs);
     free(wts);
     free(slot);
-    return 0;
+    return rc;
 }
 
 #undef DOT_O

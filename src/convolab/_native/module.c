@@ -29,6 +29,21 @@ static void release(struct buf *b)
     b->held = 0;
 }
 
+static void release_all(struct buf *bufs, int n)
+{
+    for (int i = 0; i < n; ++i)
+        release(&bufs[i]);
+}
+
+/* What an entry point returns after its kernel: None, or MemoryError when the kernel could
+ * not allocate its scratch (rc < 0). */
+static PyObject *kernel_result(int rc)
+{
+    if (rc < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 /* A C-contiguous buffer of `obj` of floats ("f"/"d", itemsize 0: either) or int64 ("i8"). */
 static int get(PyObject *obj, struct buf *b, const char *what, int writable, const char *kind,
                Py_ssize_t itemsize)
@@ -530,8 +545,10 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
     int mode, assign = 0;
     PyObject *xo, *go, *oo, *io, *dio, *to[3];
     Py_ssize_t d[11], q0, q1;
-    struct buf x = {0}, g = {0}, out = {0}, index = {0}, div = {0}, maps[3];
-    memset(maps, 0, sizeof maps);
+    struct buf bufs[8];
+    memset(bufs, 0, sizeof bufs);
+    struct buf *x = &bufs[0], *g = &bufs[1], *out = &bufs[2], *index = &bufs[3],
+               *div = &bufs[4], *maps = &bufs[5];
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "iOOOOOOOO(nnnnnnnnnnn)nn|p", &mode, &xo, &go, &oo, &io, &dio,
                           &to[0], &to[1], &to[2], &d[0], &d[1], &d[2], &d[3], &d[4], &d[5],
@@ -557,20 +574,20 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
                      pixels);
         return NULL;
     }
-    if (get(oo, &out, "out", 1, "float", 0) < 0
-        || check_len(&out, "out", backward ? n_in : n_out) < 0)
+    if (get(oo, out, "out", 1, "float", 0) < 0
+        || check_len(out, "out", backward ? n_in : n_out) < 0)
         goto fail;
-    Py_ssize_t item = out.view.itemsize;
+    Py_ssize_t item = out->view.itemsize;
     if (mode != CL_POOL_AVG_BACK
-        && (get(xo, &x, "x", 0, "float", item) < 0 || check_len(&x, "x", n_in) < 0))
+        && (get(xo, x, "x", 0, "float", item) < 0 || check_len(x, "x", n_in) < 0))
         goto fail;
-    if (backward && (get(go, &g, "g", 0, "float", item) < 0 || check_len(&g, "g", n_out) < 0))
+    if (backward && (get(go, g, "g", 0, "float", item) < 0 || check_len(g, "g", n_out) < 0))
         goto fail;
     if (mode == CL_POOL_MAX && io != Py_None
-        && (get(io, &index, "index", 1, "int", 0) < 0 || check_len(&index, "index", n_out) < 0))
+        && (get(io, index, "index", 1, "int", 0) < 0 || check_len(index, "index", n_out) < 0))
         goto fail;
     if (mode == CL_POOL_AVG
-        && (get(dio, &div, "div", 0, "float", item) < 0 || check_len(&div, "div", grid) < 0))
+        && (get(dio, div, "div", 0, "float", item) < 0 || check_len(div, "div", grid) < 0))
         goto fail;
     static const char *const names[3] = {"taps_d", "taps_h", "taps_w"};
     for (int a = 0; a < 3; ++a)
@@ -591,10 +608,10 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
         }
     }
     struct cl_pool p = {
-        .mode = (enum cl_pool_mode)mode, .x = x.held ? x.view.buf : NULL,
-        .g = g.held ? g.view.buf : NULL, .out = out.view.buf,
-        .index = index.held ? (int64_t *)index.view.buf : NULL,
-        .div = div.held ? div.view.buf : NULL,
+        .mode = (enum cl_pool_mode)mode, .x = x->held ? x->view.buf : NULL,
+        .g = g->held ? g->view.buf : NULL, .out = out->view.buf,
+        .index = index->held ? (int64_t *)index->view.buf : NULL,
+        .div = div->held ? div->view.buf : NULL,
         .b = d[0], .c = d[1], .assign = assign,
     };
     for (int a = 0; a < 3; ++a) {
@@ -608,18 +625,9 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     rc = fn(&p, q0, q1);
     Py_END_ALLOW_THREADS
-    if (rc < 0)
-        PyErr_NoMemory();
-    else
-        result = Py_NewRef(Py_None);
+    result = kernel_result(rc);
 fail:
-    release(&x);
-    release(&g);
-    release(&out);
-    release(&index);
-    release(&div);
-    for (int a = 0; a < 3; ++a)
-        release(&maps[a]);
+    release_all(bufs, 8);
     return result;
 }
 
@@ -679,7 +687,9 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
     int mode;
     PyObject *ao, *bo, *so, *oo;
     Py_ssize_t C, r0, r1;
-    struct buf a = {0}, b = {0}, s = {0}, out = {0};
+    struct buf bufs[4];
+    memset(bufs, 0, sizeof bufs);
+    struct buf *a = &bufs[0], *b = &bufs[1], *s = &bufs[2], *out = &bufs[3];
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "iOOOOnnn", &mode, &ao, &bo, &so, &oo, &C, &r0, &r1))
         return NULL;
@@ -688,14 +698,14 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
                      "one channel", mode, C);
         return NULL;
     }
-    if (get(ao, &a, "a", 0, "float", 0) < 0
-        || (mode == 2 && get(bo, &b, "b", 0, "float", a.view.itemsize) < 0)
-        || (mode > 0 && get(so, &s, "s", 0, "float", a.view.itemsize) < 0)
-        || get(oo, &out, "out", 1, "float", 8) < 0)
+    if (get(ao, a, "a", 0, "float", 0) < 0
+        || (mode == 2 && get(bo, b, "b", 0, "float", a->view.itemsize) < 0)
+        || (mode > 0 && get(so, s, "s", 0, "float", a->view.itemsize) < 0)
+        || get(oo, out, "out", 1, "float", 8) < 0)
         goto fail;
-    Py_ssize_t n = a.view.len / a.view.itemsize;
-    if (n % C || (b.held && check_len(&b, "b", n) < 0) || (s.held && check_len(&s, "s", C) < 0)
-        || check_len(&out, "out", mode == 2 ? 2 * C : C) < 0) {
+    Py_ssize_t n = a->view.len / a->view.itemsize;
+    if (n % C || (b->held && check_len(b, "b", n) < 0) || (s->held && check_len(s, "s", C) < 0)
+        || check_len(out, "out", mode == 2 ? 2 * C : C) < 0) {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_ValueError, "a: %zd values are not rows of %zd channels", n, C);
         goto fail;
@@ -704,22 +714,16 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "rows [%zd, %zd) are outside [0, %zd)", r0, r1, n / C);
         goto fail;
     }
-    cl_channel_sums_fn fn = a.view.itemsize == 8 ? cl_kernels.channel_sums_f64
+    cl_channel_sums_fn fn = a->view.itemsize == 8 ? cl_kernels.channel_sums_f64
                                                  : cl_kernels.channel_sums_f32;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = fn(mode, a.view.buf, b.held ? b.view.buf : NULL, s.held ? s.view.buf : NULL,
-            (double *)out.view.buf, C, r0, r1);
+    rc = fn(mode, a->view.buf, b->held ? b->view.buf : NULL, s->held ? s->view.buf : NULL,
+            (double *)out->view.buf, C, r0, r1);
     Py_END_ALLOW_THREADS
-    if (rc < 0)
-        PyErr_NoMemory();
-    else
-        result = Py_NewRef(Py_None);
+    result = kernel_result(rc);
 fail:
-    release(&a);
-    release(&b);
-    release(&s);
-    release(&out);
+    release_all(bufs, 4);
     return result;
 }
 
@@ -769,8 +773,7 @@ static PyObject *py_channel_affine(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 fail:
-    for (int i = 0; i < 7; ++i)
-        release(&bufs[i]);
+    release_all(bufs, 7);
     return result;
 }
 
