@@ -27,7 +27,7 @@
 CL_INLINE void FN(wgrad_tile)(const int cb, const int nv, const int ragged,
                               const struct cl_conv *a, const T *const *ind, ptrdiff_t taps,
                               ptrdiff_t count, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
-                              ptrdiff_t t, ptrdiff_t c0, T *gw)
+                              ptrdiff_t t, ptrdiff_t c0, ptrdiff_t cn, T *gw)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     const ptrdiff_t lanes = a->og - b * ob < ob ? a->og - b * ob : ob;
@@ -52,7 +52,7 @@ CL_INLINE void FN(wgrad_tile)(const int cb, const int nv, const int ragged,
                 acc[cc * nv + j] += gv[j] * s;
         }
     }
-    T *out = gw + (((g * nob + b) * taps + t) * a->cg + c0) * ob;
+    T *out = gw + (((g * nob + b) * taps + t) * cn + c0) * ob;
 #pragma GCC unroll 16
     for (int cc = 0; cc < cb; ++cc)
 #pragma GCC unroll 4
@@ -63,43 +63,59 @@ CL_INLINE void FN(wgrad_tile)(const int cb, const int nv, const int ragged,
 #define CL_WGRAD_TILE(CB, NV, RAGGED)                                                         \
     static __attribute__((noinline)) void FN(wgrad_##CB##x##NV##_##RAGGED)(                   \
         const struct cl_conv *a, const T *const *ind, ptrdiff_t taps, ptrdiff_t count,       \
-        ptrdiff_t q, ptrdiff_t g, ptrdiff_t b, ptrdiff_t t, ptrdiff_t c0, T *gw)             \
+        ptrdiff_t q, ptrdiff_t g, ptrdiff_t b, ptrdiff_t t, ptrdiff_t c0, ptrdiff_t cn,      \
+        T *gw)                                                                                \
     {                                                                                         \
-        FN(wgrad_tile)(CB, NV, RAGGED, a, ind, taps, count, q, g, b, t, c0, gw);              \
+        FN(wgrad_tile)(CB, NV, RAGGED, a, ind, taps, count, q, g, b, t, c0, cn, gw);          \
     }
 
 typedef void (*FN(wgrad_fn))(const struct cl_conv *, const T *const *, ptrdiff_t, ptrdiff_t,
-                             ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, T *);
+                             ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                             T *);
 
-/* Pixels q0 <= q < q1 added into gw (a->w, packed, written). The channels of a tap go in
- * blocks of cbmax, then 4, 2 and 1 (a 64-channel layer with cbmax 6: 10 x 6 + 4, where single
- * channels would run at a sixth of the rate); tiles[k][ragged] for k = cbmax, 4, 2, 1. */
+/* Pixels q0 <= q < q1 added into gw (a->w, packed, written). The reduction values of a tap go
+ * in blocks of cbmax, then 4, 2 and 1 (a 64-channel layer with cbmax 6: 10 x 6 + 4, where
+ * single channels would run at a sixth of the rate); tiles[k][ragged] for k = cbmax, 4, 2, 1.
+ * Few-channel layers walk merged kernel rows, as the forward does: a row's kw * C values are
+ * one tap, so LeNet's second layer (6 channels) runs blocks of 12 instead of 4 + 2 (two and
+ * four accumulators: FMA latency, not throughput, bound them). The packed gradient's layout
+ * is the same either way: (kh, kw, C) is (kh, kw * C). */
 CL_INLINE int FN(wgrad_drive)(const int cbmax, const int nv, FN(wgrad_fn) tiles[4][2],
                               const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     const int widths[4] = {cbmax, 4, 2, 1};
-    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->cg, 0, 0, NULL};
-    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_WGRAD_CHUNK * pl.taps));
-    if (!ind)
+    struct FN(plan) pl;
+    if (FN(plan_init)(a, &pl) < 0)
         return -1;
+    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_WGRAD_CHUNK * pl.taps));
+    T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_WGRAD_CHUNK * pl.taps * pl.seg))
+                           : NULL;
+    int rc = -1;
+    if (!ind || (pl.merged && !scratch))
+        goto done;
     T *gw = (T *)a->w;
     for (ptrdiff_t s = q0; s < q1; s += CL_WGRAD_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_WGRAD_CHUNK ? q1 : s + CL_WGRAD_CHUNK;
-        FN(indirection)(a, &pl, 1, s, e, ind, NULL);  /* one pixel a "tile": [pixel][tap] */
+        FN(indirection)(a, &pl, 1, s, e, ind, scratch);  /* one pixel a "tile": [pixel][tap] */
         for (ptrdiff_t g = 0; g < a->groups; ++g)
             for (ptrdiff_t b = 0; b < nob; ++b) {
                 const int ragged = a->og - b * ob < ob;
                 for (ptrdiff_t t = 0; t < pl.taps; ++t) {
                     ptrdiff_t c0 = 0;
                     for (int k = 0; k < 4; ++k)
-                        for (; widths[k] <= cbmax && c0 + widths[k] <= a->cg; c0 += widths[k])
-                            tiles[k][ragged](a, ind, pl.taps, e - s, s, g, b, t, c0, gw);
+                        for (; widths[k] <= cbmax && c0 + widths[k] <= pl.cn; c0 += widths[k])
+                            tiles[k][ragged](a, ind, pl.taps, e - s, s, g, b, t, c0, pl.cn,
+                                             gw);
                 }
             }
     }
+    rc = 0;
+done:
     free(ind);
-    return 0;
+    free(scratch);
+    FN(plan_free)(&pl);
+    return rc;
 }
 
 /* (through a second macro, so that PIX1 etc. are expanded before they are pasted into names) */
