@@ -97,3 +97,17 @@ def test_batch_norm_on_the_kernels_equals_its_numpy_path(monkeypatch, dtype, tra
 def test_the_entry_points_refuse_what_would_leave_the_arrays(call, error, match):
     with pytest.raises(error, match=match):
         call(np.zeros((2, 4)), np.zeros(4))
+
+
+def test_inference_gradient_is_the_scaled_gradient_even_beside_an_inf_input():
+    """At inference y is affine in x, so dL/dx is g * gamma / std wherever x is: an Inf in x
+    must not reach grad_x (as (x - mean) * 0 would make it NaN)."""
+    layer = BatchNormalization(dtype="float32")
+    x = np.ones((4, 3), np.float32)
+    layer.build(x.shape)
+    x[1, 2] = np.inf
+    layer(x)  # inference: the moving statistics
+    g = np.ones_like(x)
+    gx = layer.backward(g)
+    want = g * (layer.gamma / np.sqrt(layer.moving_variance + layer.epsilon))
+    np.testing.assert_allclose(gx, want, rtol=1e-6)

@@ -65,8 +65,8 @@ def affine(x: np.ndarray, s: np.ndarray, q: np.ndarray, t: np.ndarray,
     pass: ``(rows, C)`` in ``x``'s dtype."""
     rows, c = x.shape
     out = np.empty_like(x)
-    per = [np.ascontiguousarray(v, x.dtype) for v in (s, q, t)]
-    pp = None if p is None else np.ascontiguousarray(p, x.dtype)
-    native.run(lambda r0, r1: _native.core.channel_affine(g, x, *per[:1], pp, *per[1:], out, c,
-                                                          r0, r1), _ranges(rows, c))
+    s, q, t = (np.ascontiguousarray(v, x.dtype) for v in (s, q, t))
+    p = None if p is None else np.ascontiguousarray(p, x.dtype)
+    native.run(lambda r0, r1: _native.core.channel_affine(g, x, s, p, q, t, out, c, r0, r1),
+               _ranges(rows, c))
     return out

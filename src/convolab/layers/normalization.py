@@ -146,17 +146,17 @@ class BatchNormalization(Layer):
         axes, bshape = self._per_channel(x.ndim, a)
         dt = compute_dtype(self.dtype)
         xc = x.astype(dt, copy=False)
+        m = x.size // max(x.shape[a], 1)  # values per channel
+        if training and m < 1 + self.unbiased_moving_variance:
+            raise ValueError(
+                f"x: training statistics need at least {1 + self.unbiased_moving_variance} "
+                f"value(s) per channel, got shape {x.shape}"
+            )
         x2 = xc.reshape(-1, xc.shape[-1]) if a == x.ndim - 1 else None
         if x2 is not None and channels.runs(x2):
             return self._compiled_call(x2, training).reshape(x.shape).astype(self.dtype,
                                                                              copy=False)
         if training:
-            m = x.size // max(x.shape[a], 1)  # values per channel
-            if m < 1 + self.unbiased_moving_variance:
-                raise ValueError(
-                    f"x: training statistics need at least {1 + self.unbiased_moving_variance} "
-                    f"value(s) per channel, got shape {x.shape}"
-                )
             mean = xc.mean(axis=axes)
             xm = xc - mean.reshape(bshape)
             var = np.mean(xm * xm, axis=axes)  # biased, as both frameworks normalise
@@ -187,14 +187,8 @@ class BatchNormalization(Layer):
         """The layer on channels-last ``(rows, C)`` by the compiled kernels: the statistics in
         two passes, the output in one; x-hat is not kept (backward recomputes it from x)."""
         dt = x2.dtype
-        m = x2.shape[0]
-        if training and m < 1 + self.unbiased_moving_variance:
-            raise ValueError(
-                f"x: training statistics need at least {1 + self.unbiased_moving_variance} "
-                f"value(s) per channel, got {m}"
-            )
         mean, var = channels.mean_var(x2) if training else (None, None)
-        mean, var = self._statistics(training, mean, var, m)
+        mean, var = self._statistics(training, mean, var, x2.shape[0])
         mean, var = mean.astype(dt), var.astype(dt)
         inv_std = 1 / np.sqrt(var + dt.type(self.epsilon))
         self._xhat, self._mean = None, mean
@@ -206,21 +200,25 @@ class BatchNormalization(Layer):
     def _compiled_backward(self, g2: np.ndarray, x2: np.ndarray) -> np.ndarray:
         """``dL/dx`` ``(rows, C)`` by the compiled kernels: the two sums in one pass, the
         gradient in one."""
-        dt, inv_std, m = x2.dtype, self._inv_std, x2.shape[0]
+        inv_std, m = self._inv_std, x2.shape[0]
         g_beta, g_xm = channels.gradient_sums(x2, g2, self._mean)
         g_gamma = g_xm * inv_std
+        scale = self._gradients(g_gamma, g_beta, x2.dtype)
+        if not self._trained:  # constant statistics: y is affine in x
+            return g2 * scale
+        # dL/dx = scale * (g - sum(g) / m - xhat * sum(g * xhat) / m), xhat = (x - mean) / std
+        return channels.affine(x2, self._mean, -scale * inv_std * (g_gamma / m),
+                               -scale * (g_beta / m), g2, scale)
+
+    def _gradients(self, g_gamma: np.ndarray, g_beta: np.ndarray, dt: np.dtype) -> np.ndarray:
+        """Set ``grads`` from the sums of ``g * xhat`` and of ``g`` per channel; returns what
+        scales the normalisation's gradient, ``gamma / std`` (``1 / std`` without scale)."""
         self.grads = {}
         if self.scale:
             self.grads["gamma"] = g_gamma.astype(self.dtype)
         if self.center:
             self.grads["beta"] = g_beta.astype(self.dtype)
-        scale = inv_std if not self.scale else inv_std * self.gamma.astype(dt)
-        zero = np.zeros_like(scale)
-        if not self._trained:  # constant statistics: y is affine in x
-            return channels.affine(x2, self._mean, zero, zero, g2, scale)
-        # dL/dx = scale * (g - sum(g) / m - xhat * sum(g * xhat) / m), xhat = (x - mean) / std
-        return channels.affine(x2, self._mean, -scale * inv_std * (g_gamma / m),
-                               -scale * (g_beta / m), g2, scale)
+        return self._inv_std if not self.scale else self._inv_std * self.gamma.astype(dt)
 
     def _backward(self, g: np.ndarray) -> np.ndarray:
         if self._xhat is None:  # the compiled call ran
@@ -229,18 +227,13 @@ class BatchNormalization(Layer):
             g2 = np.ascontiguousarray(g.reshape(x2.shape), x2.dtype)
             return self._compiled_backward(g2, x2).reshape(x.shape).astype(self.dtype,
                                                                            copy=False)
-        x, xhat, inv_std = self._x, self._xhat, self._inv_std
+        x, xhat = self._x, self._xhat
         a = self._channel_axis(x.ndim, "x")
         axes, bshape = self._per_channel(x.ndim, a)
         g = g.astype(xhat.dtype, copy=False)
         g_beta = g.sum(axis=axes)
         g_gamma = (g * xhat).sum(axis=axes)
-        self.grads = {}
-        if self.scale:
-            self.grads["gamma"] = g_gamma.astype(self.dtype)
-        if self.center:
-            self.grads["beta"] = g_beta.astype(self.dtype)
-        scale = inv_std if not self.scale else inv_std * self.gamma.astype(xhat.dtype)
+        scale = self._gradients(g_gamma, g_beta, xhat.dtype)
         if not self._trained:  # constant statistics: y is affine in x
             gx = g * scale.reshape(bshape)
         else:
