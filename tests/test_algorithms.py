@@ -16,7 +16,15 @@ from strategies import Config, configs
 
 import convolab as cl
 from convolab import reference
-from convolab.algorithms import REGISTRY, implicit, scheduler, stencil, toeplitz, winograd
+from convolab.algorithms import (
+    REGISTRY,
+    implicit,
+    scheduler,
+    stencil,
+    toeplitz,
+    winograd,
+    winograd_f4,
+)
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.select import supports
@@ -45,12 +53,15 @@ SHAPE_TO = {
     "small": lambda c: dataclasses.replace(c, n=1),
     "direct_stencil": lambda c: dataclasses.replace(c, cg=1, groups=1, stride=(c.stride[0], 1)),
     "separable": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
+    "winograd_f4": lambda c: dataclasses.replace(c, kh=3, kw=3, stride=(1, 1), dilation=(1, 1),
+                                                 groups=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
              "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32,
              "direct": 1e-5, "direct_depthwise": 1e-5, "small": 1e-5,
-             "direct_stencil": 1e-5, "separable": 1e-5}
+             "direct_stencil": 1e-5, "separable": 1e-5,
+             "winograd_f4": winograd_f4.ERROR_BOUND_F32}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -279,6 +290,7 @@ NON_FINITE_CASES = {
     "small": ((1, 6, 7, 2), (3, 3, 1, 4), {"groups": 2}),
     "direct_stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
     "separable": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
+    "winograd_f4": ((1, 12, 13, 4), (3, 3, 4, 4), {}),
 }
 
 

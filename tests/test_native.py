@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not _native.available(),
 ISAS = _native.supported_isas()
 KERNELS = ("direct", "direct_depthwise", "direct_stencil")
 COMPILED_ADJOINT = ("adjoint:direct", "adjoint:direct_depthwise", "adjoint:small",
-                    "adjoint:direct_stencil")
+                    "adjoint:direct_stencil", "adjoint:winograd_f4")
 
 
 @st.composite

@@ -37,6 +37,7 @@ from convolab.algorithms import (
     small,
     stencil,
     toeplitz,
+    winograd_f4,
 )
 from convolab.algorithms.cost import Cost, im2col_cost
 from convolab.config import get_workspace_limit
@@ -55,7 +56,7 @@ COL2IM_VS_IM2COL = 2.0
 ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
 # the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
 ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME,
-                       direct_stencil.NAME, small.NAME)
+                       direct_stencil.NAME, small.NAME, winograd_f4.NAME)
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:

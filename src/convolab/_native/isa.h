@@ -27,6 +27,11 @@ typedef void (*cl_channel_affine_fn)(const void *g, const void *x, const void *s
                                      const void *p, const void *q, const void *t, void *out,
                                      ptrdiff_t c, ptrdiff_t r0, ptrdiff_t r1);
 
+/* Winograd's kernel transform (winograd_kernel.h): HWIO w (3, 3, C, O) -> u (nob, 36, C, ob),
+ * output channels o0 .. o1. */
+typedef void (*cl_wino_pack_fn)(const void *w, void *u, ptrdiff_t c, ptrdiff_t o, ptrdiff_t ob,
+                                ptrdiff_t o0, ptrdiff_t o1);
+
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
 /* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
@@ -42,6 +47,10 @@ struct cl_kernels {
     int pix_f64[CL_MAX_NV + 1];
     cl_direct_fn direct_f32[CL_MAX_NV + 1];
     cl_direct_fn direct_f64[CL_MAX_NV + 1];
+    /* Winograd F(4x4, 3x3) by tiles (winograd_kernel.h): returns 1 when an output is not
+     * finite; by nv, as direct */
+    cl_direct_fn winograd_f32[CL_MAX_NV + 1], winograd_f64[CL_MAX_NV + 1];
+    cl_wino_pack_fn winograd_pack_f32, winograd_pack_f64;
     cl_depthwise_fn depthwise_f32, depthwise_f64;
     cl_direct_fn stencil_f32, stencil_f64;
     /* weight gradients: y is grad_y (read), w the packed gradient (added to) */

@@ -35,6 +35,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "pool_kernel.h"
 #include "activation_kernel.h"
 #include "channel_kernel.h"
+#include "winograd_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -62,6 +63,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "pool_kernel.h"
 #include "activation_kernel.h"
 #include "channel_kernel.h"
+#include "winograd_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -72,6 +74,10 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->lanes_f64 = VBYTES / 8;
     CL_CAT3(direct_fill, f32, ISA)(k->direct_f32, k->pix_f32);
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
+    CL_CAT3(wino_fill, f32, ISA)(k->winograd_f32);
+    CL_CAT3(wino_fill, f64, ISA)(k->winograd_f64);
+    k->winograd_pack_f32 = CL_CAT3(wino_pack, f32, ISA);
+    k->winograd_pack_f64 = CL_CAT3(wino_pack, f64, ISA);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
     CL_CAT3(wgrad_fill, f32, ISA)(k->wgrad_f32);

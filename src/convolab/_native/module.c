@@ -300,6 +300,102 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(winograd_doc,
+"winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1) -> bool\n\n"
+"Winograd F(4x4, 3x3) of tiles q0 <= q < q1 (flat over N, ceil(Ho/4), ceil(Wo/4)) into y:\n"
+"a 3x3 kernel, stride 1, no dilation or groups. u is the kernel's transform packed\n"
+"(nob, 36, C, nv*lanes), bias (nob*nv*lanes,) or None, zero-filled past O. False when an\n"
+"output is not finite (y then holds no result: compute it the direct way).");
+
+static PyObject *py_winograd(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t nv;
+    if (parse(args, &c, &nv, 0, 0) < 0)
+        goto fail;
+    const int f64 = c.itemsize == 8;
+    struct cl_conv *a = &c.a;
+    if (a->kh != 3 || a->kw != 3 || a->sh != 1 || a->sw != 1 || a->dh != 1 || a->dw != 1
+        || a->groups != 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+        goto fail;
+    }
+    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.winograd_f64 : cl_kernels.winograd_f32)[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        goto fail;
+    }
+    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+    const Py_ssize_t nob = (a->o + ob - 1) / ob;
+    Py_ssize_t us[4] = {nob, 36, a->c, ob}, ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
+    const Py_ssize_t nu = product(4, us), tiles = product(3, ts);
+    if (nu < 0 || check_len(&c.w, "u", nu) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
+        goto fail;
+    if (c.q1 > tiles) {
+        PyErr_Format(PyExc_ValueError, "tiles [%zd, %zd) are outside [0, %zd)", c.q0, c.q1,
+                     tiles);
+        goto fail;
+    }
+    cl_direct_fn fn = (f64 ? cl_kernels.winograd_f64 : cl_kernels.winograd_f32)[nv];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(a, c.q0, c.q1);
+    Py_END_ALLOW_THREADS
+    call_release(&c);
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc == 0);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
+PyDoc_STRVAR(winograd_pack_doc,
+"winograd_pack(w, u, ob, o0, o1)\n\n"
+"Winograd's kernel transform G w G^T of HWIO w (3, 3, C, O), in float64, into u packed\n"
+"(nob, 36, C, ob) of w's dtype (zero-filled by the caller past O): output channels o0..o1.");
+
+static PyObject *py_winograd_pack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *wo, *uo;
+    Py_ssize_t ob, o0, o1;
+    struct buf bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOnnn", &wo, &uo, &ob, &o0, &o1))
+        return NULL;
+    if (get(wo, &bufs[0], "w", 0, "float", 0) < 0)
+        return NULL;
+    const Py_ssize_t item = bufs[0].view.itemsize;
+    if (get(uo, &bufs[1], "u", 1, "float", item) < 0)
+        goto fail;
+    if (bufs[0].view.ndim != 4 || bufs[0].view.shape[0] != 3 || bufs[0].view.shape[1] != 3) {
+        PyErr_SetString(PyExc_ValueError, "w: expected a (3, 3, C, O) kernel");
+        goto fail;
+    }
+    const Py_ssize_t c = bufs[0].view.shape[2], o = bufs[0].view.shape[3];
+    if (ob < 1 || o0 < 0 || o0 > o1 || o1 > o) {
+        PyErr_Format(PyExc_ValueError, "ob = %zd, o0 = %zd, o1 = %zd: need ob >= 1 and "
+                     "0 <= o0 <= o1 <= %zd", ob, o0, o1, o);
+        goto fail;
+    }
+    Py_ssize_t us[4] = {(o + ob - 1) / ob, 36, c, ob};
+    const Py_ssize_t nu = product(4, us);
+    if (nu < 0 || check_len(&bufs[1], "u", nu) < 0)
+        goto fail;
+    cl_wino_pack_fn fn = item == 8 ? cl_kernels.winograd_pack_f64 : cl_kernels.winograd_pack_f32;
+    Py_BEGIN_ALLOW_THREADS
+    fn(bufs[0].view.buf, bufs[1].view.buf, c, o, ob, o0, o1);
+    Py_END_ALLOW_THREADS
+    release_all(bufs, 2);
+    Py_RETURN_NONE;
+fail:
+    release_all(bufs, 2);
+    return NULL;
+}
+
 PyDoc_STRVAR(depthwise_doc,
 "depthwise(x, w, bias, y, row_map, col_map, geometry, cp, q0, q1)\n\n"
 "Depthwise convolution (groups == C == O) of output pixels q0 <= q < q1 into y.\n"
@@ -880,6 +976,8 @@ static PyObject *py_lanes(PyObject *self, PyObject *arg)
 
 static PyMethodDef methods[] = {
     {"direct", py_direct, METH_VARARGS, direct_doc},
+    {"winograd", py_winograd, METH_VARARGS, winograd_doc},
+    {"winograd_pack", py_winograd_pack, METH_VARARGS, winograd_pack_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},

@@ -26,15 +26,18 @@ from convolab.algorithms import (
     stencil,
     toeplitz,
     winograd,
+    winograd_f4,
 )
 from convolab.algorithms.problem import ConvProblem
 
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
-                        direct, direct_depthwise, direct_stencil, small, separable)
+                        direct, direct_depthwise, direct_stencil, small, separable,
+                        winograd_f4)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 # the algorithms that run the compiled core's kernels (they support nothing without it)
-COMPILED = frozenset(m.NAME for m in (direct, direct_depthwise, direct_stencil, small))
+COMPILED = frozenset(m.NAME for m in (direct, direct_depthwise, direct_stencil, small,
+                                      winograd_f4))
 
 __all__ = ["COMPILED", "INPUT_GRADIENT", "REGISTRY", "ConvProblem"]

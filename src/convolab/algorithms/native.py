@@ -92,21 +92,27 @@ def volume_args(p: ConvProblem) -> tuple[np.ndarray, ...]:
 
 
 def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
-    """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized.
+    """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized
+    (:func:`ranges`)."""
+    return ranges(math.prod(p.y_shape[:-1]), macs_per_pixel, CHUNK)
+
+
+def ranges(items: int, macs_per_item: int, chunk: int) -> list[tuple[int, int]]:
+    """``[(i0, i1), ...]`` covering ``range(items)`` (output pixels, Winograd's tiles), one
+    per task: whole ``chunk``s, about evenly sized.
 
     About ``TASK_MACS`` multiply-adds a task (~1 ms on a core), at least ``TASKS_PER_WORKER``
     tasks a worker: few enough that handing them out costs nothing, enough that the last
     task's wait is short and a core slowed by another process takes fewer.
     """
-    pixels = math.prod(p.y_shape[:-1])
     workers = scheduler.workers()
-    macs = pixels * macs_per_pixel
+    macs = items * macs_per_item
     if workers <= 1 or macs < SERIAL_MACS:
-        return [(0, pixels)]
-    chunks = -(-pixels // CHUNK)
+        return [(0, items)]
+    chunks = -(-items // chunk)
     tasks = min(chunks, max(workers * TASKS_PER_WORKER, macs // TASK_MACS))
-    per = -(-chunks // tasks) * CHUNK
-    return [(q, min(pixels, q + per)) for q in range(0, pixels, per)]
+    per = -(-chunks // tasks) * chunk
+    return [(q, min(items, q + per)) for q in range(0, items, per)]
 
 
 def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:

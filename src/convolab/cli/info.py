@@ -44,7 +44,8 @@ def describe() -> list[str]:
             dot_pix, dot_outs = core.dot_tile(itemsize)
             lines.append(f"  {name}: direct tiles {tiles} (pixels x output channels), "
                          f"{dot_pix}x{dot_outs} with the reduction in lanes (few outputs); "
-                         f"depthwise {lanes} channels a vector")
+                         f"depthwise {lanes} channels a vector; Winograd F(4x4, 3x3) on the "
+                         f"direct tiles")
     caps = [f"{v}={os.environ[v]}" for v in ("CONVOLAB_ISA", "CONVOLAB_NATIVE") if v in os.environ]
     if caps:
         lines.append(f"  set: {' '.join(caps)}")

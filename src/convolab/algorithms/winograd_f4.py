@@ -1,0 +1,116 @@
+"""Winograd F(4x4, 3x3) by the compiled core: 3x3 stride-1 layers with 4x fewer multiplications.
+
+A 4x4 block of outputs ("tile") is ``A^T [sum_c U_c . V_c] A`` with ``V = B^T d B`` the
+transform of its 6x6 input patch and ``U = G g G^T`` the kernel's (Lavin & Gray, 2016;
+``_native/winograd_kernel.h`` gives the matrices and the blocking). The 36 positions of a
+transformed tile are 36 matrix products over channels, run on direct's register tiles, with
+the transforms in C beside them on blocks that stay in L2. ``U`` is made once per call, in
+float64, and rounded once.
+
+Accuracy: F(4x4, 3x3)'s transforms have larger coefficients than F(2x2, 3x3)'s (the NumPy
+``winograd``), so its rounding grows more; the points 0, 1, -1, 1/2, -2 (not the usual 2 for
+1/2) keep float32's error, relative to the largest output on random normal data, at 2.3e-6 for
+64 channels and 8.5e-6 for 1024 (2.5e-5 with the usual points). The tests hold it below
+``ERROR_BOUND_F32``.
+
+Inf and NaN: a transform mixes a tile, so they would reach outputs that never read them (and a
+large finite input can overflow). The kernel reports whether every output it wrote is finite;
+if one is not, the call is computed by ``direct``, which multiplies exactly the definition's
+products (``finite``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convolab import _native
+from convolab.algorithms import direct, native, scheduler
+from convolab.algorithms.cost import Cost
+from convolab.algorithms.problem import ConvProblem
+
+NAME = "winograd_f4"
+REQUIRES = ("the compiled core, a 3x3 kernel (an image, not a volume), stride 1, dilation 1 "
+            "and groups=1")
+ERROR_BOUND_F32 = 1e-5  # max |y - y_exact| / max |y_exact|, float32 (tested)
+TILES_PER_CHUNK = 12  # a task's tiles are whole multiples of this (every tile's pix divides it)
+
+# FMA issue slots a tile's transform takes per channel vector, each way: ~240 vector operations
+# (36 loads, 12 six-point transforms, 36 stores in; 36 loads, 10 transforms, 16 stores out),
+# measured at ~450 cycles (res3x3a on one core: 4.5 of 11.3 ms; the loads of x and the stores
+# of y wait on memory), priced at that
+TRANSFORM_SLOTS = 900
+BLOCK_BYTES = 1 << 20  # V and M of a block (CL_WINO_BLOCK_BYTES in winograd_kernel.h)
+
+
+def supports(p: ConvProblem) -> bool:
+    return (native.available() and p.rank == 2 and p.w_shape[:2] == (3, 3)
+            and p.geom.stride == (1, 1) and p.geom.dilation == (1, 1) and p.groups == 1)
+
+
+def tiles(p: ConvProblem) -> int:
+    """Tiles of the call: one per 4x4 block of outputs (the last row and column may stick
+    out), over the batch."""
+    ho, wo = p.geom.out_shape
+    return p.x_shape[0] * -(-ho // 4) * -(-wo // 4)
+
+
+def cost(p: ConvProblem) -> Cost:
+    c, o = p.w_shape[2:]
+    t = tiles(p)
+    nv, pix = direct.tile(p, dot=False)
+    lanes = _native.core.lanes(p.dtype.itemsize)
+    kp = -(-o // (nv * lanes)) * nv * lanes
+    excess = max(1.0, (nv + pix) / (pix * nv))
+    products = 2 * 36 * t * c * kp * excess
+    vectors = t * (-(-c // lanes) + -(-o // lanes))  # a tile's channel vectors in and out
+    transforms = 2 * lanes * TRANSFORM_SLOTS * vectors
+    # the kernel's transform, written once a call (256 -> 256 channels: 9 MiB, as much time as
+    # the products of a 2x14x14 batch); the blocks then read it from L2 or L3, behind the
+    # products
+    u_bytes = 36 * c * kp * p.dtype.itemsize
+    return Cost(
+        flops=2 * 36 * t * c * o, gemm_flops=0, gemm_mkn=(1, 1, 1), bytes_moved=u_bytes,
+        workspace=scheduler.workers() * BLOCK_BYTES + u_bytes, calls=10,
+        kernel_flops=int(products + transforms),
+        summary=f"winograd_f4: compiled F(4x4,3x3) {native.kernel_name('winograd', p)}, "
+                f"36 products ({t} tiles x {c}) @ ({c} x {o}) on {pix}x{nv * lanes} register "
+                f"tiles, 4x fewer multiplications than direct",
+    )
+
+
+def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
+         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """HWIO ``w`` (3, 3, C, O) as its transform ``U = G w G^T`` packed ``(nob, 36, C, block)``
+    and ``bias`` as ``(nob * block,)``, zero-filled past O (``block``: a register tile's
+    output channels). The transform runs in the compiled core, in float64, on the workers."""
+    c, o = p.w_shape[2:]
+    nob = -(-o // block)
+    packed = native.aligned_empty((nob, 36, c, block), p.dtype)
+    if o % block:
+        packed[-1].fill(0)
+    w = np.ascontiguousarray(w, p.dtype)
+    native.run(lambda o0, o1: _native.core.winograd_pack(w, packed, block, o0, o1),
+               native.ranges(o, 36 * 9 * c, block))
+    if bias is None:
+        return packed, None
+    b = native.aligned_zeros((nob * block,), p.dtype)
+    b[:o] = bias
+    return packed, b
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """``(N, H, W, C) * (3, 3, C, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``."""
+    nv, _ = direct.tile(p, dot=False)
+    packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+    y = np.empty(p.y_shape, p.dtype)
+    rows, cols = native.maps(p)
+    geometry = native.geometry(p)
+    c, o = p.w_shape[2:]
+    finite = []
+    native.run(lambda t0, t1: finite.append(_native.core.winograd(
+        x, packed, b, y, rows, cols, geometry, nv, t0, t1)),
+        native.ranges(tiles(p), 36 * c * o, TILES_PER_CHUNK))
+    if all(finite):
+        return y
+    return direct.forward(x, w, p, bias)  # an Inf, a NaN or an overflow: see the docstring
