@@ -1,7 +1,8 @@
 """Winograd F(4x4, 3x3) in the compiled core, at every instruction set this CPU has.
 
 Against ``reference`` on random 3x3 stride-1 problems (every padding form and mode, channel
-counts crossing the SIMD blocks, images whose last tiles stick out), with each register tile;
+counts crossing the SIMD blocks, images whose last tiles stick out), volumes through their
+plane maps, with each register tile;
 its float32 error on wide layers; Inf, NaN and overflow (computed the direct way); the
 gradient of the input through it; and the entry points' guards.
 """
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import MODES, paddings
+from strategies import MODES, nd_paddings, paddings
 
 import convolab as cl
 from convolab import _native, reference
@@ -61,6 +62,44 @@ def test_winograd_matches_reference(isa, problem, seed, f64, nchw):
             y = cl.conv2d(x, w, b, algorithm="winograd_f4", **kw)
     assert y.dtype == dtype
     assert rel_err(y, reference.conv2d(x, w, b, **kw)) < (
+        1e-12 if f64 else winograd_f4.ERROR_BOUND_F32)
+
+
+@st.composite
+def volumes(draw):
+    """A 3-D conv whose every depth tap is a 3x3 stride-1 2-D conv: any depth size, stride,
+    dilation and padding; every padding form and mode."""
+    kd = draw(st.integers(1, 3))
+    spatial = (draw(st.integers(1, 6)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    kwargs = dict(stride=(draw(st.integers(1, 3)), 1, 1),
+                  dilation=(draw(st.integers(1, 2)), 1, 1),
+                  padding=draw(nd_paddings(3)), padding_mode=draw(st.sampled_from(MODES)))
+    try:
+        g = conv_geometry(spatial, (kd, 3, 3), stride=kwargs["stride"],
+                          padding=kwargs["padding"], dilation=kwargs["dilation"])
+        check_padding_fits(g.in_shape, g.pads, kwargs["padding_mode"])
+    except ValueError:
+        assume(False)
+    c, o = draw(st.integers(1, 24)), draw(st.integers(1, 40))
+    return (draw(st.integers(1, 2)), *spatial, c), (kd, 3, 3, c, o), kwargs
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=30, deadline=None)
+@given(problem=volumes(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
+def test_a_volume_is_read_through_its_plane_map(isa, problem, seed, f64):
+    """A volume as it lies, no unfolded copy: each output plane's tiles gather their kd input
+    planes through the plane map into the channels of one Winograd (a tap's channel count
+    not a whole number of vectors: its last vector spills into the next tap's, which
+    overwrites it)."""
+    x_shape, w_shape, kw = problem
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if f64 else np.float32
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[-1]).astype(dtype)
+    with _native.using(isa):
+        y = cl.conv3d(x, w, b, algorithm="winograd_f4", **kw)
+    assert rel_err(y, reference.conv(x, w, b, **kw)) < (
         1e-12 if f64 else winograd_f4.ERROR_BOUND_F32)
 
 
@@ -216,6 +255,7 @@ def test_the_entry_point_refuses_what_would_leave_the_arrays(change, match):
     ((np.ones((3, 3, 2, 3)), np.zeros((1, 36, 2, 8)), 8, 0, 4), ValueError, "o1 = 4"),
     ((np.ones((3, 3, 2, 3)), np.zeros((1, 36, 2, 7)), 8, 0, 3), ValueError, "u: expected"),
     ((np.ones((2, 3, 2, 3)), np.zeros((1, 36, 2, 8)), 8, 0, 3), ValueError, r"\(3, 3, C, O\)"),
+    ((np.ones((2, 3, 3, 2, 3)), np.zeros((1, 36, 2, 8)), 8, 0, 3), ValueError, "u: expected"),
     ((np.ones((3, 3, 2, 3)), np.zeros((1, 36, 2, 8), np.float32), 8, 0, 3), TypeError, "dtype"),
 ])
 def test_the_packing_entry_point_checks_its_arguments(args, error, match):

@@ -27,10 +27,10 @@ typedef void (*cl_channel_affine_fn)(const void *g, const void *x, const void *s
                                      const void *p, const void *q, const void *t, void *out,
                                      ptrdiff_t c, ptrdiff_t r0, ptrdiff_t r1);
 
-/* Winograd's kernel transform (winograd_kernel.h): HWIO w (3, 3, C, O) -> u (nob, 36, C, ob),
- * output channels o0 .. o1. */
-typedef void (*cl_wino_pack_fn)(const void *w, void *u, ptrdiff_t c, ptrdiff_t o, ptrdiff_t ob,
-                                ptrdiff_t o0, ptrdiff_t o1);
+/* Winograd's kernel transform (winograd_kernel.h): w (kd, 3, 3, C, O) -> u (nob, 36, kd*C,
+ * ob), output channels o0 .. o1. */
+typedef void (*cl_wino_pack_fn)(const void *w, void *u, ptrdiff_t kd, ptrdiff_t c,
+                                ptrdiff_t o, ptrdiff_t ob, ptrdiff_t o0, ptrdiff_t o1);
 
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 

@@ -301,18 +301,19 @@ fail:
 }
 
 PyDoc_STRVAR(winograd_doc,
-"winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1) -> bool\n\n"
+"winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map]) -> bool\n\n"
 "Winograd F(4x4, 3x3) of tiles q0 <= q < q1 (flat over N, ceil(Ho/4), ceil(Wo/4)) into y:\n"
 "a 3x3 kernel, stride 1, no dilation or groups. u is the kernel's transform packed\n"
-"(nob, 36, C, nv*lanes), bias (nob*nv*lanes,) or None, zero-filled past O. False when an\n"
-"output is not finite (y then holds no result: compute it the direct way).");
+"(nob, 36, kd*C, nv*lanes), bias (nob*nv*lanes,) or None, zero-filled past O. False when\n"
+"an output is not finite (y then holds no result: compute it the direct way). With\n"
+"plane_map, a volume's depth taps, as direct's.");
 
 static PyObject *py_winograd(PyObject *self, PyObject *args)
 {
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 0, 0) < 0)
+    if (parse(args, &c, &nv, 0, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
@@ -328,8 +329,9 @@ static PyObject *py_winograd(PyObject *self, PyObject *args)
     }
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->o + ob - 1) / ob;
-    Py_ssize_t us[4] = {nob, 36, a->c, ob}, ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
-    const Py_ssize_t nu = product(4, us), tiles = product(3, ts);
+    Py_ssize_t us[5] = {nob, 36, a->kd, a->c, ob};
+    Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
+    const Py_ssize_t nu = product(5, us), tiles = product(3, ts);
     if (nu < 0 || check_len(&c.w, "u", nu) < 0
         || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
         goto fail;
@@ -355,7 +357,8 @@ fail:
 PyDoc_STRVAR(winograd_pack_doc,
 "winograd_pack(w, u, ob, o0, o1)\n\n"
 "Winograd's kernel transform G w G^T of HWIO w (3, 3, C, O), in float64, into u packed\n"
-"(nob, 36, C, ob) of w's dtype (zero-filled by the caller past O): output channels o0..o1.");
+"(nob, 36, C, ob) of w's dtype (zero-filled by the caller past O): output channels o0..o1.\n"
+"A volume's w (kd, 3, 3, C, O) packs as (3, 3, kd*C, O): u (nob, 36, kd*C, ob).");
 
 static PyObject *py_winograd_pack(PyObject *self, PyObject *args)
 {
@@ -371,23 +374,25 @@ static PyObject *py_winograd_pack(PyObject *self, PyObject *args)
     const Py_ssize_t item = bufs[0].view.itemsize;
     if (get(uo, &bufs[1], "u", 1, "float", item) < 0)
         goto fail;
-    if (bufs[0].view.ndim != 4 || bufs[0].view.shape[0] != 3 || bufs[0].view.shape[1] != 3) {
-        PyErr_SetString(PyExc_ValueError, "w: expected a (3, 3, C, O) kernel");
+    const int nd = bufs[0].view.ndim;
+    const Py_ssize_t *ws = bufs[0].view.shape;
+    if ((nd != 4 && nd != 5) || ws[nd - 4] != 3 || ws[nd - 3] != 3) {
+        PyErr_SetString(PyExc_ValueError, "w: expected a (3, 3, C, O) or (kd, 3, 3, C, O) kernel");
         goto fail;
     }
-    const Py_ssize_t c = bufs[0].view.shape[2], o = bufs[0].view.shape[3];
+    const Py_ssize_t kd = nd == 5 ? ws[0] : 1, c = ws[nd - 2], o = ws[nd - 1];
     if (ob < 1 || o0 < 0 || o0 > o1 || o1 > o) {
         PyErr_Format(PyExc_ValueError, "ob = %zd, o0 = %zd, o1 = %zd: need ob >= 1 and "
                      "0 <= o0 <= o1 <= %zd", ob, o0, o1, o);
         goto fail;
     }
-    Py_ssize_t us[4] = {(o + ob - 1) / ob, 36, c, ob};
-    const Py_ssize_t nu = product(4, us);
+    Py_ssize_t us[5] = {(o + ob - 1) / ob, 36, kd, c, ob};
+    const Py_ssize_t nu = product(5, us);
     if (nu < 0 || check_len(&bufs[1], "u", nu) < 0)
         goto fail;
     cl_wino_pack_fn fn = item == 8 ? cl_kernels.winograd_pack_f64 : cl_kernels.winograd_pack_f32;
     Py_BEGIN_ALLOW_THREADS
-    fn(bufs[0].view.buf, bufs[1].view.buf, c, o, ob, o0, o1);
+    fn(bufs[0].view.buf, bufs[1].view.buf, kd, c, o, ob, o0, o1);
     Py_END_ALLOW_THREADS
     release_all(bufs, 2);
     Py_RETURN_NONE;

@@ -84,44 +84,51 @@ CL_INLINE void FN(wino_tile_at)(const struct cl_conv *a, ptrdiff_t q, ptrdiff_t 
 }
 
 /* V[t][i][:] = (B^T d B)[t] for tile q (slot i of a block of tb tiles), every channel
- * vector. */
+ * vector of every depth tap: a volume's tap a (of kd) fills channels a*C .. a*C + C - 1 of
+ * V's rows (cp values long), as the reduction's kd*C channels (see wino_drive). */
 static void FN(wino_input)(const struct cl_conv *a, ptrdiff_t q, T *v, ptrdiff_t tb,
                            ptrdiff_t i, ptrdiff_t cp)
 {
     const T *x = (const T *)a->x, *zero = (const T *)a->zero;
     const ptrdiff_t rows_len = a->ho + 2, cols_len = a->wo + 2;  /* the maps' entries */
+    const ptrdiff_t ts = tb * cp / VW;  /* vectors between positions t */
     ptrdiff_t n, r0, c0;
     FN(wino_tile_at)(a, q, &n, &r0, &c0);
-    /* the patch's 36 pixels: in the input, or C zeros (a->zero) where the padding is zero
-     * or the tile sticks out past the edge; the loops below then have no branch */
-    const T *px[36];
-    for (int r = 0; r < 6; ++r) {
-        const int64_t ri = r0 + r < rows_len ? a->row_map[r0 + r] : -1;
-        for (int k = 0; k < 6; ++k) {
-            const int64_t ck = c0 + k < cols_len ? a->col_map[c0 + k] : -1;
-            px[r * 6 + k] = ri < 0 || ck < 0 ? zero : x + ((n * a->ih + ri) * a->iw + ck) * a->c;
+    for (ptrdiff_t tap = 0; tap < a->kd; ++tap) {
+        const int64_t plane = a->plane_map ? a->plane_map[n * a->kd + tap] : n;
+        /* the patch's 36 pixels: in the input, or C zeros (a->zero) where the padding is
+         * zero or the tile sticks out past the edge; the loops below then have no branch */
+        const T *px[36];
+        for (int r = 0; r < 6; ++r) {
+            const int64_t ri = plane >= 0 && r0 + r < rows_len ? a->row_map[r0 + r] : -1;
+            for (int k = 0; k < 6; ++k) {
+                const int64_t ck = c0 + k < cols_len ? a->col_map[c0 + k] : -1;
+                px[r * 6 + k] = ri < 0 || ck < 0
+                    ? zero : x + ((plane * a->ih + ri) * a->iw + ck) * a->c;
+            }
         }
-    }
-    for (ptrdiff_t cv = 0; cv < cp; cv += VW) {
-        const ptrdiff_t lanes = a->c - cv;
-        VEC d[36], t[36];
-        if (lanes >= VW) {
+        /* a tap's last vector spills zeros into the next tap's first lanes, which that tap
+         * then overwrites: taps in order */
+        for (ptrdiff_t cv = 0; cv < a->c; cv += VW) {
+            const ptrdiff_t lanes = a->c - cv;
+            VEC d[36], t[36];
+            if (lanes >= VW) {
 #pragma GCC unroll 36
-            for (int k = 0; k < 36; ++k)
-                d[k] = *(const VEC *)(px[k] + cv);
-        } else {
+                for (int k = 0; k < 36; ++k)
+                    d[k] = *(const VEC *)(px[k] + cv);
+            } else {
 #pragma GCC unroll 36
-            for (int k = 0; k < 36; ++k)
-                d[k] = FN(load_lanes)(px[k] + cv, lanes);
+                for (int k = 0; k < 36; ++k)
+                    d[k] = FN(load_lanes)(px[k] + cv, lanes);
+            }
+#pragma GCC unroll 6
+            for (int k = 0; k < 6; ++k)  /* columns: t = B^T d */
+                FN(wino_bt)(d + k, 6, t + k, 6);
+            VEC *out = (VEC *)(v + i * cp + tap * a->c + cv);
+#pragma GCC unroll 6
+            for (int r = 0; r < 6; ++r)  /* rows: V = t B */
+                FN(wino_bt)(t + r * 6, 1, out + r * 6 * ts, ts);
         }
-#pragma GCC unroll 6
-        for (int k = 0; k < 6; ++k)  /* columns: t = B^T d */
-            FN(wino_bt)(d + k, 6, t + k, 6);
-        VEC *out = (VEC *)(v + i * cp + cv);
-        const ptrdiff_t ts = tb * cp / VW;  /* vectors between positions t */
-#pragma GCC unroll 6
-        for (int r = 0; r < 6; ++r)  /* rows: V = t B */
-            FN(wino_bt)(t + r * 6, 1, out + r * 6 * ts, ts);
     }
 }
 
@@ -169,11 +176,11 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
                                  FN(ukernel_fn) ukernel1, const struct cl_conv *a,
                                  const T *v, T *m, ptrdiff_t tb, ptrdiff_t cp, ptrdiff_t kp)
 {
-    const ptrdiff_t ob = nv * VW, nob = kp / ob, full = tb / pix * pix;
+    const ptrdiff_t ob = nv * VW, nob = kp / ob, full = tb / pix * pix, cn = a->kd * a->c;
     const T *u = (const T *)a->w;
     for (ptrdiff_t b = 0; b < nob; ++b) {
         for (ptrdiff_t t = 0; t < 36; ++t) {
-            const T *wt = u + (b * 36 + t) * a->c * ob;  /* U_t's o-block b: (C, ob) */
+            const T *wt = u + (b * 36 + t) * cn * ob;  /* U_t's o-block b: (kd*C, ob) */
             const T *vt = v + t * tb * cp;
             T *mt = m + t * tb * kp + b * ob;
             for (ptrdiff_t k = 0; k < tb; k += k < full ? pix : 1) {
@@ -184,7 +191,7 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
                     ind[p] = vt + (k + p) * cp;
                 for (int j = 0; j < np * nv; ++j)
                     acc[j] = (VEC){0};
-                (np == pix ? ukernel : ukernel1)(ind, 0, wt, 1, a->c, 0, acc);
+                (np == pix ? ukernel : ukernel1)(ind, 0, wt, 1, cn, 0, acc);
                 for (int p = 0; p < np; ++p)
                     for (int j = 0; j < nv; ++j)
                         *(VEC *)(mt + (k + p) * kp + j * VW) = acc[p * nv + j];
@@ -194,14 +201,18 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
 }
 
 /* Tiles q0 <= q < q1 of the flat (N, ceil(Ho/4), ceil(Wo/4)) grid: 0, 1 when an output is
- * not finite (y then holds no result), -1 when out of memory. w is U packed (nob, 36, C,
- * nv * lanes), bias (nob * nv * lanes) or NULL. */
+ * not finite (y then holds no result), -1 when out of memory. w is U packed (nob, 36, kd*C,
+ * nv * lanes), bias (nob * nv * lanes) or NULL. A volume (kd > 1: output image m sums the
+ * kd planes plane_map names, direct.h) is one 2-D Winograd whose reduction runs over the
+ * depth taps' channels too: its input transform fills V with every tap's planes. */
 CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
                              FN(ukernel_fn) ukernel1, const struct cl_conv *a,
                              ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW;
-    const ptrdiff_t cp = (a->c + VW - 1) / VW * VW, kp = (a->o + ob - 1) / ob * ob;
+    /* V's rows: kd*C channels, and room for the last tap's last vector */
+    const ptrdiff_t cp = ((a->kd - 1) * a->c + (a->c + VW - 1) / VW * VW + VW - 1) / VW * VW;
+    const ptrdiff_t kp = (a->o + ob - 1) / ob * ob;
     ptrdiff_t tb = CL_WINO_BLOCK_BYTES / (36 * (cp + kp) * (ptrdiff_t)sizeof(T)) / pix * pix;
     tb = tb < pix ? pix : tb;
     tb = q1 - q0 < tb ? q1 - q0 : tb;
@@ -261,16 +272,19 @@ static void FN(wino_fill)(cl_direct_fn *fns)
 
 /* U = G g G^T for every input channel c and output channel o of HWIO w (3, 3, C, O), in
  * float64, rounded once into u packed (nob, 36, C, ob), zeros past O (u zero-filled by the
- * caller). Output channels o0 <= o < o1, in runs of up to 64 that the compiler vectorises. */
-static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t c, ptrdiff_t o, ptrdiff_t ob,
-                          ptrdiff_t o0, ptrdiff_t o1)
+ * caller); a volume's w (kd, 3, 3, C, O) as (3, 3, kd*C, O), tap a's channels at a*C. Output
+ * channels o0 <= o < o1, in runs of up to 64 that the compiler vectorises. */
+static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t kd, ptrdiff_t c, ptrdiff_t o,
+                          ptrdiff_t ob, ptrdiff_t o0, ptrdiff_t o1)
 {
     static const double g[6][3] = {
         {1, 0, 0}, {1. / 3, 1. / 3, 1. / 3}, {-1. / 3, 1. / 3, -1. / 3},
         {-16. / 15, -8. / 15, -4. / 15}, {1. / 15, -2. / 15, 4. / 15}, {0, 0, 1}};
     const T *w = (const T *)wv;
     T *u = (T *)uv;
-    for (ptrdiff_t ci = 0; ci < c; ++ci) {
+    const ptrdiff_t cn = kd * c;  /* the reduction's channels */
+    for (ptrdiff_t ci = 0; ci < cn; ++ci) {
+        const T *wc = w + ((ci / c) * 9 * c + ci % c) * o;  /* tap ci / c, channel ci % c */
         for (ptrdiff_t s0 = o0; s0 < o1;) {
             /* a run inside one o-block of the packing, at most 64 long */
             ptrdiff_t s1 = (s0 / ob + 1) * ob;
@@ -280,15 +294,15 @@ static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t c, ptrdiff_t o, pt
             double r[6][3][64];  /* G k, per output channel of the run */
             for (int a = 0; a < 6; ++a)
                 for (int j = 0; j < 3; ++j) {
-                    const T *k0 = w + (j * c + ci) * o + s0, *k1 = k0 + 3 * c * o,
+                    const T *k0 = wc + j * c * o + s0, *k1 = k0 + 3 * c * o,
                             *k2 = k1 + 3 * c * o;
                     for (ptrdiff_t l = 0; l < len; ++l)
                         r[a][j][l] = g[a][0] * k0[l] + g[a][1] * k1[l] + g[a][2] * k2[l];
                 }
-            T *dst = u + ((s0 / ob) * 36 * c + ci) * ob + s0 % ob;
+            T *dst = u + ((s0 / ob) * 36 * cn + ci) * ob + s0 % ob;
             for (int a = 0; a < 6; ++a)  /* U = (G k) G^T */
                 for (int b = 0; b < 6; ++b) {
-                    T *d = dst + (a * 6 + b) * c * ob;
+                    T *d = dst + (a * 6 + b) * cn * ob;
                     for (ptrdiff_t l = 0; l < len; ++l)
                         d[l] = (T)(r[a][0][l] * g[b][0] + r[a][1][l] * g[b][1]
                                    + r[a][2][l] * g[b][2]);

@@ -21,6 +21,8 @@ products (``finite``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from convolab import _native
@@ -29,8 +31,10 @@ from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
 NAME = "winograd_f4"
-REQUIRES = ("the compiled core, a 3x3 kernel (an image, not a volume), stride 1, dilation 1 "
-            "and groups=1")
+REQUIRES = "the compiled core, a 3x3 kernel (of each depth tap), stride 1, dilation 1, groups=1"
+# forward takes a volume (rank 3) as it lies: its depth taps join the channels of one 2-D
+# Winograd's products, read through a plane map as direct reads them (winograd_kernel.h)
+VOLUMES = True
 ERROR_BOUND_F32 = 1e-5  # max |y - y_exact| / max |y_exact|, float32 (tested)
 TILES_PER_CHUNK = 12  # a task's tiles are whole multiples of this (every tile's pix divides it)
 
@@ -43,19 +47,22 @@ BLOCK_BYTES = 1 << 20  # V and M of a block (CL_WINO_BLOCK_BYTES in winograd_ker
 
 
 def supports(p: ConvProblem) -> bool:
-    return (native.available() and p.rank == 2 and p.w_shape[:2] == (3, 3)
-            and p.geom.stride == (1, 1) and p.geom.dilation == (1, 1) and p.groups == 1)
+    """An image's 3x3 stride-1 conv, or a volume's whose every depth tap is one (any depth
+    stride, dilation and padding)."""
+    return (native.available() and p.rank in (2, 3) and p.w_shape[-4:-2] == (3, 3)
+            and p.geom.stride[-2:] == (1, 1) and p.geom.dilation[-2:] == (1, 1)
+            and p.groups == 1)
 
 
 def tiles(p: ConvProblem) -> int:
     """Tiles of the call: one per 4x4 block of outputs (the last row and column may stick
-    out), over the batch."""
-    ho, wo = p.geom.out_shape
-    return p.x_shape[0] * -(-ho // 4) * -(-wo // 4)
+    out), over the batch (and a volume's output planes)."""
+    ho, wo = p.geom.out_shape[-2:]
+    return math.prod(p.y_shape[:-3]) * -(-ho // 4) * -(-wo // 4)
 
 
 def cost(p: ConvProblem) -> Cost:
-    c, o = p.w_shape[2:]
+    c, o = p.w_shape[-2:]
     t = tiles(p)
     nv, pix = direct.tile(p, dot=False)
     lanes = _native.core.lanes(p.dtype.itemsize)
@@ -82,8 +89,10 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
          ) -> tuple[np.ndarray, np.ndarray | None]:
     """HWIO ``w`` (3, 3, C, O) as its transform ``U = G w G^T`` packed ``(nob, 36, C, block)``
     and ``bias`` as ``(nob * block,)``, zero-filled past O (``block``: a register tile's
-    output channels). The transform runs in the compiled core, in float64, on the workers."""
-    c, o = p.w_shape[2:]
+    output channels). The transform runs in the compiled core, in float64, on the workers.
+    A volume's ``(kd, 3, 3, C, O)`` is packed as ``(3, 3, kd * C, O)``: its depth taps'
+    channels in turn, as the kernel's input transform lays them out."""
+    c, o = math.prod(w.shape[:-4]) * w.shape[-2], w.shape[-1]  # kd * C, O
     nob = -(-o // block)
     packed = native.aligned_empty((nob, 36, c, block), p.dtype)
     if o % block:
@@ -100,17 +109,19 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
-    """``(N, H, W, C) * (3, 3, C, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``."""
+    """``(N, H, W, C) * (3, 3, C, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
+    volume ``(N, D, H, W, C) * (kd, 3, 3, C, O) -> (N, Do, Ho, Wo, O)``."""
     nv, _ = direct.tile(p, dot=False)
     packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    c, o = p.w_shape[2:]
+    volume = native.volume_args(p)
+    macs = 36 * packed.shape[2] * p.w_shape[-1]  # a tile's products: kd * C by O
     finite = []
     native.run(lambda t0, t1: finite.append(_native.core.winograd(
-        x, packed, b, y, rows, cols, geometry, nv, t0, t1)),
-        native.ranges(tiles(p), 36 * c * o, TILES_PER_CHUNK))
+        x, packed, b, y, rows, cols, geometry, nv, t0, t1, *volume)),
+        native.ranges(tiles(p), macs, TILES_PER_CHUNK))
     if all(finite):
         return y
     return direct.forward(x, w, p, bias)  # an Inf, a NaN or an overflow: see the docstring
