@@ -205,6 +205,23 @@ def test_the_input_gradient_runs_on_winograd(isa):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
 
 
+def test_the_weight_gradient_of_a_winograd_layer_is_compiled(monkeypatch):
+    """A layer whose forward runs on Winograd gets its weight gradient from direct's compiled
+    kernel, not from im2col's NumPy one (the fallback of an algorithm without its own)."""
+    from convolab.algorithms import im2col
+
+    def refuse(*args):
+        raise AssertionError("im2col's weight gradient ran")
+
+    monkeypatch.setattr(im2col, "backward_weight", refuse)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 12, 12, 16)), rng.standard_normal((3, 3, 16, 16))
+    gy = rng.standard_normal((2, 12, 12, 16))
+    _, gw, _ = cl.conv2d_backward(gy, x, w, padding="same", algorithm="winograd_f4")
+    np.testing.assert_allclose(gw, reference.conv2d_backward(gy, x, w, padding="same")[1],
+                               rtol=1e-10, atol=1e-10)
+
+
 def test_the_planner_names_the_kernel():
     plan = cl.plan((16, 56, 56, 64), (3, 3, 64, 64), padding="same")
     assert plan.algorithm == "winograd_f4"

@@ -125,3 +125,10 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     if all(finite):
         return y
     return direct.forward(x, w, p, bias)  # an Inf, a NaN or an overflow: see the docstring
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """``grad_w`` of a layer whose forward runs here: by direct's compiled weight gradient
+    (``direct.backward_weight``, volumes included), which sums exactly the definition's
+    products; a Winograd weight gradient is not built."""
+    return direct.backward_weight(gy, x, p)
