@@ -4,8 +4,10 @@ Against ``reference`` on random 3x3 stride-1 problems (every padding form and mo
 counts crossing the SIMD blocks, images whose last tiles stick out), volumes through their
 plane maps, with each register tile;
 its float32 error on wide layers; Inf, NaN and overflow (computed the direct way); the
-gradient of the input through it; and the entry points' guards.
+gradients of the input and the weights through it; and the entry points' guards.
 """
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -205,6 +207,79 @@ def test_the_input_gradient_runs_on_winograd(isa):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
 
 
+@contextlib.contextmanager
+def winograd_gradient_always():
+    """Inside: the weight gradient on Winograd whatever the batch (the tests' problems are
+    small)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(winograd_f4, "WGRAD_MIN_TILES", 0)
+        yield
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=30, deadline=None)
+@given(problem=st.one_of(problems(), volumes()), seed=st.integers(0, 2**31 - 1),
+       f64=st.booleans())
+def test_the_weight_gradient_matches_reference(isa, problem, seed, f64):
+    """F(3x3, 4x4) over grad_y's tiles (a volume's depth taps as channels), summed per block
+    and per worker, then G^T M G: the definition's gradient on every draw."""
+    x_shape, w_shape, kw = problem
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if f64 else np.float32
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    p = problem_of(x, w, **kw)
+    gy = rng.standard_normal(p.y_shape).astype(dtype)
+    with _native.using(isa), winograd_gradient_always():
+        gw = winograd_f4.backward_weight(gy, x, p)
+    assert gw.shape == w.shape and gw.dtype == dtype
+    want = reference.conv_backward(gy, x, w, **kw)[1]
+    assert rel_err(gw, want) < (1e-12 if f64 else winograd_f4.ERROR_BOUND_F32)
+
+
+def test_the_weight_gradient_of_a_large_batch_stays_within_the_bound():
+    """Float32 sums over 2048 tiles: a block's tiles are summed apart from the running sums,
+    so rounding grows with the blocks, not with every tile (straight through it reached
+    9e-6 on 3136 tiles)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((8, 64, 64, 32), dtype=np.float32)
+    w = np.zeros((3, 3, 32, 32), np.float32)
+    p = problem_of(x, w, padding="same")
+    gy = rng.standard_normal(p.y_shape, dtype=np.float32)
+    assert winograd_f4.tiles(p) >= winograd_f4.WGRAD_MIN_TILES
+    exact = reference.conv_backward(gy.astype(np.float64), x.astype(np.float64),
+                                    w.astype(np.float64), padding="same")[1]
+    assert rel_err(winograd_f4.backward_weight(gy, x, p), exact) < winograd_f4.ERROR_BOUND_F32
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_inf_and_nan_in_the_weight_gradient_are_the_definitions(isa):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 9, 10, 5))
+    x[0, 3, 4, 1], x[1, 8, 0, 4] = np.inf, np.nan
+    w = rng.standard_normal((3, 3, 5, 7))
+    p = problem_of(x, w, padding="same")
+    gy = rng.standard_normal(p.y_shape)
+    gy[1, 0, 9, 2] = -np.inf
+    with np.errstate(invalid="ignore", over="ignore"), _native.using(isa), \
+            winograd_gradient_always():
+        got = winograd_f4.backward_weight(gy, x, p)
+        want = reference.conv_backward(gy, x, w, padding="same")[1]
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_the_gradients_last_map_is_g_transposed_m_g():
+    """grad_w = G^T M G (the adjoint of the kernel's transform), into a volume's layout."""
+    m = np.random.default_rng(1).standard_normal((36, 2 * 3, 8))
+    gw = np.empty((2, 3, 3, 3, 5))
+    _native.core.winograd_unpack(gw, m, 8, 0, 5)
+    want = np.einsum("au,abco,bv->uvco", _g(), m.reshape(6, 6, 6, 8)[..., :5], _g())
+    np.testing.assert_allclose(gw, np.moveaxis(want.reshape(3, 3, 2, 3, 5), 2, 0),
+                               rtol=1e-13, atol=1e-13)
+
+
 def test_the_weight_gradient_of_a_winograd_layer_is_compiled(monkeypatch):
     """A layer whose forward runs on Winograd gets its weight gradient from direct's compiled
     kernel, not from im2col's NumPy one (the fallback of an algorithm without its own)."""
@@ -280,17 +355,44 @@ def test_the_packing_entry_point_checks_its_arguments(args, error, match):
         _native.core.winograd_pack(*args)
 
 
-def test_the_packing_is_g_w_g_transposed():
-    """U = G w G^T for the points 0, 1, -1, 1/2, -2 (Toom-Cook: row j of G is
-    (1, p, p^2) / prod(p - q)), computed here from the points."""
+def _g() -> np.ndarray:
+    """G of F(4x4, 3x3) from its points 0, 1, -1, 1/2, -2 and infinity (Toom-Cook: row j is
+    (1, p, p^2) / prod(p - q))."""
     points = [0, 1, -1, 0.5, -2]
     g = np.zeros((6, 3))
     for j, pt in enumerate(points):
         g[j] = np.array([1, pt, pt * pt]) / np.prod([pt - q for q in points if q != pt])
     g[5, 2] = 1
+    return g
+
+
+def test_the_packing_is_g_w_g_transposed():
+    """U = G w G^T, computed here from the points."""
     w = np.random.default_rng(0).standard_normal((3, 3, 4, 5))
     u = np.zeros((1, 36, 4, 8))
     _native.core.winograd_pack(w, u, 8, 0, 5)
-    want = np.einsum("ua,abco,vb->uvco", g, w, g).reshape(36, 4, 5)
+    want = np.einsum("ua,abco,vb->uvco", _g(), w, _g()).reshape(36, 4, 5)
     np.testing.assert_allclose(u[0, :, :, :5], want, rtol=1e-13, atol=1e-13)
     assert not u[0, :, :, 5:].any()
+
+
+def test_the_weight_gradient_entry_points_check_their_arguments():
+    x, gy = np.ones((1, 6, 6, 2)), np.ones((1, 6, 6, 3))
+    p = problem_of(x, np.ones((3, 3, 2, 3)), padding=1)
+    nv = min(_native.core.tiles(8))
+    kp = nv * _native.core.lanes(8)
+    rows, cols = native.maps(p)
+    args = (x, np.zeros((36, 2, kp)), None, gy, rows, cols, native.geometry(p), nv, 0, 4)
+    _native.core.winograd_wgrad(*args)
+    with pytest.raises(ValueError, match="m: expected"):
+        _native.core.winograd_wgrad(x, np.zeros((36, 2, kp - 1)), *args[2:])
+    with pytest.raises(ValueError, match="bias: a weight gradient takes None"):
+        _native.core.winograd_wgrad(*args[:2], np.ones(3), *args[3:])
+    with pytest.raises(ValueError, match=r"tiles \[0, 5\) are outside"):
+        _native.core.winograd_wgrad(*args[:9], 5)
+    with pytest.raises(ValueError, match="kp = 2"):
+        _native.core.winograd_unpack(np.empty((3, 3, 2, 3)), np.zeros((36, 2, 2)), 2, 0, 3)
+    with pytest.raises(ValueError, match="m: expected"):
+        _native.core.winograd_unpack(np.empty((3, 3, 2, 3)), np.zeros((36, 2, 7)), 8, 0, 3)
+    with pytest.raises(ValueError, match="grad_w: expected"):
+        _native.core.winograd_unpack(np.empty((3, 2, 2, 3)), np.zeros((36, 2, 8)), 8, 0, 3)

@@ -32,6 +32,11 @@ typedef void (*cl_channel_affine_fn)(const void *g, const void *x, const void *s
 typedef void (*cl_wino_pack_fn)(const void *w, void *u, ptrdiff_t kd, ptrdiff_t c,
                                 ptrdiff_t o, ptrdiff_t ob, ptrdiff_t o0, ptrdiff_t o1);
 
+/* Its weight gradient's last map (winograd_kernel.h): m (36, kd*C, kp) -> grad_w (kd, 3, 3,
+ * C, O), output channels o0 .. o1. */
+typedef void (*cl_wino_unpack_fn)(const void *m, void *gw, ptrdiff_t kd, ptrdiff_t c,
+                                  ptrdiff_t o, ptrdiff_t kp, ptrdiff_t o0, ptrdiff_t o1);
+
 enum cl_isa { CL_BASELINE = 0, CL_AVX2 = 1, CL_AVX512 = 2, CL_ISA_COUNT = 3 };
 
 /* Largest number of output-channel vectors a direct tile holds (nv = 1, 2 or 4). */
@@ -51,6 +56,9 @@ struct cl_kernels {
      * finite; by nv, as direct */
     cl_direct_fn winograd_f32[CL_MAX_NV + 1], winograd_f64[CL_MAX_NV + 1];
     cl_wino_pack_fn winograd_pack_f32, winograd_pack_f64;
+    /* its weight gradient: w the transformed sums M'' (added to), y grad_y; by nv */
+    cl_direct_fn winograd_wgrad_f32[CL_MAX_NV + 1], winograd_wgrad_f64[CL_MAX_NV + 1];
+    cl_wino_unpack_fn winograd_unpack_f32, winograd_unpack_f64;
     cl_depthwise_fn depthwise_f32, depthwise_f64;
     cl_direct_fn stencil_f32, stencil_f64;
     /* weight gradients: y is grad_y (read), w the packed gradient (added to) */

@@ -76,7 +76,11 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
     CL_CAT3(wino_fill, f32, ISA)(k->winograd_f32);
     CL_CAT3(wino_fill, f64, ISA)(k->winograd_f64);
+    CL_CAT3(wino_wgrad_fill, f32, ISA)(k->winograd_wgrad_f32);
+    CL_CAT3(wino_wgrad_fill, f64, ISA)(k->winograd_wgrad_f64);
     k->winograd_pack_f32 = CL_CAT3(wino_pack, f32, ISA);
+    k->winograd_unpack_f32 = CL_CAT3(wino_unpack, f32, ISA);
+    k->winograd_unpack_f64 = CL_CAT3(wino_unpack, f64, ISA);
     k->winograd_pack_f64 = CL_CAT3(wino_pack, f64, ISA);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);

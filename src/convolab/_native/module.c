@@ -354,51 +354,130 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(winograd_wgrad_doc,
+"winograd_wgrad(x, m, None, grad_y, row_map, col_map, geometry, nv, q0, q1[, plane_map])\n\n"
+"Winograd F(3x3, 4x4) weight gradient of a 3x3 stride-1 conv: the products of grad_y's\n"
+"tiles q0 <= q < q1 (flat over N, ceil(Ho/4), ceil(Wo/4)) added into m (36, kd*C, kp), kp\n"
+"= O rounded up to nv*lanes (winograd_kernel.h gives the map from m to grad_w).");
+
+static PyObject *py_winograd_wgrad(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t nv;
+    if (parse(args, &c, &nv, 1, 1) < 0)
+        goto fail;
+    const int f64 = c.itemsize == 8;
+    struct cl_conv *a = &c.a;
+    if (a->kh != 3 || a->kw != 3 || a->sh != 1 || a->sw != 1 || a->dh != 1 || a->dw != 1
+        || a->groups != 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+        goto fail;
+    }
+    cl_direct_fn *fns = f64 ? cl_kernels.winograd_wgrad_f64 : cl_kernels.winograd_wgrad_f32;
+    if (nv < 1 || nv > CL_MAX_NV || !fns[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        goto fail;
+    }
+    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+    Py_ssize_t ms[4] = {36, a->kd, a->c, (a->o + ob - 1) / ob * ob};
+    Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
+    const Py_ssize_t nm = product(4, ms), tiles = product(3, ts);
+    if (nm < 0 || check_len(&c.w, "m", nm) < 0)
+        goto fail;
+    if (c.bias.held) {
+        PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
+        goto fail;
+    }
+    if (c.q1 > tiles) {
+        PyErr_Format(PyExc_ValueError, "tiles [%zd, %zd) are outside [0, %zd)", c.q0, c.q1,
+                     tiles);
+        goto fail;
+    }
+    return run(fns[nv], &c);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(winograd_pack_doc,
 "winograd_pack(w, u, ob, o0, o1)\n\n"
 "Winograd's kernel transform G w G^T of HWIO w (3, 3, C, O), in float64, into u packed\n"
 "(nob, 36, C, ob) of w's dtype (zero-filled by the caller past O): output channels o0..o1.\n"
 "A volume's w (kd, 3, 3, C, O) packs as (3, 3, kd*C, O): u (nob, 36, kd*C, ob).");
 
-static PyObject *py_winograd_pack(PyObject *self, PyObject *args)
+PyDoc_STRVAR(winograd_unpack_doc,
+"winograd_unpack(grad_w, m, kp, o0, o1)\n\n"
+"The Winograd weight gradient's last map G^T m G, in float64: m (36, kd*C, kp), the sums\n"
+"winograd_wgrad added, into grad_w (3, 3, C, O) or (kd, 3, 3, C, O): output channels o0..o1.");
+
+/* winograd_pack (unpack 0) and winograd_unpack (1): a map between a (kd,) 3, 3, C, O kernel
+ * and its 36 transformed positions, over output channels o0 .. o1. */
+static PyObject *kernel_transform(PyObject *args, int unpack)
 {
-    (void)self;
-    PyObject *wo, *uo;
-    Py_ssize_t ob, o0, o1;
+    PyObject *ko, *to;
+    Py_ssize_t block, o0, o1;
     struct buf bufs[2];
     memset(bufs, 0, sizeof bufs);
-    if (!PyArg_ParseTuple(args, "OOnnn", &wo, &uo, &ob, &o0, &o1))
+    const char *kname = unpack ? "grad_w" : "w", *tname = unpack ? "m" : "u";
+    if (!PyArg_ParseTuple(args, "OOnnn", &ko, &to, &block, &o0, &o1))
         return NULL;
-    if (get(wo, &bufs[0], "w", 0, "float", 0) < 0)
+    if (get(ko, &bufs[0], kname, unpack, "float", 0) < 0)
         return NULL;
     const Py_ssize_t item = bufs[0].view.itemsize;
-    if (get(uo, &bufs[1], "u", 1, "float", item) < 0)
+    if (get(to, &bufs[1], tname, !unpack, "float", item) < 0)
         goto fail;
     const int nd = bufs[0].view.ndim;
-    const Py_ssize_t *ws = bufs[0].view.shape;
-    if ((nd != 4 && nd != 5) || ws[nd - 4] != 3 || ws[nd - 3] != 3) {
-        PyErr_SetString(PyExc_ValueError, "w: expected a (3, 3, C, O) or (kd, 3, 3, C, O) kernel");
+    const Py_ssize_t *ks = bufs[0].view.shape;
+    if ((nd != 4 && nd != 5) || ks[nd - 4] != 3 || ks[nd - 3] != 3) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a (3, 3, C, O) or (kd, 3, 3, C, O) kernel",
+                     kname);
         goto fail;
     }
-    const Py_ssize_t kd = nd == 5 ? ws[0] : 1, c = ws[nd - 2], o = ws[nd - 1];
-    if (ob < 1 || o0 < 0 || o0 > o1 || o1 > o) {
-        PyErr_Format(PyExc_ValueError, "ob = %zd, o0 = %zd, o1 = %zd: need ob >= 1 and "
-                     "0 <= o0 <= o1 <= %zd", ob, o0, o1, o);
+    const Py_ssize_t kd = nd == 5 ? ks[0] : 1, c = ks[nd - 2], o = ks[nd - 1];
+    /* pack: u (nob, 36, kd, C, ob), block = ob; unpack: m (36, kd, C, kp), block = kp >= O */
+    if (block < (unpack ? o : 1) || o0 < 0 || o0 > o1 || o1 > o) {
+        PyErr_Format(PyExc_ValueError, "%s = %zd, o0 = %zd, o1 = %zd: need %s and "
+                     "0 <= o0 <= o1 <= %zd", unpack ? "kp" : "ob", block, o0, o1,
+                     unpack ? "kp >= O" : "ob >= 1", o);
         goto fail;
     }
-    Py_ssize_t us[5] = {(o + ob - 1) / ob, 36, kd, c, ob};
-    const Py_ssize_t nu = product(5, us);
-    if (nu < 0 || check_len(&bufs[1], "u", nu) < 0)
+    Py_ssize_t ts[5] = {unpack ? 1 : (o + block - 1) / block, 36, kd, c, block};
+    const Py_ssize_t nt = product(5, ts);
+    if (nt < 0 || check_len(&bufs[1], tname, nt) < 0)
         goto fail;
-    cl_wino_pack_fn fn = item == 8 ? cl_kernels.winograd_pack_f64 : cl_kernels.winograd_pack_f32;
-    Py_BEGIN_ALLOW_THREADS
-    fn(bufs[0].view.buf, bufs[1].view.buf, kd, c, o, ob, o0, o1);
-    Py_END_ALLOW_THREADS
+    void *k = bufs[0].view.buf, *t = bufs[1].view.buf;
+    if (unpack) {
+        cl_wino_unpack_fn fn = item == 8 ? cl_kernels.winograd_unpack_f64
+                                         : cl_kernels.winograd_unpack_f32;
+        Py_BEGIN_ALLOW_THREADS
+        fn(t, k, kd, c, o, block, o0, o1);
+        Py_END_ALLOW_THREADS
+    } else {
+        cl_wino_pack_fn fn = item == 8 ? cl_kernels.winograd_pack_f64
+                                       : cl_kernels.winograd_pack_f32;
+        Py_BEGIN_ALLOW_THREADS
+        fn(k, t, kd, c, o, block, o0, o1);
+        Py_END_ALLOW_THREADS
+    }
     release_all(bufs, 2);
     Py_RETURN_NONE;
 fail:
     release_all(bufs, 2);
     return NULL;
+}
+
+static PyObject *py_winograd_pack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return kernel_transform(args, 0);
+}
+
+static PyObject *py_winograd_unpack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return kernel_transform(args, 1);
 }
 
 PyDoc_STRVAR(depthwise_doc,
@@ -983,6 +1062,8 @@ static PyMethodDef methods[] = {
     {"direct", py_direct, METH_VARARGS, direct_doc},
     {"winograd", py_winograd, METH_VARARGS, winograd_doc},
     {"winograd_pack", py_winograd_pack, METH_VARARGS, winograd_pack_doc},
+    {"winograd_wgrad", py_winograd_wgrad, METH_VARARGS, winograd_wgrad_doc},
+    {"winograd_unpack", py_winograd_unpack, METH_VARARGS, winograd_unpack_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},

@@ -41,6 +41,11 @@
 
 #ifndef CL_WINO_CONSTANTS
 #define CL_WINO_CONSTANTS
+/* G of F(4x4, 3x3) for the points 0, 1, -1, 1/2, -2, infinity (see above); G^T . G is also
+ * the weight gradient's last map (wino_unpack) */
+static const double cl_wino_g[6][3] = {
+    {1, 0, 0}, {1. / 3, 1. / 3, 1. / 3}, {-1. / 3, 1. / 3, -1. / 3},
+    {-16. / 15, -8. / 15, -4. / 15}, {1. / 15, -2. / 15, 4. / 15}, {0, 0, 1}};
 /* bytes of V and M a block holds (measured: 0.5-2 MiB alike on a 2 MiB L2; larger spill) */
 #define CL_WINO_BLOCK_BYTES (1 << 20)
 #endif
@@ -277,9 +282,7 @@ static void FN(wino_fill)(cl_direct_fn *fns)
 static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t kd, ptrdiff_t c, ptrdiff_t o,
                           ptrdiff_t ob, ptrdiff_t o0, ptrdiff_t o1)
 {
-    static const double g[6][3] = {
-        {1, 0, 0}, {1. / 3, 1. / 3, 1. / 3}, {-1. / 3, 1. / 3, -1. / 3},
-        {-16. / 15, -8. / 15, -4. / 15}, {1. / 15, -2. / 15, 4. / 15}, {0, 0, 1}};
+    const double(*g)[3] = cl_wino_g;
     const T *w = (const T *)wv;
     T *u = (T *)uv;
     const ptrdiff_t cn = kd * c;  /* the reduction's channels */
@@ -308,6 +311,248 @@ static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t kd, ptrdiff_t c, p
                                    + r[a][2][l] * g[b][2]);
                 }
             s0 = s1;
+        }
+    }
+}
+
+/* ---- the weight gradient: Winograd F(3x3, 4x4) ------------------------------------------
+ *
+ * grad_w[i][j][c][o] = sum over output pixels p of x_padded[p + (i, j)][c] * grad_y[p][o]:
+ * per 4x4 tile of grad_y, the 3x3 "valid" correlation of the tile's 6x6 input patch d with
+ * its 4x4 grad_y patch g. With the same points (and so the same B) as the forward:
+ *
+ *   grad_w = A'^T [ sum over tiles and (c, o) of (B^T d_c B) . (G' g_o G'^T) ] A',
+ *
+ *   G' = diag(1/f) [[1, 0,   0,    0    ],   A'^T = [[1, 1,  1,   1,  1, 0],
+ *                   [1, 1,   1,    1    ],           [0, 1, -1, 1/2, -2, 0],
+ *                   [1, -1,  1,   -1    ],           [0, 1,  1, 1/4,  4, 1]]
+ *                   [1, 1/2, 1/4,  1/8  ],
+ *                   [1, -2,  4,   -8    ],   f = (1, 3, -3, -15/16, 15, 1)
+ *                   [0, 0,   0,    1    ]]
+ *
+ * The kernel sums M''[t][c][o] = sum over tiles of V_t[tile][c] * W''_t[tile][o], W'' the
+ * transform by G' without its diagonal (every coefficient exact in binary). The diagonal and
+ * A' fold into one map from M'' (36 positions) to grad_w (3x3): A'^T diag(1/f) is G^T, the
+ * forward's G transposed, so grad_w = G^T M'' G (wino_unpack, in float64, after the tasks'
+ * sums are added), the adjoint of the kernel's transform U = G w G^T. The products are outer products summed over tiles: a register tile
+ * of pix channels c x nv vectors of o, loaded from M'' and stored back once per block.
+ */
+
+/* r = G'' g for four vectors g[0], g[s], g[2s], g[3s] (a column of a grad_y patch, or a row
+ * of its column transforms): six. */
+CL_INLINE void FN(wino_gt)(const VEC *g, ptrdiff_t s, VEC *r, ptrdiff_t rs)
+{
+    const VEC g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s];
+    const VEC e = g0 + g2, o = g1 + g3;
+    r[0] = g0;
+    r[rs] = e + o;
+    r[2 * rs] = e - o;
+    r[3 * rs] = (g0 + g2 * (T)0.25) + (g1 + g3 * (T)0.25) * (T)0.5;
+    r[4 * rs] = (g0 + g2 * (T)4) - (g1 + g3 * (T)4) * (T)2;
+    r[5 * rs] = g3;
+}
+
+/* W''[t][i][:] = (G'' g G''^T)[t] for grad_y's tile q (slot i of a block of tb tiles), every
+ * vector of output channels; outputs past the last row or column read zeros. */
+static void FN(wino_grad_input)(const struct cl_conv *a, ptrdiff_t q, T *w, ptrdiff_t tb,
+                                ptrdiff_t i, ptrdiff_t kp)
+{
+    const T *gy = (const T *)a->y;
+    const ptrdiff_t ts = tb * kp / VW;
+    ptrdiff_t n, r0, c0;
+    FN(wino_tile_at)(a, q, &n, &r0, &c0);
+    const T *px[16];
+    for (int r = 0; r < 4; ++r)
+        for (int k = 0; k < 4; ++k)
+            px[r * 4 + k] = r0 + r < a->ho && c0 + k < a->wo
+                ? gy + ((n * a->ho + r0 + r) * a->wo + c0 + k) * a->o : NULL;
+    for (ptrdiff_t ov = 0; ov < kp; ov += VW) {
+        const ptrdiff_t lanes = a->o - ov;
+        VEC g[16], t[24];
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; ++k)
+            g[k] = px[k] ? FN(load_lanes)(px[k] + ov, lanes) : (VEC){0};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k)  /* columns: t = G'' g */
+            FN(wino_gt)(g + k, 4, t + k, 4);
+        VEC *out = (VEC *)(w + i * kp + ov);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; ++r)  /* rows: W'' = t G''^T */
+            FN(wino_gt)(t + r * 4, 1, out + r * 6 * ts, ts);
+    }
+}
+
+/* acc[p][j] += sum over n tiles k of v[k * vs + p] * w[k * ws + j * VW]: pix channels x nv
+ * vectors of outputs, the sum over tiles; loaded and stored once (its own function, so that
+ * the accumulators stay in registers). */
+CL_INLINE void FN(outer_ukernel)(const int pix, const int nv, const T *v, ptrdiff_t vs,
+                                 const T *w, ptrdiff_t ws, ptrdiff_t n, VEC *acc_io)
+{
+    VEC acc[4 * 16];
+#pragma GCC unroll 64
+    for (int k = 0; k < pix * nv; ++k)
+        acc[k] = acc_io[k];
+    for (ptrdiff_t k = 0; k < n; ++k) {
+        VEC wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; ++j)
+            wv[j] = *(const VEC *)(w + k * ws + j * VW);
+#pragma GCC unroll 16
+        for (int p = 0; p < pix; ++p) {
+            const T s = v[k * vs + p];
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; ++j)
+                acc[p * nv + j] += wv[j] * s;
+        }
+    }
+#pragma GCC unroll 64
+    for (int k = 0; k < pix * nv; ++k)
+        acc_io[k] = acc[k];
+}
+
+typedef void (*FN(outer_fn))(const T *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t, VEC *);
+
+#define CL_OUTER(PIX, NV)                                                                     \
+    static __attribute__((noinline)) void FN(outer_##PIX##x##NV)(                             \
+        const T *v, ptrdiff_t vs, const T *w, ptrdiff_t ws, ptrdiff_t n, VEC *acc)            \
+    {                                                                                         \
+        FN(outer_ukernel)(PIX, NV, v, vs, w, ws, n, acc);                                     \
+    }
+
+/* M''[t][c][:] += sum over the block's tb tiles of V[t][tile][c] * W''[t][tile][:]. */
+CL_INLINE void FN(wino_outer)(const int pix, const int nv, FN(outer_fn) ukernel,
+                              FN(outer_fn) ukernel1, T *m, const T *v, const T *w,
+                              ptrdiff_t tb, ptrdiff_t cn, ptrdiff_t cp, ptrdiff_t kp)
+{
+    const ptrdiff_t ob = nv * VW, nob = kp / ob, full = cn / pix * pix;
+    for (ptrdiff_t t = 0; t < 36; ++t) {
+        const T *vt = v + t * tb * cp, *wt = w + t * tb * kp;
+        T *mt = m + t * cn * kp;
+        for (ptrdiff_t b = 0; b < nob; ++b) {
+            for (ptrdiff_t c = 0; c < cn; c += c < full ? pix : 1) {
+                const int np = c < full ? pix : 1;
+                /* the block's sum first, then added to the running sums: float32's error
+                 * then grows with the blocks and a block's tiles, not with all the tiles
+                 * (res3x3a's: 9e-6 of the largest gradient summed straight through) */
+                VEC acc[64] __attribute__((aligned(64)));
+                for (int k = 0; k < np * nv; ++k)
+                    acc[k] = (VEC){0};
+                (np == pix ? ukernel : ukernel1)(vt + c, cp, wt + b * ob, kp, tb, acc);
+                for (int p = 0; p < np; ++p)
+                    for (int j = 0; j < nv; ++j)
+                        *(VEC *)(mt + (c + p) * kp + b * ob + j * VW) += acc[p * nv + j];
+            }
+        }
+    }
+}
+
+/* Tiles q0 <= q < q1 of grad_y's flat (N, ceil(Ho/4), ceil(Wo/4)) grid, their products added
+ * into M'' (a->w: 36, kd*C, kp floats, kp = O rounded up to whole tiles of nv vectors);
+ * 0, or -1 when out of memory. */
+CL_INLINE int FN(wino_wgrad_drive)(const int pix, const int nv, FN(outer_fn) ukernel,
+                                   FN(outer_fn) ukernel1, const struct cl_conv *a,
+                                   ptrdiff_t q0, ptrdiff_t q1)
+{
+    const ptrdiff_t ob = nv * VW, cn = a->kd * a->c;
+    const ptrdiff_t cp = ((a->kd - 1) * a->c + (a->c + VW - 1) / VW * VW + VW - 1) / VW * VW;
+    const ptrdiff_t kp = (a->o + ob - 1) / ob * ob;
+    ptrdiff_t tb = CL_WINO_BLOCK_BYTES / (36 * (cp + kp) * (ptrdiff_t)sizeof(T));
+    tb = tb < 1 ? 1 : tb;
+    tb = q1 - q0 < tb ? q1 - q0 : tb;
+    if (tb <= 0)
+        return 0;
+    const size_t bytes = (size_t)(36 * tb * (cp + kp)) * sizeof(T);
+    T *v = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!v)
+        return -1;
+    T *w = v + 36 * tb * cp;
+    for (ptrdiff_t s = q0; s < q1; s += tb) {
+        const ptrdiff_t nt = q1 - s < tb ? q1 - s : tb;  /* a block's V and W hold nt tiles */
+        for (ptrdiff_t i = 0; i < nt; ++i) {
+            FN(wino_input)(a, s + i, v, nt, i, cp);
+            FN(wino_grad_input)(a, s + i, w, nt, i, kp);
+        }
+        FN(wino_outer)(pix, nv, ukernel, ukernel1, (T *)a->w, v, w, nt, cn, cp, kp);
+    }
+    free(v);
+    return 0;
+}
+
+#if PIX1
+CL_OUTER(PIX1, 1)
+CL_OUTER(1, 1)
+static int FN(wino_wgrad_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    return FN(wino_wgrad_drive)(PIX1, 1, FN(outer_PIX1x1), FN(outer_1x1), a, q0, q1);
+}
+#endif
+#if PIX2
+CL_OUTER(PIX2, 2)
+CL_OUTER(1, 2)
+static int FN(wino_wgrad_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    return FN(wino_wgrad_drive)(PIX2, 2, FN(outer_PIX2x2), FN(outer_1x2), a, q0, q1);
+}
+#endif
+#if PIX4
+CL_OUTER(PIX4, 4)
+CL_OUTER(1, 4)
+static int FN(wino_wgrad_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
+{
+    return FN(wino_wgrad_drive)(PIX4, 4, FN(outer_PIX4x4), FN(outer_1x4), a, q0, q1);
+}
+#endif
+
+/* Fill this set's Winograd weight gradients into the table (index: nv, as direct's). */
+static void FN(wino_wgrad_fill)(cl_direct_fn *fns)
+{
+#if PIX1
+    fns[1] = FN(wino_wgrad_nv1);
+#endif
+#if PIX2
+    fns[2] = FN(wino_wgrad_nv2);
+#endif
+#if PIX4
+    fns[4] = FN(wino_wgrad_nv4);
+#endif
+}
+
+/* grad_w = G^T M'' G for every channel c of the reduction and output channel o, in float64:
+ * m (36, kd*C, kp) -> gw (kd, 3, 3, C, O) (kd = 1: HWIO (3, 3, C, O)). Output channels
+ * o0 <= o < o1, in runs of up to 64 that the compiler vectorises. */
+static void FN(wino_unpack)(const void *mv, void *gv, ptrdiff_t kd, ptrdiff_t c, ptrdiff_t o,
+                            ptrdiff_t kp, ptrdiff_t o0, ptrdiff_t o1)
+{
+    const double(*g)[3] = cl_wino_g;
+    const T *m = (const T *)mv;
+    T *gw = (T *)gv;
+    const ptrdiff_t cn = kd * c;
+    for (ptrdiff_t ci = 0; ci < cn; ++ci) {
+        T *dst = gw + ((ci / c) * 9 * c + ci % c) * o;  /* tap ci / c, channel ci % c */
+        for (ptrdiff_t s0 = o0; s0 < o1; s0 += 64) {
+            const ptrdiff_t len = o1 - s0 < 64 ? o1 - s0 : 64;
+            double r[3][6][64];  /* G^T M'', per output channel of the run */
+            for (int i = 0; i < 3; ++i)
+                for (int b = 0; b < 6; ++b) {
+                    for (ptrdiff_t l = 0; l < len; ++l)
+                        r[i][b][l] = 0;
+                    for (int a = 0; a < 6; ++a) {
+                        const T *src = m + ((a * 6 + b) * cn + ci) * kp + s0;
+                        const double ga = g[a][i];
+                        for (ptrdiff_t l = 0; l < len; ++l)
+                            r[i][b][l] += ga * src[l];
+                    }
+                }
+            for (int i = 0; i < 3; ++i)  /* grad_w = (G^T M'') G */
+                for (int j = 0; j < 3; ++j) {
+                    T *d = dst + (i * 3 + j) * c * o + s0;
+                    for (ptrdiff_t l = 0; l < len; ++l) {
+                        double v = 0;
+                        for (int b = 0; b < 6; ++b)
+                            v += r[i][b][l] * g[b][j];
+                        d[l] = (T)v;
+                    }
+                }
         }
     }
 }
