@@ -45,6 +45,21 @@ def test_channel_kernels_match_numpy_in_float64(isa, rows, c, f64, offset, seed)
                                atol=tol * (1 + offset))
 
 
+@pytest.mark.parametrize("f64", [False, True])
+def test_a_bias_gradient_sums_on_the_kernels_in_float64(f64):
+    """``grad_b`` of a conv sums grad_y's (N*Ho, Wo*O) rows by the compiled column sums, in
+    float64 across blocks: for 256x28x28x6 float32 (LeNet's first layer) within float64's
+    sum rounded once, where a float32 running sum over 200704 values drifts further."""
+    from convolab.ops.engine import bias_gradient
+
+    dtype = np.float64 if f64 else np.float32
+    gy = (np.random.default_rng(1).standard_normal((256, 28, 28, 6)) + 3).astype(dtype)
+    want = gy.astype(np.float64).sum(axis=(0, 1, 2))
+    got = bias_gradient(gy, dtype)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-13 if f64 else 1e-7)
+
+
 def test_the_workers_split_gives_the_same_sums(monkeypatch):
     x = np.random.default_rng(0).standard_normal((1001, 7))
     one = channels.mean_var(x)

@@ -34,15 +34,20 @@ def _ranges(rows: int, channels: int) -> list[tuple[int, int]]:
     return [(r, min(rows, r + per)) for r in range(0, rows, per)]
 
 
+def sums(x: np.ndarray) -> np.ndarray:
+    """Each column's sum, float64: ``(C,)``."""
+    rows, c = x.shape
+    return native.summed(lambda out, r0, r1: _native.core.channel_sums(0, x, None, None, out, c,
+                                                                       r0, r1),
+                         _ranges(rows, c), (c,), np.float64)
+
+
 def mean_var(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each channel's mean and biased variance (the mean of squared deviations from that
     mean, a second pass), in ``x``'s dtype."""
     rows, c = x.shape
     ranges = _ranges(rows, c)
-    total = native.summed(lambda out, r0, r1: _native.core.channel_sums(0, x, None, None, out,
-                                                                        c, r0, r1),
-                          ranges, (c,), np.float64)
-    mean = (total / rows).astype(x.dtype)
+    mean = (sums(x) / rows).astype(x.dtype)
     squares = native.summed(lambda out, r0, r1: _native.core.channel_sums(1, x, None, mean,
                                                                           out, c, r0, r1),
                             ranges, (c,), np.float64)
