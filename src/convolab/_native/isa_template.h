@@ -74,10 +74,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->lanes_f64 = VBYTES / 8;
     CL_CAT3(direct_fill, f32, ISA)(k->direct_f32, k->pix_f32);
     CL_CAT3(direct_fill, f64, ISA)(k->direct_f64, k->pix_f64);
-    CL_CAT3(wino_fill, f32, ISA)(k->winograd_f32);
-    CL_CAT3(wino_fill, f64, ISA)(k->winograd_f64);
-    CL_CAT3(wino_wgrad_fill, f32, ISA)(k->winograd_wgrad_f32);
-    CL_CAT3(wino_wgrad_fill, f64, ISA)(k->winograd_wgrad_f64);
+    CL_CAT3(wino_fill, f32, ISA)(k->winograd_f32, k->winograd_wgrad_f32);
+    CL_CAT3(wino_fill, f64, ISA)(k->winograd_f64, k->winograd_wgrad_f64);
     k->winograd_pack_f32 = CL_CAT3(wino_pack, f32, ISA);
     k->winograd_unpack_f32 = CL_CAT3(wino_unpack, f32, ISA);
     k->winograd_unpack_f64 = CL_CAT3(wino_unpack, f64, ISA);

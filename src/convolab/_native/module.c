@@ -300,6 +300,32 @@ fail:
     return NULL;
 }
 
+/* What both Winograd entry points check of a parsed call: a 3x3 stride-1 conv without
+ * dilation or groups, a tile width the table has, tiles q0 .. q1 of the (N, ceil(Ho/4),
+ * ceil(Wo/4)) grid. The kernel, or NULL with the error set. */
+static cl_direct_fn winograd_kernel(const struct call *c, Py_ssize_t nv, cl_direct_fn *table)
+{
+    const struct cl_conv *a = &c->a;
+    if (a->kh != 3 || a->kw != 3 || a->sh != 1 || a->sw != 1 || a->dh != 1 || a->dw != 1
+        || a->groups != 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+        return NULL;
+    }
+    if (nv < 1 || nv > CL_MAX_NV || !table[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        return NULL;
+    }
+    Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
+    const Py_ssize_t tiles = product(3, ts);
+    if (c->q1 > tiles) {
+        PyErr_Format(PyExc_ValueError, "tiles [%zd, %zd) are outside [0, %zd)", c->q0, c->q1,
+                     tiles);
+        return NULL;
+    }
+    return table[nv];
+}
+
 PyDoc_STRVAR(winograd_doc,
 "winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map]) -> bool\n\n"
 "Winograd F(4x4, 3x3) of tiles q0 <= q < q1 (flat over N, ceil(Ho/4), ceil(Wo/4)) into y:\n"
@@ -317,30 +343,17 @@ static PyObject *py_winograd(PyObject *self, PyObject *args)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
-    if (a->kh != 3 || a->kw != 3 || a->sh != 1 || a->sw != 1 || a->dh != 1 || a->dw != 1
-        || a->groups != 1) {
-        PyErr_SetString(PyExc_ValueError,
-                        "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+    cl_direct_fn fn = winograd_kernel(&c, nv, f64 ? cl_kernels.winograd_f64
+                                                  : cl_kernels.winograd_f32);
+    if (!fn)
         goto fail;
-    }
-    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.winograd_f64 : cl_kernels.winograd_f32)[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
-        goto fail;
-    }
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->o + ob - 1) / ob;
     Py_ssize_t us[5] = {nob, 36, a->kd, a->c, ob};
-    Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
-    const Py_ssize_t nu = product(5, us), tiles = product(3, ts);
+    const Py_ssize_t nu = product(5, us);
     if (nu < 0 || check_len(&c.w, "u", nu) < 0
         || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
         goto fail;
-    if (c.q1 > tiles) {
-        PyErr_Format(PyExc_ValueError, "tiles [%zd, %zd) are outside [0, %zd)", c.q0, c.q1,
-                     tiles);
-        goto fail;
-    }
-    cl_direct_fn fn = (f64 ? cl_kernels.winograd_f64 : cl_kernels.winograd_f32)[nv];
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = fn(a, c.q0, c.q1);
@@ -369,33 +382,20 @@ static PyObject *py_winograd_wgrad(PyObject *self, PyObject *args)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
-    if (a->kh != 3 || a->kw != 3 || a->sh != 1 || a->sw != 1 || a->dh != 1 || a->dw != 1
-        || a->groups != 1) {
-        PyErr_SetString(PyExc_ValueError,
-                        "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+    cl_direct_fn fn = winograd_kernel(&c, nv, f64 ? cl_kernels.winograd_wgrad_f64
+                                                  : cl_kernels.winograd_wgrad_f32);
+    if (!fn)
         goto fail;
-    }
-    cl_direct_fn *fns = f64 ? cl_kernels.winograd_wgrad_f64 : cl_kernels.winograd_wgrad_f32;
-    if (nv < 1 || nv > CL_MAX_NV || !fns[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
-        goto fail;
-    }
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     Py_ssize_t ms[4] = {36, a->kd, a->c, (a->o + ob - 1) / ob * ob};
-    Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
-    const Py_ssize_t nm = product(4, ms), tiles = product(3, ts);
+    const Py_ssize_t nm = product(4, ms);
     if (nm < 0 || check_len(&c.w, "m", nm) < 0)
         goto fail;
     if (c.bias.held) {
         PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
         goto fail;
     }
-    if (c.q1 > tiles) {
-        PyErr_Format(PyExc_ValueError, "tiles [%zd, %zd) are outside [0, %zd)", c.q0, c.q1,
-                     tiles);
-        goto fail;
-    }
-    return run(fns[nv], &c);
+    return run(fn, &c);
 fail:
     call_release(&c);
     return NULL;

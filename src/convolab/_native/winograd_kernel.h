@@ -242,39 +242,6 @@ CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel
     return !finite;
 }
 
-#if PIX1
-static int FN(wino_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_drive)(PIX1, 1, FN(ukernel_PIX1x1), FN(ukernel_1x1), a, q0, q1);
-}
-#endif
-#if PIX2
-static int FN(wino_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_drive)(PIX2, 2, FN(ukernel_PIX2x2), FN(ukernel_1x2), a, q0, q1);
-}
-#endif
-#if PIX4
-static int FN(wino_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_drive)(PIX4, 4, FN(ukernel_PIX4x4), FN(ukernel_1x4), a, q0, q1);
-}
-#endif
-
-/* Fill this set's Winograd kernels into the table (index: nv, as direct's). */
-static void FN(wino_fill)(cl_direct_fn *fns)
-{
-#if PIX1
-    fns[1] = FN(wino_nv1);
-#endif
-#if PIX2
-    fns[2] = FN(wino_nv2);
-#endif
-#if PIX4
-    fns[4] = FN(wino_nv4);
-#endif
-}
-
 /* U = G g G^T for every input channel c and output channel o of HWIO w (3, 3, C, O), in
  * float64, rounded once into u packed (nob, 36, C, ob), zeros past O (u zero-filled by the
  * caller); a volume's w (kd, 3, 3, C, O) as (3, 3, kd*C, O), tap a's channels at a*C. Output
@@ -478,42 +445,51 @@ CL_INLINE int FN(wino_wgrad_drive)(const int pix, const int nv, FN(outer_fn) uke
     return 0;
 }
 
+/* The entry points of one tile width NV (PIX pixels or channels a register tile): the
+ * forward and the weight gradient, on direct's microkernels and the outer products' */
+#define CL_WINO(PIX, NV)                                                                      \
+    static int FN(wino_nv##NV)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)           \
+    {                                                                                         \
+        return FN(wino_drive)(PIX, NV, FN(ukernel_##PIX##x##NV), FN(ukernel_1x##NV), a, q0,   \
+                              q1);                                                            \
+    }                                                                                         \
+    static int FN(wino_wgrad_nv##NV)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)     \
+    {                                                                                         \
+        return FN(wino_wgrad_drive)(PIX, NV, FN(outer_##PIX##x##NV), FN(outer_1x##NV), a, q0, \
+                                    q1);                                                      \
+    }
+
 #if PIX1
 CL_OUTER(PIX1, 1)
 CL_OUTER(1, 1)
-static int FN(wino_wgrad_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_wgrad_drive)(PIX1, 1, FN(outer_PIX1x1), FN(outer_1x1), a, q0, q1);
-}
+CL_WINO(PIX1, 1)
 #endif
 #if PIX2
 CL_OUTER(PIX2, 2)
 CL_OUTER(1, 2)
-static int FN(wino_wgrad_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_wgrad_drive)(PIX2, 2, FN(outer_PIX2x2), FN(outer_1x2), a, q0, q1);
-}
+CL_WINO(PIX2, 2)
 #endif
 #if PIX4
 CL_OUTER(PIX4, 4)
 CL_OUTER(1, 4)
-static int FN(wino_wgrad_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
-{
-    return FN(wino_wgrad_drive)(PIX4, 4, FN(outer_PIX4x4), FN(outer_1x4), a, q0, q1);
-}
+CL_WINO(PIX4, 4)
 #endif
 
-/* Fill this set's Winograd weight gradients into the table (index: nv, as direct's). */
-static void FN(wino_wgrad_fill)(cl_direct_fn *fns)
+/* Fill this set's Winograd forward and weight-gradient kernels into their tables (index:
+ * nv, as direct's). */
+static void FN(wino_fill)(cl_direct_fn *forward, cl_direct_fn *wgrad)
 {
 #if PIX1
-    fns[1] = FN(wino_wgrad_nv1);
+    forward[1] = FN(wino_nv1);
+    wgrad[1] = FN(wino_wgrad_nv1);
 #endif
 #if PIX2
-    fns[2] = FN(wino_wgrad_nv2);
+    forward[2] = FN(wino_nv2);
+    wgrad[2] = FN(wino_wgrad_nv2);
 #endif
 #if PIX4
-    fns[4] = FN(wino_wgrad_nv4);
+    forward[4] = FN(wino_nv4);
+    wgrad[4] = FN(wino_wgrad_nv4);
 #endif
 }
 
