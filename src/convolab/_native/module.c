@@ -334,26 +334,34 @@ PyDoc_STRVAR(winograd_doc,
 "an output is not finite (y then holds no result: compute it the direct way). With\n"
 "plane_map, a volume's depth taps, as direct's.");
 
-static PyObject *py_winograd(PyObject *self, PyObject *args)
+/* winograd (gradient 0) and winograd_wgrad (1): the forward returns whether every output is
+ * finite; the weight gradient adds into m and returns None. */
+static PyObject *winograd_entry(PyObject *args, int gradient)
 {
-    (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 0, 1) < 0)
+    if (parse(args, &c, &nv, gradient, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
-    cl_direct_fn fn = winograd_kernel(&c, nv, f64 ? cl_kernels.winograd_f64
-                                                  : cl_kernels.winograd_f32);
+    cl_direct_fn *table = gradient ? (f64 ? cl_kernels.winograd_wgrad_f64
+                                          : cl_kernels.winograd_wgrad_f32)
+                                   : (f64 ? cl_kernels.winograd_f64 : cl_kernels.winograd_f32);
+    cl_direct_fn fn = winograd_kernel(&c, nv, table);
     if (!fn)
         goto fail;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->o + ob - 1) / ob;
-    Py_ssize_t us[5] = {nob, 36, a->kd, a->c, ob};
-    const Py_ssize_t nu = product(5, us);
-    if (nu < 0 || check_len(&c.w, "u", nu) < 0
-        || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
+    /* forward: u (nob, 36, kd, C, ob); gradient: m (36, kd, C, nob * ob) */
+    Py_ssize_t ws[5] = {gradient ? 1 : nob, 36, a->kd, a->c, gradient ? nob * ob : ob};
+    const Py_ssize_t nw = product(5, ws);
+    if (nw < 0 || check_len(&c.w, gradient ? "m" : "u", nw) < 0)
         goto fail;
+    if (c.bias.held && (gradient || check_len(&c.bias, "bias", nob * ob) < 0)) {
+        if (gradient)
+            PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
+        goto fail;
+    }
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = fn(a, c.q0, c.q1);
@@ -361,10 +369,18 @@ static PyObject *py_winograd(PyObject *self, PyObject *args)
     call_release(&c);
     if (rc < 0)
         return PyErr_NoMemory();
+    if (gradient)
+        Py_RETURN_NONE;
     return PyBool_FromLong(rc == 0);
 fail:
     call_release(&c);
     return NULL;
+}
+
+static PyObject *py_winograd(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return winograd_entry(args, 0);
 }
 
 PyDoc_STRVAR(winograd_wgrad_doc,
@@ -376,29 +392,7 @@ PyDoc_STRVAR(winograd_wgrad_doc,
 static PyObject *py_winograd_wgrad(PyObject *self, PyObject *args)
 {
     (void)self;
-    struct call c;
-    Py_ssize_t nv;
-    if (parse(args, &c, &nv, 1, 1) < 0)
-        goto fail;
-    const int f64 = c.itemsize == 8;
-    struct cl_conv *a = &c.a;
-    cl_direct_fn fn = winograd_kernel(&c, nv, f64 ? cl_kernels.winograd_wgrad_f64
-                                                  : cl_kernels.winograd_wgrad_f32);
-    if (!fn)
-        goto fail;
-    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
-    Py_ssize_t ms[4] = {36, a->kd, a->c, (a->o + ob - 1) / ob * ob};
-    const Py_ssize_t nm = product(4, ms);
-    if (nm < 0 || check_len(&c.w, "m", nm) < 0)
-        goto fail;
-    if (c.bias.held) {
-        PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
-        goto fail;
-    }
-    return run(fn, &c);
-fail:
-    call_release(&c);
-    return NULL;
+    return winograd_entry(args, 1);
 }
 
 PyDoc_STRVAR(winograd_pack_doc,

@@ -175,6 +175,23 @@ static int FN(wino_output)(const struct cl_conv *a, ptrdiff_t q, const T *m, ptr
     return finite;
 }
 
+/* A task's blocks of tiles: V's row length *cp (kd*C channels, and room for the last depth
+ * tap's last vector), *kp (O rounded up to whole register tiles of ob), the tiles a block
+ * holds *tb (a multiple of `unit`, at most `tiles`, V and the second array within
+ * CL_WINO_BLOCK_BYTES when they fit) and the two arrays, 36 x tb x cp then 36 x tb x kp, in
+ * one allocation (NULL: out of memory). */
+static T *FN(wino_blocks)(const struct cl_conv *a, ptrdiff_t ob, ptrdiff_t unit,
+                          ptrdiff_t tiles, ptrdiff_t *cp, ptrdiff_t *kp, ptrdiff_t *tb)
+{
+    *cp = ((a->kd - 1) * a->c + (a->c + VW - 1) / VW * VW + VW - 1) / VW * VW;
+    *kp = (a->o + ob - 1) / ob * ob;
+    ptrdiff_t n = CL_WINO_BLOCK_BYTES / (36 * (*cp + *kp) * (ptrdiff_t)sizeof(T)) / unit * unit;
+    n = n < unit ? unit : n;
+    *tb = tiles < n ? tiles : n;
+    const size_t bytes = (size_t)(36 * *tb * (*cp + *kp)) * sizeof(T);
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 /* The products of one block of tb tiles: M[t][i][:] = V[t][i][:] @ U[t], by direct's
  * microkernels (one "tap" of C channels; a tile is a pixel). */
 CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) ukernel,
@@ -215,16 +232,10 @@ CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel
                              ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW;
-    /* V's rows: kd*C channels, and room for the last tap's last vector */
-    const ptrdiff_t cp = ((a->kd - 1) * a->c + (a->c + VW - 1) / VW * VW + VW - 1) / VW * VW;
-    const ptrdiff_t kp = (a->o + ob - 1) / ob * ob;
-    ptrdiff_t tb = CL_WINO_BLOCK_BYTES / (36 * (cp + kp) * (ptrdiff_t)sizeof(T)) / pix * pix;
-    tb = tb < pix ? pix : tb;
-    tb = q1 - q0 < tb ? q1 - q0 : tb;
-    if (tb <= 0)
+    ptrdiff_t cp, kp, tb;
+    if (q1 <= q0)
         return 0;
-    const size_t bytes = (size_t)(36 * tb * (cp + kp)) * sizeof(T);
-    T *v = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    T *v = FN(wino_blocks)(a, ob, pix, q1 - q0, &cp, &kp, &tb);
     if (!v)
         return -1;
     T *m = v + 36 * tb * cp;
@@ -421,15 +432,10 @@ CL_INLINE int FN(wino_wgrad_drive)(const int pix, const int nv, FN(outer_fn) uke
                                    ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW, cn = a->kd * a->c;
-    const ptrdiff_t cp = ((a->kd - 1) * a->c + (a->c + VW - 1) / VW * VW + VW - 1) / VW * VW;
-    const ptrdiff_t kp = (a->o + ob - 1) / ob * ob;
-    ptrdiff_t tb = CL_WINO_BLOCK_BYTES / (36 * (cp + kp) * (ptrdiff_t)sizeof(T));
-    tb = tb < 1 ? 1 : tb;
-    tb = q1 - q0 < tb ? q1 - q0 : tb;
-    if (tb <= 0)
+    ptrdiff_t cp, kp, tb;
+    if (q1 <= q0)
         return 0;
-    const size_t bytes = (size_t)(36 * tb * (cp + kp)) * sizeof(T);
-    T *v = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    T *v = FN(wino_blocks)(a, ob, 1, q1 - q0, &cp, &kp, &tb);
     if (!v)
         return -1;
     T *w = v + 36 * tb * cp;
