@@ -21,7 +21,7 @@
  * the outputs are A^T [ sum_c (G g_c G^T) . (B^T d_c B) ] A. Each of the 36 positions t of a
  * transformed tile is one matrix product over channels, V_t (tiles, C) @ U_t (C, O): 36 C O
  * multiply-adds per 16 outputs, against 144 C O for the direct method. U (the kernel's
- * transform) is made once per call by the caller, in float64. The point 1/2 in place of the
+ * transform) is made once per call (wino_pack, below), in float64. The point 1/2 in place of the
  * usual 2 (Barabasz et al., "Error analysis and improving the accuracy of Winograd
  * convolution for deep neural networks", 2020) cuts float32's error 2.5-3x: on random
  * normal data, relative to the largest output, 2.3e-6 against 6.7e-6 at 64 channels and
@@ -46,7 +46,8 @@
 static const double cl_wino_g[6][3] = {
     {1, 0, 0}, {1. / 3, 1. / 3, 1. / 3}, {-1. / 3, 1. / 3, -1. / 3},
     {-16. / 15, -8. / 15, -4. / 15}, {1. / 15, -2. / 15, 4. / 15}, {0, 0, 1}};
-/* bytes of V and M a block holds (measured: 0.5-2 MiB alike on a 2 MiB L2; larger spill) */
+/* bytes of V and M a block holds: half of a 2 MiB L2, leaving room for the block of U the
+ * products sweep and the input rows (chosen, not tuned) */
 #define CL_WINO_BLOCK_BYTES (1 << 20)
 #endif
 
@@ -309,11 +310,12 @@ static void FN(wino_pack)(const void *wv, void *uv, ptrdiff_t kd, ptrdiff_t c, p
  *                   [0, 0,   0,    1    ]]
  *
  * The kernel sums M''[t][c][o] = sum over tiles of V_t[tile][c] * W''_t[tile][o], W'' the
- * transform by G' without its diagonal (every coefficient exact in binary). The diagonal and
- * A' fold into one map from M'' (36 positions) to grad_w (3x3): A'^T diag(1/f) is G^T, the
- * forward's G transposed, so grad_w = G^T M'' G (wino_unpack, in float64, after the tasks'
- * sums are added), the adjoint of the kernel's transform U = G w G^T. The products are outer products summed over tiles: a register tile
- * of pix channels c x nv vectors of o, loaded from M'' and stored back once per block.
+ * transform by G'' = G' without its diagonal (every coefficient exact in binary). The
+ * diagonal and A' fold into one map from M'' (36 positions) to grad_w (3x3): A'^T diag(1/f)
+ * is G^T, the forward's G transposed, so grad_w = G^T M'' G (wino_unpack, in float64, after
+ * the tasks' sums are added), the adjoint of the kernel's transform U = G w G^T. The products
+ * are outer products summed over a block's tiles on register tiles of pix channels c x nv
+ * vectors of o, each block's sum then added to M''.
  */
 
 /* r = G'' g for four vectors g[0], g[s], g[2s], g[3s] (a column of a grad_y patch, or a row
