@@ -357,20 +357,19 @@ static PyObject *winograd_entry(PyObject *args, int gradient)
     const Py_ssize_t nw = product(5, ws);
     if (nw < 0 || check_len(&c.w, gradient ? "m" : "u", nw) < 0)
         goto fail;
-    if (c.bias.held && (gradient || check_len(&c.bias, "bias", nob * ob) < 0)) {
-        if (gradient)
-            PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
+    if (gradient && c.bias.held) {
+        PyErr_SetString(PyExc_ValueError, "bias: a weight gradient takes None");
         goto fail;
     }
+    if (!gradient && c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0)
+        goto fail;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = fn(a, c.q0, c.q1);
     Py_END_ALLOW_THREADS
     call_release(&c);
-    if (rc < 0)
-        return PyErr_NoMemory();
-    if (gradient)
-        Py_RETURN_NONE;
+    if (gradient || rc < 0)
+        return kernel_result(rc);
     return PyBool_FromLong(rc == 0);
 fail:
     call_release(&c);

@@ -138,8 +138,8 @@ static void FN(wino_input)(const struct cl_conv *a, ptrdiff_t q, T *v, ptrdiff_t
     }
 }
 
-/* y for tile q (slot i of the block) from M[t][i][:], bias added; whether every value it
- * wrote is finite. */
+/* y for tile q (slot i of the block) from M[t][i][:] (rows kp long), bias added; whether
+ * every value it wrote is finite. */
 static int FN(wino_output)(const struct cl_conv *a, ptrdiff_t q, const T *m, ptrdiff_t tb,
                            ptrdiff_t i, ptrdiff_t kp)
 {
@@ -150,7 +150,7 @@ static int FN(wino_output)(const struct cl_conv *a, ptrdiff_t q, const T *m, ptr
     const ptrdiff_t nr = a->ho - r0 < 4 ? a->ho - r0 : 4, nc = a->wo - c0 < 4 ? a->wo - c0 : 4;
     const ptrdiff_t ts = tb * kp / VW;
     VEC check = (VEC){0};
-    for (ptrdiff_t ov = 0; ov < kp; ov += VW) {
+    for (ptrdiff_t ov = 0; ov < a->o; ov += VW) {  /* M's vectors past O hold no output */
         const VEC *mm = (const VEC *)(m + i * kp + ov);
         VEC s[24], out[16];
 #pragma GCC unroll 6

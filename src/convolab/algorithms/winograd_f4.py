@@ -38,7 +38,9 @@ REQUIRES = "the compiled core, a 3x3 kernel (of each depth tap), stride 1, dilat
 # Winograd's products, read through a plane map as direct reads them (winograd_kernel.h)
 VOLUMES = True
 ERROR_BOUND_F32 = 1e-5  # max |y - y_exact| / max |y_exact|, float32 (tested)
-TILES_PER_CHUNK = 12  # a task's tiles are whole multiples of this (every tile's pix divides it)
+# a task's tiles are whole multiples of this: whole 6- and 12-tile register tiles (AVX2's 8 leave
+# a remainder, run one tile at a time)
+TILES_PER_CHUNK = 12
 
 # FMA issue slots a tile's transform takes per channel vector, each way: ~240 vector operations
 # (36 loads, 12 six-point transforms, 36 stores in; 36 loads, 10 transforms, 16 stores out),
@@ -140,8 +142,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """``grad_w`` (3, 3, C, O) HWIO from NHWC ``gy`` (N, Ho, Wo, O) and ``x`` (a volume's
-    ``(kd, 3, 3, C, O)``), by Winograd F(3x3, 4x4) over grad_y's 4x4 tiles: each worker adds
+    """``grad_w`` (3, 3, C, O) HWIO from NHWC ``gy`` (N, Ho, Wo, O) and ``x`` (N, H, W, C); a
+    volume's is (kd, 3, 3, C, O). By Winograd F(3x3, 4x4) over grad_y's 4x4 tiles: each worker adds
     its tiles' 36 products into its own sums ``M''`` (36, kd*C, O); their total's map to the
     3x3 taps, ``G^T M'' G``, runs in float64.
 

@@ -91,8 +91,8 @@ def bias_gradient(gy: np.ndarray, dtype: np.dtype) -> np.ndarray:
     Summed as ``(N*Ho, Wo*O)`` rows first, then the ``Wo`` pixels of the resulting row: the
     first sum's inner loop runs over whole rows, not over O channels (LeNet's first layer has
     6). The compiled core sums the rows in float64 across blocks, on the workers (LeNet's
-    256x28x28x6: ~0.1 ms, against 0.47 for NumPy's column sums); NumPy's ``sum`` where it
-    does not run. Not a product with ones: that BLAS call leaves OpenBLAS's threads spinning,
+    256x28x28x6 float32, alone: 0.18 ms against 0.30 for NumPy's column sums, which add in
+    float32); NumPy's ``sum`` where it does not run. Not a product with ones: that BLAS call leaves OpenBLAS's threads spinning,
     and they slowed the next gradient's workers by half.
     """
     wo, o = gy.shape[-2:]
