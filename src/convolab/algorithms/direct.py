@@ -157,23 +157,33 @@ def pack_dot(w: np.ndarray, p: ConvProblem) -> np.ndarray:
     return packed
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
-            bias: np.ndarray | None = None) -> np.ndarray:
-    """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
-    volume ``(N, D, H, W, C) * (kd, kh, kw, C/G, O) -> (N, Do, Ho, Wo, O)``."""
+def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
+    """The kernel of ``p`` with HWIO ``w`` (and ``bias``) packed: items are output pixels."""
     nv, _ = tile(p)
     if nv:
         packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
     else:
         packed = pack_dot(w, p)
         b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
-    y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
-    geometry = native.geometry(p)
     volume = native.volume_args(p)
-    ranges = native.pixel_ranges(p, math.prod(p.w_shape))
-    native.run(lambda q0, q1: _native.core.direct(x, packed, b, y, rows, cols, geometry, nv,
-                                                  q0, q1, *volume), ranges)
+
+    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
+        _native.core.direct(x, packed, b, y, rows, cols, native.geometry(p, n), nv, q0, q1,
+                            *volume)
+        return True
+
+    return native.Bound(run, math.prod(p.y_shape[1:-1]), math.prod(p.w_shape))
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
+    volume ``(N, D, H, W, C) * (kd, kh, kw, C/G, O) -> (N, Do, Ho, Wo, O)``."""
+    kernel = bind(w, p, bias)
+    y = np.empty(p.y_shape, p.dtype)
+    n = p.x_shape[0]
+    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), native.pixel_ranges(p, kernel.macs))
     return y
 
 

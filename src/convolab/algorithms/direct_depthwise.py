@@ -42,26 +42,37 @@ def cost(p: ConvProblem) -> Cost:
     )
 
 
-def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
-            bias: np.ndarray | None = None) -> np.ndarray:
-    """``(N, H, W, C) * (kh, kw, 1, C) -> (N, Ho, Wo, C)``, bias added, in ``p.dtype``."""
+def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None,
+         offset: int = 0) -> native.Bound:
+    """The kernel of ``p`` with ``w`` (and ``bias``) packed: items are output pixels. The
+    kernel and bias are placed ``offset`` bytes past a 64-byte line, where the input and output
+    it runs on start: the kernel then aligns all their vectors (_native/depthwise_kernel.h,
+    dw_head)."""
     kh, kw, _, c = p.w_shape
     cp = -(-c // ROW) * ROW
-    # the kernel, bias and output at the input's offset within a 64-byte line: the kernel
-    # then aligns all their vectors (_native/depthwise_kernel.h, dw_head)
-    offset = x.ctypes.data % 64
     packed = native.aligned_zeros((kh, kw, cp), p.dtype, offset=offset)
     packed[..., :c] = w.reshape(kh, kw, c)
     b = None
     if bias is not None:
         b = native.aligned_zeros((cp,), p.dtype, offset=offset)
         b[:c] = bias
-    y = native.aligned_empty(p.y_shape, p.dtype, offset=offset)
     rows, cols = native.maps(p)
-    geometry = native.geometry(p)
-    ranges = native.pixel_ranges(p, kh * kw * c)
-    native.run(lambda q0, q1: _native.core.depthwise(x, packed, b, y, rows, cols, geometry, cp,
-                                                     q0, q1), ranges)
+
+    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
+        _native.core.depthwise(x, packed, b, y, rows, cols, native.geometry(p, n), cp, q0, q1)
+        return True
+
+    return native.Bound(run, p.y_shape[1] * p.y_shape[2], kh * kw * c)
+
+
+def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    """``(N, H, W, C) * (kh, kw, 1, C) -> (N, Ho, Wo, C)``, bias added, in ``p.dtype``."""
+    offset = x.ctypes.data % 64
+    kernel = bind(w, p, bias, offset)
+    y = native.aligned_empty(p.y_shape, p.dtype, offset=offset)
+    n = p.x_shape[0]
+    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), native.pixel_ranges(p, kernel.macs))
     return y
 
 

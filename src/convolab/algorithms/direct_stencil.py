@@ -93,14 +93,31 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             y[..., c] = forward(np.ascontiguousarray(x[..., c : c + 1]),
                                 np.ascontiguousarray(w[..., c : c + 1]), plane, b)[..., 0]
         return y
-    kh, kw, _, o = p.w_shape
+    kernel = bind(w, p, bias)
     y = np.empty(p.y_shape, p.dtype)
-    rows, cols = native.maps(p)
-    geometry = native.geometry(p)
-    k = w.reshape(kh, kw, o)
-    native.run(lambda q0, q1: _native.core.stencil(x, k, bias, y, rows, cols, geometry, 0,
-                                                   q0, q1), _row_ranges(p))
+    n = p.x_shape[0]
+    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), _row_ranges(p))
     return y
+
+
+def binds(p: ConvProblem) -> bool:
+    """Whether :func:`bind` takes ``p``: a per-plane depthwise conv has no one kernel."""
+    return not _per_plane(p)
+
+
+def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
+    """The one-channel kernel of ``p`` (not a per-plane depthwise conv) with ``w``: items are
+    output pixels, run in whole output rows."""
+    kh, kw, _, o = p.w_shape
+    rows, cols = native.maps(p)
+    k = np.ascontiguousarray(w.reshape(kh, kw, o), p.dtype)
+    b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
+
+    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
+        _native.core.stencil(x, k, b, y, rows, cols, native.geometry(p, n), 0, q0, q1)
+        return True
+
+    return native.Bound(run, p.y_shape[1] * p.y_shape[2], kh * kw * o)
 
 
 def _row_ranges(p: ConvProblem) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,18 +52,39 @@ def aligned_zeros(shape: tuple[int, ...], dtype: np.dtype, align: int = 64,
     return out
 
 
-def geometry(p: ConvProblem) -> tuple[int, ...]:
-    """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it;
-    a volume (rank 3) adds ``(np, kd)``: its ``N * Do`` output images read ``N * D`` planes
-    through :func:`planes` (``_native/direct.h``)."""
+def geometry(p: ConvProblem, images: int | None = None) -> tuple[int, ...]:
+    """``(n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups)``, as the kernels take it,
+    for ``images`` images of ``p``'s shape (default: its batch); a volume (rank 3) adds
+    ``(np, kd)``: its ``N * Do`` output images read ``N * D`` planes through :func:`planes`
+    (``_native/direct.h``)."""
+    n = p.x_shape[0] if images is None else images
     h, w, c = p.x_shape[-3:]
     kh, kw, _, o = p.w_shape[-4:]
     ho, wo = p.geom.out_shape[-2:]
     image = (h, w, c, ho, wo, o, kh, kw, *p.geom.stride[-2:], *p.geom.dilation[-2:], p.groups)
     if p.rank == 2:
-        return (p.x_shape[0], *image)
-    n, d, do = p.x_shape[0], p.x_shape[1], p.geom.out_shape[0]
+        return (n, *image)
+    d, do = p.x_shape[1], p.geom.out_shape[0]
     return (n * do, *image, n * d, p.w_shape[0])
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A compiled forward kernel with its weights (and bias) packed for a problem ``p``.
+
+    ``run(x, y, n, i0, i1)`` computes items ``i0 <= i < i1`` of the flat grid of ``n`` images
+    (output pixels, or Winograd's tiles, image after image; ``items`` of them an image, each
+``macs`` multiply-adds) from
+    NHWC ``x`` (n, *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]), both C-contiguous in
+    ``p.dtype``, bias added. It returns whether every output it wrote is finite (always True
+    for a kernel that multiplies exactly the definition's products). The weights are packed
+    once: the NHWC forward runs it on pixel ranges of the whole batch, the channels-first one
+    (``algorithms/channels_first.py``) on groups of whole images in scratch.
+    """
+
+    run: Callable[[np.ndarray, np.ndarray, int, int, int], bool]
+    items: int
+    macs: int
 
 
 def maps(p: ConvProblem) -> tuple[np.ndarray, np.ndarray]:

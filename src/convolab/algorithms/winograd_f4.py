@@ -66,8 +66,13 @@ def supports(p: ConvProblem) -> bool:
 def tiles(p: ConvProblem) -> int:
     """Tiles of the call: one per 4x4 block of outputs (the last row and column may stick
     out), over the batch (and a volume's output planes)."""
+    return p.x_shape[0] * image_tiles(p)
+
+
+def image_tiles(p: ConvProblem) -> int:
+    """Tiles of one image (of every output plane of a volume)."""
     ho, wo = p.geom.out_shape[-2:]
-    return math.prod(p.y_shape[:-3]) * -(-ho // 4) * -(-wo // 4)
+    return math.prod(p.y_shape[1:-3]) * -(-ho // 4) * -(-wo // 4)
 
 
 def cost(p: ConvProblem) -> Cost:
@@ -121,21 +126,32 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
     return packed, b
 
 
+def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
+    """The kernel of ``p`` with ``w``'s transform (and ``bias``) packed: items are tiles; a
+    run reports False when an output it wrote is not finite (see the module's docstring)."""
+    nv, _ = direct.tile(p, dot=False)
+    packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+    rows, cols = native.maps(p)
+    volume = native.volume_args(p)
+
+    def run(x: np.ndarray, y: np.ndarray, n: int, t0: int, t1: int) -> bool:
+        return _native.core.winograd(x, packed, b, y, rows, cols, native.geometry(p, n), nv,
+                                     t0, t1, *volume)
+
+    # a tile's products: kd * C by O
+    return native.Bound(run, image_tiles(p), 36 * packed_channels(p) * p.w_shape[-1])
+
+
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``(N, H, W, C) * (3, 3, C, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
     volume ``(N, D, H, W, C) * (kd, 3, 3, C, O) -> (N, Do, Ho, Wo, O)``."""
-    nv, _ = direct.tile(p, dot=False)
-    packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+    kernel = bind(w, p, bias)
     y = np.empty(p.y_shape, p.dtype)
-    rows, cols = native.maps(p)
-    geometry = native.geometry(p)
-    volume = native.volume_args(p)
-    macs = 36 * packed.shape[2] * p.w_shape[-1]  # a tile's products: kd * C by O
+    n = p.x_shape[0]
     finite = []
-    native.run(lambda t0, t1: finite.append(_native.core.winograd(
-        x, packed, b, y, rows, cols, geometry, nv, t0, t1, *volume)),
-        native.ranges(tiles(p), macs, TILES_PER_CHUNK))
+    native.run(lambda t0, t1: finite.append(kernel.run(x, y, n, t0, t1)),
+               native.ranges(tiles(p), kernel.macs, TILES_PER_CHUNK))
     if all(finite):
         return y
     return direct.forward(x, w, p, bias)  # an Inf, a NaN or an overflow: see the docstring

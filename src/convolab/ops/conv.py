@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import direct_depthwise, direct_stencil
+from convolab.algorithms import (
+    REGISTRY,
+    ConvProblem,
+    channels_first,
+    direct_depthwise,
+    direct_stencil,
+)
 from convolab.ops import backends, lowering, small_call
 from convolab.ops.arguments import (
     LAST,
@@ -190,6 +196,8 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     engine = lowering.engine_problem(p)
     name = choose(engine, algorithm)
     y = _channels_first_depthwise(r, name) if p.rank == 2 else None
+    if y is None:
+        y = _channels_first_fused(r, engine, name)
     if y is not None:
         return y
     prep = ready(r)
@@ -210,6 +218,24 @@ def _with_border(r: Prepared, value: float, algorithm: str) -> np.ndarray:
                          choose(lowering.engine_problem(p), algorithm))
     return from_channels_last(y, prep.data_format, prep.unbatched).astype(prep.out_dtype,
                                                                           copy=False)
+
+
+def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.ndarray | None:
+    """A channels-first conv whose algorithm binds its kernel, with the layout changes fused
+    into its groups of images (``algorithms/channels_first.py``); None where that does not
+    run (or its kernel reported a non-finite output: the general path then runs)."""
+    module = REGISTRY[name]
+    if r.data_format == LAST or not channels_first.eligible(module, engine):
+        return None
+    dt = engine.dtype
+    x = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), dt)  # the caller's (N, C, *spatial)
+    w = np.ascontiguousarray(r.w, dt).reshape(engine.w_shape)
+    bias = None if r.bias is None else r.bias.astype(dt, copy=False)
+    y = channels_first.forward(module.bind(w, engine, bias), x, engine)
+    if y is None:
+        return None
+    y = y.reshape(x.shape[0], engine.y_shape[-1], *r.problem.y_shape[1:-1])
+    return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
 
 
 def _channels_first_depthwise(r: Prepared, name: str) -> np.ndarray | None:

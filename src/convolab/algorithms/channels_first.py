@@ -1,0 +1,85 @@
+"""A channels-first forward with its layout changes fused in: image group by image group.
+
+The compiled kernels read NHWC and write NHWC. Converting a whole NCHW batch before the conv
+and its whole result after moves every byte through memory twice more, and the two passes cost
+res3x3a (16x64x56x56) 1.5 ms beside the conv's 4.7. Here each task instead takes a few whole
+images: it transposes them into a scratch NHWC array that stays in the core's L2, runs the
+kernel on that scratch into a second one, and transposes that into the NCHW result. Memory then
+sees what the NHWC call sees (the input read once, the output written once); the transposes
+run on cached data.
+
+An algorithm takes part through ``bind(w, p, bias) -> native.Bound`` (its packed kernel, run on
+any number of images); one that cannot bind every problem says which with ``binds(p)``.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+
+import numpy as np
+
+from convolab import _native
+from convolab.algorithms import native, scheduler
+from convolab.algorithms.problem import ConvProblem
+
+# The scratch a task's images fill (input and output): within a core's L2 (1-2 MiB on the
+# machines measured) beside what the kernel itself keeps there.
+GROUP_BYTES = 1 << 20
+# An image (input and output) past this size gains little from the fusion: its scratch leaves
+# L2 in any case, and the separate passes split one image across the workers.
+IMAGE_BYTES = 8 << 20
+
+
+def eligible(module: ModuleType, p: ConvProblem) -> bool:
+    """Whether the algorithm ``module`` runs rank-2 ``p`` here: it binds ``p``, the batch
+    keeps every worker busy with whole images, and one image is small enough to gain."""
+    if p.rank != 2 or p.empty or not native.available() or not hasattr(module, "bind"):
+        return False
+    if not getattr(module, "binds", lambda _: True)(p):
+        return False
+    return p.x_shape[0] >= scheduler.workers() and _image_bytes(p) <= IMAGE_BYTES
+
+
+def _image_bytes(p: ConvProblem) -> int:
+    return (math.prod(p.x_shape[1:]) + math.prod(p.y_shape[1:])) * p.dtype.itemsize
+
+
+def _group(p: ConvProblem, kernel: native.Bound) -> int:
+    """Images a task: a few tasks a worker (``native.TASKS_PER_WORKER``), each within
+    ``GROUP_BYTES`` of scratch (at least one image); the whole batch when the work is small
+    enough to run on the caller's thread."""
+    n = p.x_shape[0]
+    if n * kernel.items * kernel.macs < native.SERIAL_MACS:
+        return n
+    per_worker = -(-n // (scheduler.workers() * native.TASKS_PER_WORKER))
+    return max(1, min(per_worker, GROUP_BYTES // _image_bytes(p)))
+
+
+def forward(kernel: native.Bound, x: np.ndarray, p: ConvProblem) -> np.ndarray | None:
+    """``y`` (N, O, *out) of the channels-first ``x`` (N, C, *spatial), C-contiguous in
+    ``p.dtype``, by ``kernel`` (bound to the NHWC problem ``p``); None when the kernel reports
+    an output that is not finite (the caller then runs its fallback)."""
+    n, c, o = p.x_shape[0], p.x_shape[-1], p.y_shape[-1]
+    pixels, out_pixels = math.prod(p.x_shape[1:-1]), math.prod(p.y_shape[1:-1])
+    group = _group(p, kernel)
+    tasks = [(b, min(n, b + group)) for b in range(0, n, group)]
+    n_workers = min(scheduler.workers(), len(tasks))
+    scratch = [(native.aligned_empty((group, *p.x_shape[1:]), p.dtype),
+                native.aligned_empty((group, *p.y_shape[1:]), p.dtype))
+               for _ in range(n_workers)]
+    src = x.reshape(n, c, pixels)
+    y = np.empty((n, o, *p.y_shape[1:-1]), p.dtype)
+    dst = y.reshape(n, o, out_pixels)
+    finite = []
+
+    def task(t: tuple[int, int], worker: int) -> None:
+        b0, b1 = t
+        images = b1 - b0
+        xs, ys = (a[:images] for a in scratch[worker])
+        _native.core.transpose(src[b0:b1], xs, images, c, pixels, 0, images, 0, pixels)
+        finite.append(kernel.run(xs, ys, images, 0, images * kernel.items))
+        _native.core.transpose(ys, dst[b0:b1], images, out_pixels, o, 0, images, 0, o)
+
+    scheduler.run(tasks, task, n_workers, limit_blas=False)
+    return y if all(finite) else None
