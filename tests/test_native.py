@@ -568,18 +568,19 @@ def test_calls_needing_conversion_are_not_remembered(call):
     assert not small_call._remembered
 
 
-# ---- NCHW depthwise, read as it lies ---------------------------------------------------------
+# ---- NCHW depthwise and one-channel convs, read as they lie ----------------------------------
 
 @pytest.mark.parametrize("isa", ISAS)
 @settings(max_examples=25)
-@given(c=st.integers(2, 20), n=st.integers(1, 2), h=st.integers(12, 30), w=st.integers(12, 30),
+@given(c=st.integers(1, 20), n=st.integers(1, 2), h=st.integers(12, 30), w=st.integers(12, 30),
        k=st.tuples(st.integers(1, 4), st.integers(1, 4)), sh=st.integers(1, 3),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=paddings,
        mode=st.sampled_from(MODES), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
 def test_nchw_depthwise_runs_on_the_planes_and_matches_reference(isa, c, n, h, w, k, sh,
                                                                  dilation, padding, mode, seed,
                                                                  f64):
-    """N*C one-channel images, each filtered by its channel's kernel: no transpose either way."""
+    """N*C one-channel images, each filtered by its channel's kernel (C = 1: one image each,
+    its output channel's plane written as it lies): no transpose either way."""
     from convolab.algorithms import direct_stencil
 
     kw = dict(stride=(sh, 1), dilation=dilation, padding=padding, padding_mode=mode, groups=c)
@@ -591,9 +592,9 @@ def test_nchw_depthwise_runs_on_the_planes_and_matches_reference(isa, c, n, h, w
     x, wk, b = arrays((n, h, w, c), (*k, 1, c), seed, np.float64 if f64 else np.float32)
     want = reference.conv2d(x, wk, b, **kw).transpose(0, 3, 1, 2)
     calls = []
-    real = direct_stencil.channels_first_depthwise
+    real = direct_stencil.channels_first
     with _native.using(isa), pytest.MonkeyPatch.context() as mp:
-        mp.setattr(direct_stencil, "channels_first_depthwise",
+        mp.setattr(direct_stencil, "channels_first",
                    lambda *a: calls.append(1) or real(*a))
         chosen = cl.plan(x, wk, **kw).algorithm
         got = cl.conv2d(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), wk.transpose(3, 2, 0, 1),

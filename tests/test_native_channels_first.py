@@ -1,6 +1,6 @@
-"""Channels-first calls with the layout change fused into image groups (algorithms/channels_first.py).
+"""Channels-first calls with the layout change fused into image groups (channels_first.py).
 
-Every kernel that binds (direct, winograd_f4, direct_depthwise, direct_stencil) is run on NCHW
+Every kernel that binds (direct, winograd_f4, direct_depthwise) is run on NCHW
 (and NCW) input through the fused path, at every instruction set this CPU has, against
 ``reference``: groups of one image and of several, a batch split over the workers, every
 padding form and mode. A spy proves the fused path ran, so a silent fall back to the separate
@@ -22,7 +22,7 @@ from convolab.shapes import conv_geometry
 pytestmark = pytest.mark.skipif(not _native.available(),
                                 reason=f"the compiled core is not available: {_native.reason}")
 ISAS = _native.supported_isas()
-BOUND = ("direct", "winograd_f4", "direct_depthwise", "direct_stencil")
+BOUND = ("direct", "winograd_f4", "direct_depthwise")
 
 
 @st.composite
@@ -40,9 +40,6 @@ def problems(draw, name: str):
     elif name == "direct_depthwise":  # at horizontal stride 1 the planes are read as they lie
         c = o = groups = draw(st.integers(2, 40))
         stride = (stride[0], 2)
-    elif name == "direct_stencil":
-        c, o = 1, draw(st.integers(1, 8))
-        stride = (stride[0], 1)
     else:
         groups = draw(st.sampled_from([1, 1, 2]))
         c, o = groups * draw(st.integers(1, 20)), groups * draw(st.integers(1, 20))

@@ -36,6 +36,7 @@ struct cl_conv {
     ptrdiff_t nv;             /* direct: output-channel vectors per tile */
     ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C);
                                  stencil: kernels in the bank (0: one for all images) */
+    int planar;               /* stencil: y is (N, O, Ho, Wo), an NCHW result */
 };
 
 /* Whether direct's kernels walk a kernel row as one merged tap of kw * C values (groups == 1,

@@ -570,9 +570,12 @@ PyDoc_STRVAR(stencil_doc,
 "whole rows (multiples of Wo). w (kh, kw, O), bias (O,) or None; with bank = K > 0, w is\n"
 "(K, kh, kw, O) and bias (K, O), image n filtered by kernel n % K.");
 
-static PyObject *py_stencil(PyObject *self, PyObject *args)
+PyDoc_STRVAR(stencil_planar_doc,
+"stencil_planar(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
+"stencil's computation with y (N, O, Ho, Wo): an NCHW result written as it lies.");
+
+static PyObject *stencil_entry(PyObject *args, int planar)
 {
-    (void)self;
     struct call c;
     Py_ssize_t bank;
     if (parse(args, &c, &bank, 0, 0) < 0)
@@ -588,6 +591,7 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
         goto fail;
     }
     a->cp = bank;  /* 0: one kernel for every image */
+    a->planar = planar;
     const Py_ssize_t kernels = bank > 0 ? bank : 1;
     if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->o) < 0
         || (c.bias.held && check_len(&c.bias, "bias", kernels * a->o) < 0))
@@ -597,6 +601,18 @@ static PyObject *py_stencil(PyObject *self, PyObject *args)
 fail:
     call_release(&c);
     return NULL;
+}
+
+static PyObject *py_stencil(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return stencil_entry(args, 0);
+}
+
+static PyObject *py_stencil_planar(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return stencil_entry(args, 1);
 }
 
 PyDoc_STRVAR(stencil_wgrad_doc,
@@ -1061,6 +1077,7 @@ static PyMethodDef methods[] = {
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"small", py_small, METH_VARARGS, small_doc},
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
+    {"stencil_planar", py_stencil_planar, METH_VARARGS, stencil_planar_doc},
     {"stencil_wgrad", py_stencil_wgrad, METH_VARARGS, stencil_wgrad_doc},
     {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},

@@ -17,10 +17,11 @@
 /* Output pixels ow .. ow + vecs*VW of one row, all oc output channels: y[(ow + k) * oc + o] =
  * bias[o] + sum over taps of w[t][o] * rows[i][ow + k + j*dw], vectors of pixels, the last
  * one holding `lanes` pixels. One unaligned load per tap and vector serves every output
- * channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out. */
+ * channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out, or, with
+ * plane > 0 (an NCHW result), stores channel o's vectors at y[o * plane + ow + k]. */
 CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_conv *a,
                                const T *const *rows, const T *w, T *y, ptrdiff_t ow,
-                               ptrdiff_t lanes, const T *bias)
+                               ptrdiff_t lanes, const T *bias, ptrdiff_t plane)
 {
     VEC acc[24];
 #pragma GCC unroll 24
@@ -44,11 +45,14 @@ CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_con
             }
         }
     }
-    if (oc == 1) {
+    if (oc == 1 || plane > 0) {
+#pragma GCC unroll 8
+        for (int o = 0; o < oc; ++o)
 #pragma GCC unroll 4
-        for (int u = 0; u < vecs; ++u)
-            FN(store_lanes)(y + ow + u * VW, acc[u] + (bias ? bias[0] : (T)0),
-                            u == vecs - 1 ? lanes : VW);
+            for (int u = 0; u < vecs; ++u)
+                FN(store_lanes)(y + o * plane + ow + u * VW,
+                                acc[o * vecs + u] + (bias ? bias[o] : (T)0),
+                                u == vecs - 1 ? lanes : VW);
         return;
     }
 #pragma GCC unroll 4
@@ -68,12 +72,12 @@ CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_con
 
 /* One output row, all its pixels, oc output channels. */
 CL_INLINE void FN(stencil_row)(const int oc, const struct cl_conv *a, const T *const *rows,
-                               const T *w, T *y, const T *bias)
+                               const T *w, T *y, const T *bias, ptrdiff_t plane)
 {
     const int u = ST_UNROLL(oc);
     ptrdiff_t ow = 0;
     for (; ow + u * VW <= a->wo; ow += u * VW)
-        FN(stencil_run)(oc, u, a, rows, w, y, ow, VW, bias);
+        FN(stencil_run)(oc, u, a, rows, w, y, ow, VW, bias, plane);
     /* the rest in one run of independent sums (one vector at a time chained each vector's
      * taps: a 56-pixel row took 4x its loads' time); the ring's zeros past a row's end are
      * what the last vector's empty lanes read */
@@ -82,25 +86,26 @@ CL_INLINE void FN(stencil_row)(const int oc, const struct cl_conv *a, const T *c
     case 0:
         break;
     case 1:
-        FN(stencil_run)(oc, 1, a, rows, w, y, ow, last, bias);
+        FN(stencil_run)(oc, 1, a, rows, w, y, ow, last, bias, plane);
         break;
     case 2:
-        FN(stencil_run)(oc, 2, a, rows, w, y, ow, last, bias);
+        FN(stencil_run)(oc, 2, a, rows, w, y, ow, last, bias, plane);
         break;
     case 3:
-        FN(stencil_run)(oc, 3, a, rows, w, y, ow, last, bias);
+        FN(stencil_run)(oc, 3, a, rows, w, y, ow, last, bias, plane);
         break;
     default: /* 4 vectors: only where u is 4 (oc <= 6), so oc * 4 sums fit the 24 */
-        FN(stencil_run)(oc, ST_UNROLL(oc) < 4 ? 3 : 4, a, rows, w, y, ow, last, bias);
+        FN(stencil_run)(oc, ST_UNROLL(oc) < 4 ? 3 : 4, a, rows, w, y, ow, last, bias, plane);
         break;
     }
 }
 
 #define CL_STENCIL_ROW(OC)                                                                    \
     static __attribute__((noinline)) void FN(stencil_row_##OC)(                               \
-        const struct cl_conv *a, const T *const *rows, const T *w, T *y, const T *bias)      \
+        const struct cl_conv *a, const T *const *rows, const T *w, T *y, const T *bias,      \
+        ptrdiff_t plane)                                                                      \
     {                                                                                         \
-        FN(stencil_row)(OC, a, rows, w, y, bias);                                             \
+        FN(stencil_row)(OC, a, rows, w, y, bias, plane);                                      \
     }
 CL_STENCIL_ROW(1)
 CL_STENCIL_ROW(2)
@@ -175,7 +180,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         return -1;
     }
     typedef void (*row_fn)(const struct cl_conv *, const T *const *, const T *, T *,
-                           const T *);
+                           const T *, ptrdiff_t);
     static const row_fn by_oc[9] = {NULL, FN(stencil_row_1), FN(stencil_row_2),
                                     FN(stencil_row_3), FN(stencil_row_4), FN(stencil_row_5),
                                     FN(stencil_row_6), FN(stencil_row_7), FN(stencil_row_8)};
@@ -214,8 +219,11 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         /* image n's kernel: one for all, or (cycle > 0) kernel n % cycle of a bank: an NCHW
          * depthwise conv is N*C one-channel images, image n*C + c filtered by kernel c */
         const ptrdiff_t k = a->cp > 0 ? n % a->cp : 0;
-        run_row(a, rows, w + k * a->kh * a->kw * a->o, (T *)a->y + row * wo * a->o,
-                bias ? bias + k * a->o : NULL);
+        /* output row oh of every channel: interleaved (NHWC), or row oh of each channel's
+         * plane (planar: an NCHW result, written as it lies) */
+        T *y = a->planar ? (T *)a->y + (n * a->o * a->ho + oh) * wo : (T *)a->y + row * wo * a->o;
+        run_row(a, rows, w + k * a->kh * a->kw * a->o, y, bias ? bias + k * a->o : NULL,
+                a->planar ? a->ho * wo : 0);
     }
     free(ring);
     free(tag);

@@ -9,7 +9,8 @@ sees what the NHWC call sees (the input read once, the output written once); the
 run on cached data.
 
 An algorithm takes part through ``bind(w, p, bias) -> native.Bound`` (its packed kernel, run on
-any number of images); one that cannot bind every problem says which with ``binds(p)``.
+any number of images): direct, winograd_f4 and direct_depthwise. The one-channel stencil needs
+no transpose at all (``direct_stencil.channels_first``).
 """
 
 from __future__ import annotations
@@ -32,11 +33,9 @@ IMAGE_BYTES = 8 << 20
 
 
 def eligible(module: ModuleType, p: ConvProblem) -> bool:
-    """Whether the algorithm ``module`` runs rank-2 ``p`` here: it binds ``p``, the batch
+    """Whether the algorithm ``module`` runs rank-2 ``p`` here: it binds a kernel, the batch
     keeps every worker busy with whole images, and one image is small enough to gain."""
     if p.rank != 2 or p.empty or not native.available() or not hasattr(module, "bind"):
-        return False
-    if not getattr(module, "binds", lambda _: True)(p):
         return False
     return p.x_shape[0] >= scheduler.workers() and _image_bytes(p) <= IMAGE_BYTES
 

@@ -93,31 +93,14 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             y[..., c] = forward(np.ascontiguousarray(x[..., c : c + 1]),
                                 np.ascontiguousarray(w[..., c : c + 1]), plane, b)[..., 0]
         return y
-    kernel = bind(w, p, bias)
-    y = np.empty(p.y_shape, p.dtype)
-    n = p.x_shape[0]
-    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), _row_ranges(p))
-    return y
-
-
-def binds(p: ConvProblem) -> bool:
-    """Whether :func:`bind` takes ``p``: a per-plane depthwise conv has no one kernel."""
-    return not _per_plane(p)
-
-
-def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
-    """The one-channel kernel of ``p`` (not a per-plane depthwise conv) with ``w``: items are
-    output pixels, run in whole output rows."""
     kh, kw, _, o = p.w_shape
+    y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
-    k = np.ascontiguousarray(w.reshape(kh, kw, o), p.dtype)
-    b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
-
-    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
-        _native.core.stencil(x, k, b, y, rows, cols, native.geometry(p, n), 0, q0, q1)
-        return True
-
-    return native.Bound(run, p.y_shape[1] * p.y_shape[2], kh * kw * o)
+    geometry = native.geometry(p)
+    k = w.reshape(kh, kw, o)
+    native.run(lambda q0, q1: _native.core.stencil(x, k, bias, y, rows, cols, geometry, 0,
+                                                   q0, q1), _row_ranges(p))
+    return y
 
 
 def _row_ranges(p: ConvProblem) -> list[tuple[int, int]]:
@@ -150,37 +133,43 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     return gw.reshape(p.w_shape)
 
 
-def planes_supported(p: ConvProblem) -> bool:
-    """Whether :func:`channels_first_depthwise` runs ``p``: a depthwise conv without channel
-    multiplier, horizontal stride 1, on the compiled core."""
-    c = p.x_shape[3]
-    return (native.available() and p.groups == c == p.w_shape[3] and c > 1
-            and p.geom.stride[1] == 1)
+def reads_channels_first(p: ConvProblem) -> bool:
+    """Whether :func:`channels_first` runs ``p`` on the NCHW array as it lies: a depthwise conv
+    without channel multiplier, or one input channel with up to ``MAX_OUTPUTS`` outputs; at
+    horizontal stride 1, on the compiled core."""
+    c, o = p.x_shape[3], p.w_shape[3]
+    fits = (p.groups == c == o and c > 1) or (c == 1 and o <= MAX_OUTPUTS)
+    return native.available() and fits and p.geom.stride[1] == 1
 
 
-def channels_first_depthwise(x: np.ndarray, w: np.ndarray, p: ConvProblem,
-                             bias: np.ndarray | None = None) -> np.ndarray:
-    """An NCHW depthwise conv read as it lies: N*C one-channel images, image ``n*C + c``
-    filtered by channel ``c``'s kernel, so that neither the input nor the output is transposed
-    (for a memory-bound depthwise layer the two transposes tripled the time).
+def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
+                   bias: np.ndarray | None = None) -> np.ndarray:
+    """An NCHW conv that :func:`reads_channels_first`, with neither the input nor the output
+    transposed (for a memory-bound layer the two transposes tripled the time).
 
-    ``x`` (N, C, H, W) C-contiguous in ``p.dtype``, ``w`` HWIO (kh, kw, 1, C); ``p`` the NHWC
-    problem. Returns (N, C, Ho, Wo).
+    ``x`` (N, C, H, W) C-contiguous in ``p.dtype``, ``w`` HWIO (kh, kw, 1, O); ``p`` the NHWC
+    problem. Returns (N, O, Ho, Wo). A depthwise conv is N*C one-channel images, image
+    ``n*C + c`` filtered by channel ``c``'s kernel; one input channel (N, 1, H, W) lies as
+    (N, H, W, 1) does, and the kernel writes each output channel's plane.
     """
     n, h, wd, c = p.x_shape
-    kh, kw, _, _ = p.w_shape
+    kh, kw, _, o = p.w_shape
     ho, wo = p.geom.out_shape
+    b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
+    if c == 1:
+        y = np.empty((n, o, ho, wo), p.dtype)
+        rows, cols = native.maps(p)
+        geometry = native.geometry(p)
+        k = np.ascontiguousarray(w.reshape(kh, kw, o), p.dtype)
+        native.run(lambda q0, q1: _native.core.stencil_planar(x, k, b, y, rows, cols, geometry,
+                                                              0, q0, q1), _row_ranges(p))
+        return y
     plane = dataclasses.replace(p, x_shape=(n * c, h, wd, 1), w_shape=(kh, kw, 1, 1),
                                 groups=1)
     bank = np.ascontiguousarray(w.reshape(kh, kw, c).transpose(2, 0, 1), p.dtype)  # (C, kh, kw)
-    b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
     y = np.empty((n * c, ho, wo, 1), p.dtype)
     rows, cols = native.maps(plane)
     geometry = native.geometry(plane)
-    images = n * c * ho
-    tasks = max(1, min(images // MIN_ROWS, scheduler.workers() * native.TASKS_PER_WORKER))
-    per = -(-images // tasks)
-    ranges = [(r * wo, min(images, r + per) * wo) for r in range(0, images, per)]
     native.run(lambda q0, q1: _native.core.stencil(x, bank, b, y, rows, cols, geometry, c,
-                                                   q0, q1), ranges)
+                                                   q0, q1), _row_ranges(plane))
     return y.reshape(n, c, ho, wo)

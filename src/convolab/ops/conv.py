@@ -195,7 +195,7 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     p = r.problem
     engine = lowering.engine_problem(p)
     name = choose(engine, algorithm)
-    y = _channels_first_depthwise(r, name) if p.rank == 2 else None
+    y = _channels_first_planes(r, name) if p.rank == 2 else None
     if y is None:
         y = _channels_first_fused(r, engine, name)
     if y is not None:
@@ -238,15 +238,15 @@ def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.nda
     return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
 
 
-def _channels_first_depthwise(r: Prepared, name: str) -> np.ndarray | None:
-    """An NCHW depthwise conv that "auto" gives a compiled depthwise or stencil kernel, run on
-    the NCHW array as it lies (``direct_stencil.channels_first_depthwise``); None otherwise."""
+def _channels_first_planes(r: Prepared, name: str) -> np.ndarray | None:
+    """An NCHW depthwise or one-channel conv that "auto" gives a compiled depthwise or stencil
+    kernel, run on the NCHW array as it lies (``direct_stencil.channels_first``); None
+    otherwise."""
     p = r.problem
     if r.data_format == LAST or name not in (direct_depthwise.NAME, direct_stencil.NAME):
         return None
-    x = r.x.transpose(0, 3, 1, 2)  # the caller's (N, C, H, W)
-    if not (direct_stencil.planes_supported(p) and x.flags.c_contiguous and x.dtype == p.dtype
-            and not p.empty):
+    if p.empty or not direct_stencil.reads_channels_first(p):
         return None
-    y = direct_stencil.channels_first_depthwise(x, r.w, p, r.bias)
+    x = np.ascontiguousarray(r.x.transpose(0, 3, 1, 2), p.dtype)  # the caller's (N, C, H, W)
+    y = direct_stencil.channels_first(x, r.w, p, r.bias)
     return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
