@@ -196,25 +196,53 @@ static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start, ptrdif
  * depth tap, row, column (a volume's kd planes, each with its kernel rows). The maps are read
  * once per plane, row and column, with no division per tap (a depthwise layer's whole
  * arithmetic per tap is a few vectors: this loop must cost less). */
+/* The input row that kernel row i of depth tap d reads for output row oh of image n, or NULL
+ * where the padding reads zeros. */
+CL_INLINE const T *FN(input_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t oh,
+                                 ptrdiff_t d, ptrdiff_t i)
+{
+    const int64_t plane = a->plane_map ? a->plane_map[n * a->kd + d] : n;
+    const int64_t r = plane < 0 ? -1 : a->row_map[oh * a->sh + i * a->dh];
+    return r < 0 ? NULL : (const T *)a->x + (plane * a->ih + r) * a->iw * a->c;
+}
+
+/* kernel rows (depth taps x rows) whose input rows the indirection keeps for an output row */
+#define CL_ROWS_KEPT 256
+
 static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
                             ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch)
 {
-    const T *x = (const T *)a->x, *zero = (const T *)a->zero;
+    const T *zero = (const T *)a->zero;
     const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix, taps = pl->taps;
-    const ptrdiff_t row_len = a->iw * a->c, rows = pl->merged ? 1 : a->kw;
+    const ptrdiff_t rows = pl->merged ? 1 : a->kw;
     ptrdiff_t n = s / hw, oh = (s - n * hw) / a->wo, ow = s - n * hw - oh * a->wo;
-    for (ptrdiff_t k = 0; k < e - s; ++k) {
-        const ptrdiff_t tile = k / pix, p = k - tile * pix;
+    /* the input rows of the current output row, found once for its Wo pixels (per pixel,
+     * the maps' look-ups were half of LeNet's second layer's indirection) */
+    const T *kept[CL_ROWS_KEPT];
+    const int keep = a->kd * a->kh <= CL_ROWS_KEPT;
+    ptrdiff_t kept_for = -1;  /* n * Ho + oh of kept[], or -1 */
+    /* pixel k is pixel p of tile `tile`, counted up (a division per pixel cost LeNet's second
+     * layer, 5 merged rows a pixel, a fifth of its indirection) */
+    ptrdiff_t tile = 0, p = 0;
+    for (ptrdiff_t k = 0; k < e - s; ++k, ++p) {
+        if (p == pix) {
+            p = 0;
+            ++tile;
+        }
         /* entry of tap t: base + t * step */
         const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
         const ptrdiff_t step = k < full ? pix : 1;
         const ptrdiff_t col = ow * a->sw;
+        if (keep && kept_for != n * a->ho + oh) {
+            for (ptrdiff_t d = 0; d < a->kd; ++d)
+                for (ptrdiff_t i = 0; i < a->kh; ++i)
+                    kept[d * a->kh + i] = FN(input_row)(a, n, oh, d, i);
+            kept_for = n * a->ho + oh;
+        }
         for (ptrdiff_t d = 0; d < a->kd; ++d) {
-            const int64_t plane = a->plane_map ? a->plane_map[n * a->kd + d] : n;
             for (ptrdiff_t i = 0; i < a->kh; ++i) {
                 const ptrdiff_t t = (d * a->kh + i) * rows;  /* the row's first tap */
-                const int64_t r = plane < 0 ? -1 : a->row_map[oh * a->sh + i * a->dh];
-                const T *row = r < 0 ? NULL : x + (plane * a->ih + r) * row_len;
+                const T *row = keep ? kept[d * a->kh + i] : FN(input_row)(a, n, oh, d, i);
                 if (pl->merged) {
                     ind[base + t * step] = row ? FN(row_source)(a, row, col, pl->run_start[ow],
                                                                 scratch + (k * taps + t) * pl->seg)
