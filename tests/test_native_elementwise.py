@@ -1,7 +1,7 @@
 """The compiled activations (``_native/activation_kernel.h``) at every instruction set this CPU
 has: the sigmoid within a few ulp of the exact value (long double) over the whole range, Inf,
-NaN, -0 and subnormal results included; its derivative and relu's bit for bit NumPy's
-formulas; the workers' split; the entry point's guards."""
+NaN, -0 and subnormal results included; its derivative, relu and relu's derivative bit for bit
+NumPy's formulas; the workers' split; the entry point's guards."""
 
 import numpy as np
 import pytest
@@ -57,6 +57,20 @@ def test_derivatives_are_numpys_formulas_bit_for_bit(isa, n, f64, seed):
                                       np.where(y > 0, g, 0).astype(dtype))
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 300), f64=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_relu_is_numpys_maximum_bit_for_bit(isa, n, f64, seed):
+    """NaN stays NaN, -0 gives +0, -inf gives 0: np.maximum(x, 0) exactly, sign bits too."""
+    dtype = np.float64 if f64 else np.float32
+    x = _values(np.random.default_rng(seed), n, dtype)
+    with _native.using(isa):
+        y = elementwise.relu(x)
+    want = np.maximum(x, 0)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want))
+
+
 def test_the_workers_split_gives_the_same_array(monkeypatch):
     x = np.random.default_rng(0).standard_normal((3, 1001)).astype(np.float32)
     one = elementwise.sigmoid(x)
@@ -73,7 +87,7 @@ def test_other_dtypes_and_strided_arrays_are_left_to_numpy():
 
 
 @pytest.mark.parametrize(("args", "error", "match"), [
-    ((3, "x", None, "out", 0, 4), ValueError, "op: expected"),
+    ((4, "x", None, "out", 0, 4), ValueError, "op: expected"),
     ((0, "x", None, "out", 0, 5), ValueError, "outside"),
     ((1, "x", "short", "out", 0, 4), ValueError, "b: expected 4 items"),
     ((0, "x64", None, "out", 0, 4), TypeError, "a:"),

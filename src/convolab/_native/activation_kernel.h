@@ -102,8 +102,20 @@ static void FN(act_relu_grad)(const T *g, const T *y, T *out, ptrdiff_t i0, ptrd
         out[i] = y[i] > 0 ? g[i] : (T)0;
 }
 
+/* max(x, 0) as np.maximum(x, 0) gives it: a NaN stays NaN, -0 gives +0 */
+static void FN(act_relu)(const T *x, T *y, ptrdiff_t i0, ptrdiff_t i1)
+{
+    ptrdiff_t i = i0;
+    for (; i + VW <= i1; i += VW) {
+        const VEC v = *(const VEC *)(x + i);
+        *(VEC *)(y + i) = (VEC)(((AIVEC)(v > (VEC){0}) | (AIVEC)(v != v)) & (AIVEC)v);
+    }
+    for (; i < i1; ++i)
+        y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : (T)0;
+}
+
 /* The table entry: op 0 sigmoid (a = x, b unused), 1 sigmoid_grad (a = g, b = y), 2 relu_grad
- * (a = g, b = y). */
+ * (a = g, b = y), 3 relu (a = x, b unused). */
 static void FN(activation)(int op, const void *a, const void *b, void *out, ptrdiff_t i0,
                            ptrdiff_t i1)
 {
@@ -114,8 +126,11 @@ static void FN(activation)(int op, const void *a, const void *b, void *out, ptrd
     case 1:
         FN(act_sigmoid_grad)((const T *)a, (const T *)b, (T *)out, i0, i1);
         break;
-    default:
+    case 2:
         FN(act_relu_grad)((const T *)a, (const T *)b, (T *)out, i0, i1);
+        break;
+    default:
+        FN(act_relu)((const T *)a, (T *)out, i0, i1);
         break;
     }
 }

@@ -824,7 +824,8 @@ PyDoc_STRVAR(activation_doc,
 "activation(op, a, b, out, i0, i1)\n\n"
 "Element-wise, on elements i0 <= i < i1 of flat C-contiguous arrays of one float dtype:\n"
 "op 0: out = sigmoid(a) (b None); 1: out = a * (1 - b) * b (a = grad, b = sigmoid's output);\n"
-"2: out = b > 0 ? a : 0 (a = grad, b = relu's output).");
+"2: out = b > 0 ? a : 0 (a = grad, b = relu's output); 3: out = max(a, 0) (b None; NaN\n"
+"stays NaN, -0 gives +0, as np.maximum).");
 
 static PyObject *py_activation(PyObject *self, PyObject *args)
 {
@@ -836,16 +837,16 @@ static PyObject *py_activation(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (!PyArg_ParseTuple(args, "iOOOnn", &op, &ao, &bo, &oo, &i0, &i1))
         return NULL;
-    if (op < 0 || op > 2) {
-        PyErr_Format(PyExc_ValueError, "op: expected 0, 1 or 2, got %d", op);
+    if (op < 0 || op > 3) {
+        PyErr_Format(PyExc_ValueError, "op: expected 0, 1, 2 or 3, got %d", op);
         return NULL;
     }
     if (get(oo, &out, "out", 1, "float", 0) < 0
         || get(ao, &a, "a", 0, "float", out.view.itemsize) < 0
-        || (op > 0 && get(bo, &b, "b", 0, "float", out.view.itemsize) < 0))
+        || ((op == 1 || op == 2) && get(bo, &b, "b", 0, "float", out.view.itemsize) < 0))
         goto fail;
     Py_ssize_t n = out.view.len / out.view.itemsize;
-    if (check_len(&a, "a", n) < 0 || (op > 0 && check_len(&b, "b", n) < 0))
+    if (check_len(&a, "a", n) < 0 || ((op == 1 || op == 2) && check_len(&b, "b", n) < 0))
         goto fail;
     if (i0 < 0 || i0 > i1 || i1 > n) {
         PyErr_Format(PyExc_ValueError, "elements [%zd, %zd) are outside [0, %zd)", i0, i1, n);

@@ -14,7 +14,7 @@ import numpy as np
 from convolab import _native
 from convolab.algorithms import native, scheduler
 
-SIGMOID, SIGMOID_GRAD, RELU_GRAD = range(3)
+SIGMOID, SIGMOID_GRAD, RELU_GRAD, RELU = range(4)
 SERIAL = 1 << 18  # elements below which one call on this thread beats waking the workers
 
 
@@ -46,6 +46,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray | None:
 def sigmoid_grad(g: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """``g * (1 - y) * y`` (the sigmoid's derivative given its output ``y``), or None."""
     return _apply(SIGMOID_GRAD, g, y) if _runs(g, y) else None
+
+
+def relu(x: np.ndarray) -> np.ndarray | None:
+    """``max(x, 0)`` as ``np.maximum(x, 0)`` (NaN stays NaN, -0 gives +0), or None."""
+    return _apply(RELU, x, None) if _runs(x) else None
 
 
 def relu_grad(g: np.ndarray, y: np.ndarray) -> np.ndarray | None:

@@ -66,6 +66,13 @@ def _sigmoid_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     return d
 
 
+def _relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)`` in one compiled pass on the workers, or NumPy's (single-threaded:
+    0.24 ms of every LeNet step for the first layer's 256x28x28x6)."""
+    y = elementwise.relu(x)
+    return np.maximum(x, 0) if y is None else y
+
+
 def _relu_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``g`` where the unit is on (``y > 0``), else 0: PyTorch's rule (an Inf or NaN gradient
     of a unit that is off gives 0, not NaN)."""
@@ -93,7 +100,7 @@ ACTIVATIONS: dict[str, _Function] = {
     f.name: f
     for f in (
         _Function("linear", lambda x: x, lambda g, y: g),
-        _Function("relu", lambda x: np.maximum(x, 0), _relu_backward),
+        _Function("relu", _relu, _relu_backward),
         _Function("sigmoid", _sigmoid, _sigmoid_backward),
         _Function("tanh", np.tanh, lambda g, y: g * (1 - y * y)),
         _Function("softmax", _softmax,
