@@ -55,16 +55,25 @@ CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_con
                                 u == vecs - 1 ? lanes : VW);
         return;
     }
+    /* interleaved through a buffer in L1: the vectors stored whole, then each pixel's oc
+     * values copied out (taking the lanes out of registers one by one cost a third of
+     * LeNet's first layer) */
 #pragma GCC unroll 4
     for (int u = 0; u < vecs; ++u) {
         const ptrdiff_t n = u == vecs - 1 ? lanes : VW;
+        T buf[8 * VW] __attribute__((aligned(64)));
 #pragma GCC unroll 8
-        for (int o = 0; o < oc; ++o) {
-            const VEC v = acc[o * vecs + u] + (bias ? bias[o] : (T)0);
-            T *yp = y + (ow + u * VW) * oc + o;
-            for (ptrdiff_t l = 0; l < n; ++l)
-                yp[l * oc] = v[l];
-        }
+        for (int o = 0; o < oc; ++o)
+            *(VEC *)(buf + o * VW) = acc[o * vecs + u] + (bias ? bias[o] : (T)0);
+        T *yp = y + (ow + u * VW) * oc;
+/* GCC cannot see that rows o < oc of buf were just written */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+        for (ptrdiff_t l = 0; l < n; ++l)
+#pragma GCC unroll 8
+            for (int o = 0; o < oc; ++o)
+                yp[l * oc + o] = buf[o * VW + l];
+#pragma GCC diagnostic pop
     }
 }
 
