@@ -143,11 +143,14 @@ def test_what_the_fused_path_leaves_to_the_separate_transposes(monkeypatch):
     for algorithm in ("direct", "im2col"):
         got = cl.conv2d(x, w, data_format="NCHW", kernel_format="OIHW", algorithm=algorithm)
         np.testing.assert_allclose(got, want.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
+    v, k = rng.standard_normal((2, 3, 4, 5, 6)), rng.standard_normal((2, 3, 2, 2, 2))
+    for algorithm in ("direct", "winograd_f4", "im2col"):  # folded to images, or as they lie
+        kk = np.ones((2, 3, 2, 3, 3)) if algorithm == "winograd_f4" else k
+        got = cl.conv3d(v, kk, padding=1, data_format="NCDHW", kernel_format="OIDHW",
+                        algorithm=algorithm)
+        wanted = reference.conv(v.transpose(0, 2, 3, 4, 1), kk.transpose(2, 3, 4, 1, 0), padding=1)
+        np.testing.assert_allclose(got, np.moveaxis(wanted, -1, 1), rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(channels_first, "IMAGE_BYTES", 100)
     got = cl.conv2d(np.concatenate([x, x]), w, data_format="NCHW", kernel_format="OIHW")
     np.testing.assert_allclose(got[1], want[0].transpose(2, 0, 1), rtol=1e-12, atol=1e-12)
-    v, k = rng.standard_normal((2, 3, 4, 5, 6)), rng.standard_normal((2, 3, 2, 2, 2))
-    got = cl.conv3d(v, k, data_format="NCDHW", kernel_format="OIDHW")
-    want = reference.conv(v.transpose(0, 2, 3, 4, 1), k.transpose(2, 3, 4, 1, 0))
-    np.testing.assert_allclose(got, np.moveaxis(want, -1, 1), rtol=1e-12, atol=1e-12)
     assert calls == []

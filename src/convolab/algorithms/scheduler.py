@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import numpy as np
 
+from convolab.algorithms import crew
 from convolab.config import get_workspace_limit
 
 T = TypeVar("T")
@@ -143,16 +143,6 @@ def row_blocks(n: int, height: int, row_bytes: int, cache: int) -> list[Block]:
             for n0 in range(n) for r0 in range(0, height, rows)]
 
 
-def _pool(n: int) -> ThreadPoolExecutor:
-    """The worker threads (``n`` of them; the pool is replaced if the count changes)."""
-    if _state.get("pool_size") != n:
-        if "pool" in _state:
-            _state["pool"].shutdown(wait=False)
-        _state["pool"] = ThreadPoolExecutor(n, thread_name_prefix="convolab")
-        _state["pool_size"] = n
-    return _state["pool"]
-
-
 def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int, *,
         limit_blas: bool = True) -> None:
     """Call ``work(task, worker)`` for every task, on ``n_workers`` threads.
@@ -168,29 +158,30 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int, *,
             work(t, 0)
         return
     try:
+        queue = _Queue(tasks)
         blas = _controller() if limit_blas else None
+        if blas is None:  # nothing to limit: the workers straight away (~10 us less a region)
+            _run_workers(queue, work, n_workers)
+            return
         workers()  # record the count from outside the region before limiting BLAS
         with _limit:  # applied under the lock, so workers() never reads the limited count
-            _state["limited"] = blas is not None
-            limit: AbstractContextManager = blas.limit(limits=1) if blas else nullcontext()
+            _state["limited"] = True
+            limit: AbstractContextManager = blas.limit(limits=1)
         try:
-            queue = _Queue(tasks)
-            # the caller is worker 0: one thread fewer to wake up and wait for
-            futures = [_pool(n_workers - 1).submit(_worker, queue, work, i)
-                       for i in range(1, n_workers)]
-            try:
-                _worker(queue, work, 0)
-            finally:
-                for f in futures:
-                    f.exception()  # wait for every worker before leaving the region
-            for f in futures:
-                f.result()  # re-raises a worker's exception here
+            _run_workers(queue, work, n_workers)
         finally:
             with _limit:
                 limit.__exit__(None, None, None)  # threadpoolctl restores the original count
                 _state["limited"] = False
     finally:
         _region.release()
+
+
+def _run_workers(queue: _Queue, work: Callable[[T, int], None], n_workers: int) -> None:
+    """The queue's tasks on ``n_workers`` workers; the caller is worker 0 (one thread fewer to
+    wake up and wait for). Every worker has finished on return, and a worker's exception is
+    raised here."""
+    crew.run(n_workers, lambda i: _worker(queue, work, i))
 
 
 class Scratch:

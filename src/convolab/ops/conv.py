@@ -225,7 +225,8 @@ def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.nda
     into its groups of images (``algorithms/channels_first.py``); None where that does not
     run (or its kernel reported a non-finite output: the general path then runs)."""
     module = REGISTRY[name]
-    if r.data_format == LAST or not channels_first.eligible(module, engine):
+    # a volume's engine problem is an unfolded image problem: not the caller's layout
+    if r.data_format == LAST or r.problem.rank > 2 or not channels_first.eligible(module, engine):
         return None
     dt = engine.dtype
     x = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), dt)  # the caller's (N, C, *spatial)
