@@ -53,18 +53,51 @@ CL_INLINE ptrdiff_t FN(pool_window)(const struct cl_pool *p, ptrdiff_t od, ptrdi
     return m;
 }
 
-/* Every output pixel q0 <= q < q1 in one mode (a compile-time constant once inlined, so each
- * mode's loop carries nothing of the others). */
-CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const struct cl_pool *p,
-                               ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t *pos)
+/* Whether output pixel (od, oh, ow)'s window lies inside the input on every axis (positions
+ * grow along a window, so its first and last taps tell). */
+CL_INLINE int FN(pool_inside)(const struct cl_pool *p, ptrdiff_t od, ptrdiff_t oh,
+                              ptrdiff_t ow)
 {
+    const int64_t *td = p->taps[0] + od * p->k[0], *th = p->taps[1] + oh * p->k[1],
+                  *tw = p->taps[2] + ow * p->k[2];
+    return td[0] >= 0 && td[p->k[0] - 1] >= 0 && th[0] >= 0 && th[p->k[1] - 1] >= 0
+           && tw[0] >= 0 && tw[p->k[2] - 1] >= 0;
+}
+
+/* Every output pixel q0 <= q < q1 in one mode (a compile-time constant once inlined, so each
+ * mode's loop carries nothing of the others; `index`: max pooling keeps its winners' places).
+ * A window inside the input reads at fixed offsets (rel, found at the first such window) from
+ * its first tap: listing its taps through the maps cost as much as the scan (LeNet's 2x2
+ * pooling of 6 channels). */
+CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const int index,
+                               const struct cl_pool *p, ptrdiff_t q0, ptrdiff_t q1,
+                               ptrdiff_t *pos, ptrdiff_t *rel)
+{
+    const ptrdiff_t taps = p->k[0] * p->k[1] * p->k[2];
+    int have_rel = 0;
     const ptrdiff_t C = p->c, OD = p->out_[0], OH = p->out_[1], OW = p->out_[2];
     const ptrdiff_t in_pixels = p->in[0] * p->in[1] * p->in[2], out_pixels = OD * OH * OW;
     const VEC minus_inf = (VEC){0} - (T)__builtin_inf();
     /* the pixel's coordinates are counted, not divided out of q */
     ptrdiff_t ow = q0 % OW, oh = q0 / OW % OH, od = q0 / (OW * OH) % OD, b = q0 / out_pixels;
     for (ptrdiff_t q = q0; q < q1; ++q) {
-        const ptrdiff_t m = FN(pool_window)(p, od, oh, ow, pos);
+        ptrdiff_t m;
+        if (FN(pool_inside)(p, od, oh, ow)) {
+            const ptrdiff_t first = (p->taps[0][od * p->k[0]] * p->in[1]
+                                     + p->taps[1][oh * p->k[1]]) * p->in[2]
+                                    + p->taps[2][ow * p->k[2]];
+            if (!have_rel) {
+                FN(pool_window)(p, od, oh, ow, rel);
+                for (ptrdiff_t t = 0; t < taps; ++t)
+                    rel[t] -= first;
+                have_rel = 1;
+            }
+            for (ptrdiff_t t = 0; t < taps; ++t)
+                pos[t] = first + rel[t];
+            m = taps;
+        } else {
+            m = FN(pool_window)(p, od, oh, ow, pos);
+        }
         const ptrdiff_t xoff = b * in_pixels * C, yoff = q * C;
         for (ptrdiff_t c = 0; c < C; c += VW) {
             const ptrdiff_t n = C - c < VW ? C - c : VW;
@@ -76,13 +109,14 @@ CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const struct cl_poo
                     const VEC v = FN(load_lanes)(xb + pos[t] * C, n);
                     const IVEC take = (v > best) | (v != v);
                     best = FN(pool_select)(take, v, best);
-                    win = FN(pool_select)(take, t_vec, win);
+                    if (index)
+                        win = FN(pool_select)(take, t_vec, win);
                 }
                 if (m == 0)  /* a window of padding alone (the caller never makes one) */
                     continue;
                 if (mode == CL_POOL_MAX) {
                     FN(store_lanes)((T *)p->out + yoff + c, best, n);
-                    if (p->index)
+                    if (index)
                         for (ptrdiff_t l = 0; l < n; ++l)
                             p->index[yoff + c + l] = pos[(ptrdiff_t)win[l]];
                 } else if (p->assign) {  /* each tap's pixel: g at the winner, else 0 */
@@ -130,21 +164,24 @@ CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const struct cl_poo
 static int FN(pool)(const struct cl_pool *p, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t taps = p->k[0] * p->k[1] * p->k[2];
-    ptrdiff_t *pos = malloc((size_t)taps * sizeof *pos);
+    ptrdiff_t *pos = malloc(2 * (size_t)taps * sizeof *pos);  /* pos, then rel */
     if (!pos)
         return -1;
     switch (p->mode) {
-    case CL_POOL_MAX:
-        FN(pool_pixels)(CL_POOL_MAX, p, q0, q1, pos);
+    case CL_POOL_MAX:  /* the winners' places only when their indices are asked for */
+        if (p->index)
+            FN(pool_pixels)(CL_POOL_MAX, 1, p, q0, q1, pos, pos + taps);
+        else
+            FN(pool_pixels)(CL_POOL_MAX, 0, p, q0, q1, pos, pos + taps);
         break;
     case CL_POOL_AVG:
-        FN(pool_pixels)(CL_POOL_AVG, p, q0, q1, pos);
+        FN(pool_pixels)(CL_POOL_AVG, 0, p, q0, q1, pos, pos + taps);
         break;
     case CL_POOL_MAX_BACK:
-        FN(pool_pixels)(CL_POOL_MAX_BACK, p, q0, q1, pos);
+        FN(pool_pixels)(CL_POOL_MAX_BACK, 1, p, q0, q1, pos, pos + taps);
         break;
     case CL_POOL_AVG_BACK:
-        FN(pool_pixels)(CL_POOL_AVG_BACK, p, q0, q1, pos);
+        FN(pool_pixels)(CL_POOL_AVG_BACK, 0, p, q0, q1, pos, pos + taps);
         break;
     }
     free(pos);
