@@ -82,8 +82,11 @@ def test_pool_kernel_matches_reference(isa, case, seed):
         y_only, none = native_pool.max_forward(x, windows, False)
         avg = native_pool.avg_forward(finite, windows, div)
         gx_max = native_pool.max_backward(x, gy, windows)
-        gx_avg = native_pool.avg_backward(gy, x.shape, windows)
+        gx_avg = native_pool.avg_backward(gy, x.shape, windows, div)
+        # dividing in the kernel rounds as NumPy's g / div does
+        gx_divided = native_pool.avg_backward(gy / div, x.shape, windows, np.ones(1, x.dtype))
     assert y.dtype == x.dtype and none is None
+    np.testing.assert_array_equal(gx_avg, gx_divided)
     np.testing.assert_array_equal(y, want_y.astype(x.dtype))  # NaN where NaN: equal
     np.testing.assert_array_equal(y_only, y)
     np.testing.assert_array_equal(index, want_index)
@@ -91,7 +94,7 @@ def test_pool_kernel_matches_reference(isa, case, seed):
     np.testing.assert_allclose(gx_max, _scatter(gy, want_index, x.shape), rtol=tol, atol=tol)
     # the average's backward is the adjoint of the window sums: <sums(v), gy> = <v, gx>
     v = np.random.default_rng(seed + 2).standard_normal(x.shape)
-    lhs = np.sum(reference.window_sums(v, taps) * gy)
+    lhs = np.sum(reference.window_sums(v, taps) * (gy / div))
     assert abs(lhs - np.sum(v * gx_avg)) <= tol * (1 + np.sum(np.abs(v)) * np.abs(gy).max())
 
 
@@ -109,7 +112,7 @@ def test_tasks_on_the_workers_give_what_one_call_gives(monkeypatch):
     np.testing.assert_allclose(native_pool.max_backward(x, gy, windows),
                                _scatter(gy, index, x.shape), rtol=1e-12, atol=1e-12)
     ones = np.ones((1, *geom.out_shape, 1))
-    gx = native_pool.avg_backward(gy, x.shape, windows)
+    gx = native_pool.avg_backward(gy, x.shape, windows, np.ones(1))
     v = rng.standard_normal(x.shape)
     assert np.isclose(np.sum(reference.window_sums(v, taps) * gy), np.sum(v * gx))
     np.testing.assert_allclose(native_pool.avg_forward(x, windows, ones),
@@ -130,7 +133,7 @@ def test_windows_that_partition_the_input_write_grad_x_whole(isa, size):
     gy = rng.standard_normal((2, *geom.out_shape, 17))
     with _native.using(isa):
         gx_max = native_pool.max_backward(x, gy, windows)
-        gx_avg = native_pool.avg_backward(gy, x.shape, windows)
+        gx_avg = native_pool.avg_backward(gy, x.shape, windows, np.ones(1))
         out = np.full_like(x, np.nan)
         _native.core.pool(3, None, gy, out, None, None, *windows.maps,
                           (2, 17, *windows.in_shape, *windows.out_shape, *windows.size), 0,

@@ -725,7 +725,7 @@ PyDoc_STRVAR(pool_doc,
 "mode 0 max, 1 average, 2 max backward, 3 average backward; dims (B, C, D, H, W, OD, OH,\n"
 "OW, kd, kh, kw); x (B, D, H, W, C) or None (average backward); g grad_y (backward) or\n"
 "None; out y or grad_x (added to); index int64 like y or None (max); div (OD, OH, OW) or\n"
-"None (average); taps_a (out_a, k_a) int64 maps, -1 or [0, in_a). assign (backward): the\n"
+"None (average; average backward: g divided by it, or as given); taps_a (out_a, k_a) int64 maps, -1 or [0, in_a). assign (backward): the\n"
 "windows partition the input, so out is written rather than added to.");
 
 static PyObject *py_pool(PyObject *self, PyObject *args)
@@ -775,7 +775,7 @@ static PyObject *py_pool(PyObject *self, PyObject *args)
     if (mode == CL_POOL_MAX && io != Py_None
         && (get(io, index, "index", 1, "int", 0) < 0 || check_len(index, "index", n_out) < 0))
         goto fail;
-    if (mode == CL_POOL_AVG
+    if ((mode == CL_POOL_AVG || (mode == CL_POOL_AVG_BACK && dio != Py_None))
         && (get(dio, div, "div", 0, "float", item) < 0 || check_len(div, "div", grid) < 0))
         goto fail;
     static const char *const names[3] = {"taps_d", "taps_h", "taps_w"};

@@ -16,7 +16,8 @@ enum cl_pool_mode {
     CL_POOL_MAX = 0,      /* out = y, the running maximum (a NaN wins); index if not NULL */
     CL_POOL_AVG = 1,      /* out = y, the window's sum divided by div[pixel] */
     CL_POOL_MAX_BACK = 2, /* out = grad_x (added to): g to each window's maximum */
-    CL_POOL_AVG_BACK = 3, /* out = grad_x (added to): g (already divided) to every tap */
+    CL_POOL_AVG_BACK = 3, /* out = grad_x (added to): g / div[pixel] (div NULL: g as given)
+                             to every tap */
 };
 
 struct cl_pool {
@@ -25,7 +26,8 @@ struct cl_pool {
     const void *g;         /* backward: grad_y (B, OD, OH, OW, C) */
     void *out;             /* forward: y (B, OD, OH, OW, C); backward: grad_x like x */
     int64_t *index;        /* CL_POOL_MAX: each maximum's flat position in (D, H, W), or NULL */
-    const void *div;       /* CL_POOL_AVG: (OD, OH, OW) divisors */
+    const void *div;       /* CL_POOL_AVG (and CL_POOL_AVG_BACK, or NULL): (OD, OH, OW)
+                              divisors */
     const int64_t *taps[3];  /* per axis (out[a], k[a]): -1 or [0, in[a]) */
     ptrdiff_t b, c, in[3], out_[3], k[3];
     int assign;  /* backward: the windows partition the input (every pixel in exactly one), so

@@ -141,7 +141,9 @@ CL_INLINE void FN(pool_pixels)(const enum cl_pool_mode mode, const int index,
                 FN(store_lanes)((T *)p->out + yoff + c, sum, n);
             } else {
                 T *gx = (T *)p->out + xoff + c;
-                const VEC g = FN(load_lanes)((const T *)p->g + yoff + c, n);
+                VEC g = FN(load_lanes)((const T *)p->g + yoff + c, n);
+                if (p->div)  /* as NumPy's g / div: one division, the same rounding */
+                    g /= (VEC){0} + ((const T *)p->div)[q - b * out_pixels];
                 for (ptrdiff_t t = 0; t < m; ++t) {
                     T *dst = gx + pos[t] * C;
                     FN(store_lanes)(dst, p->assign ? g : FN(load_lanes)(dst, n) + g, n);

@@ -101,15 +101,19 @@ def max_forward(x: np.ndarray, w: Windows, want_index: bool
     return y, index
 
 
+def _divisors(div: np.ndarray, out: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``div`` (anything that broadcasts to ``(1, *out, 1)``) as the kernel's flat grid."""
+    return np.ascontiguousarray(np.broadcast_to(div, (1, *out, 1)), dtype).reshape(-1)
+
+
 def avg_forward(x: np.ndarray, w: Windows, div: np.ndarray) -> np.ndarray:
     """``(B, *spatial, C) -> (B, *out, C)``: each window's sum (its taps inside the input in
     row-major order) divided by ``div`` (anything that broadcasts to ``(1, *out, 1)``)."""
     x = np.ascontiguousarray(x)
     b, c = x.shape[0], x.shape[-1]
     out = w.out_shape[3 - (x.ndim - 2):]
-    grid = np.ascontiguousarray(np.broadcast_to(div, (1, *out, 1)), x.dtype).reshape(-1)
     y = np.empty((b, *out, c), x.dtype)
-    _run(AVG, x, None, y, None, grid, w, b, c)
+    _run(AVG, x, None, y, None, _divisors(div, out, x.dtype), w, b, c)
     return y
 
 
@@ -121,10 +125,14 @@ def max_backward(x: np.ndarray, gy: np.ndarray, w: Windows) -> np.ndarray:
     return gx
 
 
-def avg_backward(g: np.ndarray, in_shape: tuple[int, ...], w: Windows) -> np.ndarray:
-    """``dL/dx`` of shape ``in_shape`` ``(B, *spatial, C)``: each output's ``g`` (already
-    divided by its window's divisor) added to every input pixel its window reads."""
+def avg_backward(g: np.ndarray, in_shape: tuple[int, ...], w: Windows,
+                 div: np.ndarray) -> np.ndarray:
+    """``dL/dx`` of shape ``in_shape`` ``(B, *spatial, C)``: each output's ``g`` divided by its
+    window's divisor ``div`` (as :func:`avg_forward` takes it; divided in the kernel, as NumPy's
+    ``g / div`` rounds, without that pass over ``g``) added to every input pixel its window
+    reads."""
     g = np.ascontiguousarray(g)
     gx = np.empty(in_shape, g.dtype) if w.partition else np.zeros(in_shape, g.dtype)
-    _run(AVG_BACK, None, g, gx, None, None, w, in_shape[0], in_shape[-1])
+    _run(AVG_BACK, None, g, gx, None, _divisors(div, g.shape[1:-1], g.dtype), w, in_shape[0],
+         in_shape[-1])
     return gx

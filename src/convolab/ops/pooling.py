@@ -684,5 +684,5 @@ def avg_pool_backward(
                    _check_divisor(divisor_override), call.x.dtype)
     windows = _compiled(call)
     if windows is not None:
-        return call.caller(native_pool.avg_backward(gy / div, call.x.shape, windows))
+        return call.caller(native_pool.avg_backward(gy, call.x.shape, windows, div))
     return call.caller(_scatter(call, gy / div, None))
