@@ -51,6 +51,8 @@ def contiguous_channels_last(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     A view of a C-contiguous channels-first array (``to_channels_last``'s transpose) goes
     through the compiled transpose; anything else through NumPy.
     """
+    if x.flags.c_contiguous and x.dtype == dtype:  # the usual NHWC call: as it is, at once
+        return x
     first = np.moveaxis(x, -1, 1)
     if x.flags.c_contiguous or not first.flags.c_contiguous or not _native_ok(x, dtype):
         return np.ascontiguousarray(x, dtype=dtype)
