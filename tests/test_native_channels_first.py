@@ -15,7 +15,7 @@ from strategies import MODES, paddings
 
 import convolab as cl
 from convolab import _native, reference
-from convolab.algorithms import channels_first, native
+from convolab.algorithms import channels_first, native, scheduler
 from convolab.padding import check_padding_fits
 from convolab.shapes import conv_geometry
 
@@ -57,7 +57,8 @@ def problems(draw, name: str):
 
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record each fused call's batch; the fused path on any work, in groups of one image or
-    of all of them."""
+    of all of them, with two workers whatever the machine's cores (a batch of at least two
+    images then qualifies)."""
     calls: list[int] = []
     real = channels_first.forward
 
@@ -67,6 +68,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(channels_first, "forward", recording)
     monkeypatch.setattr(native, "SERIAL_MACS", 0)
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
     return calls
 
 
@@ -97,7 +99,7 @@ def test_the_fused_path_matches_reference(isa, name, problem, seed, f64, group_b
 def test_a_signal_and_an_unbatched_image_take_the_fused_path(monkeypatch):
     """NCW is an image of one row; an unbatched (C, H, W) image is a batch of one."""
     calls = spy(monkeypatch)
-    monkeypatch.setattr(channels_first.scheduler, "workers", lambda: 1)
+    monkeypatch.setattr(scheduler, "workers", lambda: 1)
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((3, 7, 50)), rng.standard_normal((5, 7, 4))  # NCW, OIW
     got = cl.conv1d(x, w, padding="same", stride=2, data_format="NCW", kernel_format="OIW",
@@ -136,7 +138,6 @@ def test_what_the_fused_path_leaves_to_the_separate_transposes(monkeypatch):
     """A batch smaller than the workers, an image past ``IMAGE_BYTES``, an algorithm with no
     bound kernel, a volume: the general path runs, with the same result."""
     calls = spy(monkeypatch)
-    monkeypatch.setattr(channels_first.scheduler, "workers", lambda: 2)
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
     want = reference.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0))
