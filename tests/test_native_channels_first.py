@@ -16,6 +16,7 @@ from strategies import MODES, paddings
 import convolab as cl
 from convolab import _native, reference
 from convolab.algorithms import channels_first, native, scheduler
+from convolab.ops.conv import FUSED, SEPARATE
 from convolab.padding import check_padding_fits
 from convolab.shapes import conv_geometry
 
@@ -91,6 +92,9 @@ def test_the_fused_path_matches_reference(isa, name, problem, seed, f64, group_b
         got = cl.conv2d(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), w.transpose(3, 2, 0, 1),
                         b, data_format="NCHW", kernel_format="OIHW", algorithm=name, **kw)
     assert calls == [x_shape[0]]
+    plan = cl.plan(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), data_format="NCHW",
+                   kernel_format="OIHW", algorithm=name, **kw)
+    assert plan.layout == FUSED and "transposed inside the work" in str(plan)
     assert got.shape == want.shape and got.dtype == dtype and got.flags.c_contiguous
     scale = max(np.abs(want).max(initial=0), 1e-30)
     assert np.abs(got - want).max(initial=0) / scale < (1e-12 if f64 else 1e-5)
@@ -144,6 +148,8 @@ def test_what_the_fused_path_leaves_to_the_separate_transposes(monkeypatch):
     for algorithm in ("direct", "im2col"):
         got = cl.conv2d(x, w, data_format="NCHW", kernel_format="OIHW", algorithm=algorithm)
         np.testing.assert_allclose(got, want.transpose(0, 3, 1, 2), rtol=1e-12, atol=1e-12)
+        assert cl.plan(x, w, data_format="NCHW", kernel_format="OIHW",
+                       algorithm=algorithm).layout == SEPARATE
     v, k = rng.standard_normal((2, 3, 4, 5, 6)), rng.standard_normal((2, 3, 2, 2, 2))
     for algorithm in ("direct", "winograd_f4", "im2col"):  # folded to images, or as they lie
         kk = np.ones((2, 3, 2, 3, 3)) if algorithm == "winograd_f4" else k

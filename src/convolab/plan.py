@@ -17,6 +17,7 @@ import numpy as np
 
 from convolab.algorithms import ConvProblem
 from convolab.ops.arguments import resolve
+from convolab.ops.conv import layout_route
 from convolab.ops.lowering import engine_problem, gradient_problem
 from convolab.select import (
     Estimate,
@@ -38,6 +39,9 @@ class Plan:
     is how ``conv_backward`` would compute ``grad_x``
     (:func:`convolab.select.choose_input_gradient`). ``engine`` is the rank-2 problem that
     computes ``problem`` (itself for images; ``ops/lowering.py`` for the other ranks).
+    ``layout`` says how the caller's layout meets the kernels' channels-last one
+    (``ops.conv.layout_route``: as it is, read as it lies, transposed inside the work, or
+    transposed before and after).
     """
 
     problem: ConvProblem
@@ -50,6 +54,7 @@ class Plan:
     alternatives: tuple[Estimate, ...]
     input_gradient: str
     engine: ConvProblem
+    layout: str
 
     def __str__(self) -> str:
         p, e = self.problem, self.engine
@@ -64,6 +69,7 @@ class Plan:
                          f"y {e.y_shape}")
         lines += [
             f"  why: {self.reason}",
+            f"  layout: {self.layout}",
             f"  grad_x in conv_backward: {self.input_gradient}",
         ]
         lines += [f"  {e.algorithm}: est. {e.seconds * 1e3:.3g} ms; {e.cost.summary}"
@@ -116,16 +122,18 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
         empty batch (N = 0) nothing runs: zero cost, no alternatives, and the reason says so.
     """
     check_name(algorithm)
-    p = problem_of(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                   data_format=data_format, kernel_format=kernel_format,
-                   padding_mode=padding_mode)
+    r = resolve(_stand_in(x, "x"), _stand_in(w, "w"), stride=stride, padding=padding,
+                dilation=dilation, groups=groups, data_format=data_format,
+                kernel_format=kernel_format, padding_mode=padding_mode)
+    p = r.problem
     e = engine_problem(p)
     name = choose(e, algorithm)
+    layout = layout_route(r.data_format, p, e, name)
     if p.empty:  # conv and conv_backward return zeros; no estimate to divide by
         what = "empty batch (N = 0)" if p.x_shape[0] == 0 else "an input without pixels"
         return Plan(p, name, f"{what}: conv returns the {p.y_shape} output of zeros (plus "
                     "bias) without computing anything", 0.0, 0, 0, 0, (),
-                    f"none ({what})", e)
+                    f"none ({what})", e, layout)
     chosen = estimate(name, e)
     others = tuple(est for est in estimates(e) if est.algorithm != name)
     if algorithm != "auto":
@@ -138,4 +146,4 @@ def plan(x: object, w: object, *, stride: object = 1, padding: object = "valid",
         reason = f"the only algorithm that supports this conv: {chosen.cost.summary}"
     return Plan(p, name, reason, chosen.seconds, chosen.cost.flops, p.flops,
                 chosen.cost.workspace, others,
-                choose_input_gradient(gradient_problem(p), algorithm), e)
+                choose_input_gradient(gradient_problem(p), algorithm), e, layout)

@@ -195,9 +195,10 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     p = r.problem
     engine = lowering.engine_problem(p)
     name = choose(engine, algorithm)
-    y = _channels_first_planes(r, name) if p.rank == 2 else None
-    if y is None:
-        y = _channels_first_fused(r, engine, name)
+    route = layout_route(r.data_format, p, engine, name)
+    if route == PLANES:
+        return _channels_first_planes(r)
+    y = _channels_first_fused(r, engine, name) if route == FUSED else None
     if y is not None:
         return y
     prep = ready(r)
@@ -220,14 +221,35 @@ def _with_border(r: Prepared, value: float, algorithm: str) -> np.ndarray:
                                                                           copy=False)
 
 
-def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.ndarray | None:
-    """A channels-first conv whose algorithm binds its kernel, with the layout changes fused
-    into its groups of images (``algorithms/channels_first.py``); None where that does not
-    run (or its kernel reported a non-finite output: the general path then runs)."""
-    module = REGISTRY[name]
+# How a call's layout is handled (``layout_route``)
+NATIVE = "channels last: the kernels' own layout"
+PLANES = ("channels first, read as it lies: N*C one-channel images (depthwise), or one input "
+          "channel's outputs written plane by plane")
+FUSED = ("channels first, transposed inside the work: a few whole images at a time into NHWC "
+         "scratch in L2, and the result out of it (algorithms/channels_first.py)")
+SEPARATE = "channels first, transposed before the conv and after it, the whole batch at once"
+
+
+def layout_route(data_format: str, p: ConvProblem, engine: ConvProblem, name: str) -> str:
+    """Which of ``NATIVE``, ``PLANES``, ``FUSED`` or ``SEPARATE`` a call of problem ``p``
+    (computed as ``engine`` by algorithm ``name``) in ``data_format`` takes; ``cl.plan`` says
+    it too."""
+    if data_format == LAST:
+        return NATIVE
+    if (p.rank == 2 and not p.empty and name in (direct_depthwise.NAME, direct_stencil.NAME)
+            and direct_stencil.reads_channels_first(p)):
+        return PLANES
     # a volume's engine problem is an unfolded image problem: not the caller's layout
-    if r.data_format == LAST or r.problem.rank > 2 or not channels_first.eligible(module, engine):
-        return None
+    if p.rank <= 2 and channels_first.eligible(REGISTRY[name], engine):
+        return FUSED
+    return SEPARATE
+
+
+def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.ndarray | None:
+    """A ``FUSED`` call: the layout changes fused into groups of images
+    (``algorithms/channels_first.py``); None when its kernel reported a non-finite output (the
+    general path then runs)."""
+    module = REGISTRY[name]
     dt = engine.dtype
     x = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), dt)  # the caller's (N, C, *spatial)
     w = np.ascontiguousarray(r.w, dt).reshape(engine.w_shape)
@@ -239,15 +261,10 @@ def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.nda
     return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
 
 
-def _channels_first_planes(r: Prepared, name: str) -> np.ndarray | None:
-    """An NCHW depthwise or one-channel conv that "auto" gives a compiled depthwise or stencil
-    kernel, run on the NCHW array as it lies (``direct_stencil.channels_first``); None
-    otherwise."""
+def _channels_first_planes(r: Prepared) -> np.ndarray:
+    """A ``PLANES`` call: an NCHW depthwise or one-channel conv given a compiled depthwise or
+    stencil kernel, run on the NCHW array as it lies (``direct_stencil.channels_first``)."""
     p = r.problem
-    if r.data_format == LAST or name not in (direct_depthwise.NAME, direct_stencil.NAME):
-        return None
-    if p.empty or not direct_stencil.reads_channels_first(p):
-        return None
     x = np.ascontiguousarray(r.x.transpose(0, 3, 1, 2), p.dtype)  # the caller's (N, C, H, W)
     y = direct_stencil.channels_first(x, r.w, p, r.bias)
     return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
