@@ -160,15 +160,12 @@ static void FN(stencil_pad_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t 
         return;
     }
     const T *src = (const T *)a->x + (n * a->ih + r) * a->iw;
-    for (ptrdiff_t c = 0; c < width; ++c) {
-        if (c == in.lo && in.hi > in.lo) {
-            memcpy(slot + c, src + a->col_map[c], sizeof(T) * (size_t)(in.hi - in.lo));
-            c = in.hi - 1;
-            continue;
-        }
-        const int64_t m = a->col_map[c];
-        slot[c] = m < 0 ? (T)0 : src[m];
-    }
+    for (ptrdiff_t c = 0; c < in.lo; ++c)
+        slot[c] = a->col_map[c] < 0 ? (T)0 : src[a->col_map[c]];
+    if (in.hi > in.lo)
+        memcpy(slot + in.lo, src + a->col_map[in.lo], sizeof(T) * (size_t)(in.hi - in.lo));
+    for (ptrdiff_t c = in.hi; c < width; ++c)
+        slot[c] = a->col_map[c] < 0 ? (T)0 : src[a->col_map[c]];
 }
 
 /* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo);
@@ -230,7 +227,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         const ptrdiff_t k = a->cp > 0 ? n % a->cp : 0;
         /* output row oh of every channel: interleaved (NHWC), or row oh of each channel's
          * plane (planar: an NCHW result, written as it lies) */
-        T *y = a->planar ? (T *)a->y + (n * a->o * a->ho + oh) * wo : (T *)a->y + row * wo * a->o;
+        T *y = (T *)a->y + (a->planar ? (n * a->o * a->ho + oh) * wo : row * wo * a->o);
         run_row(a, rows, w + k * a->kh * a->kw * a->o, y, bias ? bias + k * a->o : NULL,
                 a->planar ? a->ho * wo : 0);
     }

@@ -74,12 +74,12 @@ class Bound:
 
     ``run(x, y, n, i0, i1)`` computes items ``i0 <= i < i1`` of the flat grid of ``n`` images
     (output pixels, or Winograd's tiles, image after image; ``items`` of them an image, each
-``macs`` multiply-adds) from
-    NHWC ``x`` (n, *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]), both C-contiguous in
-    ``p.dtype``, bias added. It returns whether every output it wrote is finite (always True
-    for a kernel that multiplies exactly the definition's products). The weights are packed
-    once: the NHWC forward runs it on pixel ranges of the whole batch, the channels-first one
-    (``algorithms/channels_first.py``) on groups of whole images in scratch.
+    ``macs`` multiply-adds) from NHWC ``x`` (n, *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]),
+    both C-contiguous in ``p.dtype``, bias added. It returns whether every output it wrote is
+    finite (always True for a kernel that multiplies exactly the definition's products). The
+    weights are packed once: the NHWC forward runs it on pixel ranges of the whole batch, the
+    channels-first one (``algorithms/channels_first.py``) on groups of whole images in
+    scratch.
     """
 
     run: Callable[[np.ndarray, np.ndarray, int, int, int], bool]
