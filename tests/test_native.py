@@ -37,21 +37,25 @@ COMPILED_ADJOINT = ("adjoint:direct", "adjoint:direct_depthwise", "adjoint:small
 @st.composite
 def problems(draw, kind: str = "direct"):
     """``(x shape NHWC, w shape HWIO, conv2d keywords)`` of a random valid conv that kernel
-    ``kind`` runs (depthwise: groups == C == O; stencil: one channel, horizontal stride 1)."""
-    depthwise, one = kind == "direct_depthwise", kind == "direct_stencil"
-    if one and draw(st.booleans()):  # the stencil's per-plane depthwise: an RGB image, say
-        depthwise, one = True, False
+    ``kind`` runs (depthwise: groups == C == O; stencil: groups 1, up to 8 outputs and
+    horizontal stride 1)."""
+    depthwise, few = kind == "direct_depthwise", kind == "direct_stencil"
+    if few and draw(st.booleans()):  # the stencil's per-plane depthwise: an RGB image, say
+        depthwise, few = True, False
         groups = draw(st.integers(2, 8))
     elif depthwise:
         groups = draw(st.integers(1, 40))
     else:
-        groups = 1 if one else draw(st.sampled_from([1, 1, 2, 3]))
-    cg = 1 if depthwise or one else draw(st.integers(1, 40))
-    og = 1 if depthwise else draw(st.integers(1, 8 if one else 40))
+        groups = 1 if few else draw(st.sampled_from([1, 1, 2, 3]))
+    # stencil: one channel (an image filter), the planes deinterleaved by a compiled channel
+    # count (2..8), or by the general loop (9 and more)
+    cg = (1 if depthwise else draw(st.sampled_from([1, 1, 2, 3, 6, 8, 9, 17])) if few
+          else draw(st.integers(1, 40)))
+    og = 1 if depthwise else draw(st.integers(1, 8 if few else 40))
     n, h = draw(st.integers(1, 2)), draw(st.integers(1, 11))
     # stencil: rows past a few vectors; depthwise: rows of several 8-pixel tiles, and the
     # widths 3 and 5 its column-reusing tiles are compiled for
-    w = draw(st.integers(1, 80 if one else 30 if depthwise else 11))
+    w = draw(st.integers(1, 80 if few else 30 if depthwise else 11))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 6 if depthwise else 4))
     kwargs = dict(stride=(draw(st.integers(1, 3)),
                           1 if kind == "direct_stencil" else draw(st.integers(1, 3))),
@@ -261,7 +265,7 @@ def test_dot_tiles_skip_only_zeros(isa):
 def test_inf_and_nan_land_where_the_definition_puts_them(isa, name):
     """A padded tap reads real zeros, so 0 * inf = NaN appears exactly where the definition
     has it: an Inf weight meeting only padding included."""
-    groups, cg, o = {"direct_depthwise": (6, 1, 6), "direct_stencil": (1, 1, 6)}.get(name,
+    groups, cg, o = {"direct_depthwise": (6, 1, 6), "direct_stencil": (1, 3, 6)}.get(name,
                                                                                 (2, 3, 4))
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 7, groups * cg))

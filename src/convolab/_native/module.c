@@ -566,9 +566,9 @@ fail:
 
 PyDoc_STRVAR(stencil_doc,
 "stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
-"One-channel input (C == 1, 1 <= O <= 8, horizontal stride 1), output pixels q0 <= q < q1,\n"
-"whole rows (multiples of Wo). w (kh, kw, O), bias (O,) or None; with bank = K > 0, w is\n"
-"(K, kh, kw, O) and bias (K, O), image n filtered by kernel n % K.");
+"Few channels (groups 1, 1 <= O <= 8, horizontal stride 1), pixels in SIMD lanes: output\n"
+"pixels q0 <= q < q1, whole rows (multiples of Wo). w (kh, kw, C, O), bias (O,) or None;\n"
+"with bank = K > 0, w is (K, kh, kw, C, O) and bias (K, O), image n filtered by kernel n % K.");
 
 PyDoc_STRVAR(stencil_planar_doc,
 "stencil_planar(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
@@ -581,8 +581,9 @@ static PyObject *stencil_entry(PyObject *args, int planar)
     if (parse(args, &c, &bank, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
-    if (a->c != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo) {
-        PyErr_SetString(PyExc_ValueError, "stencil: needs C == 1, 1 <= O <= 8, horizontal "
+    if (a->groups != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo
+        || c.q1 % a->wo) {
+        PyErr_SetString(PyExc_ValueError, "stencil: needs groups 1, 1 <= O <= 8, horizontal "
                         "stride 1 and whole output rows");
         goto fail;
     }
@@ -593,7 +594,7 @@ static PyObject *stencil_entry(PyObject *args, int planar)
     a->cp = bank;  /* 0: one kernel for every image */
     a->planar = planar;
     const Py_ssize_t kernels = bank > 0 ? bank : 1;
-    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->o) < 0
+    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->c * a->o) < 0
         || (c.bias.held && check_len(&c.bias, "bias", kernels * a->o) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;

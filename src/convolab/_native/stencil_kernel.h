@@ -1,50 +1,77 @@
-/* One-channel input (C == 1, O <= 8 outputs, horizontal stride 1): pixels in SIMD lanes.
+/* Few input channels (groups 1, O <= 8 outputs, horizontal stride 1): pixels in SIMD lanes.
  *
  * Included by isa_template.h after direct_kernel.h (same T, TNAME, VBYTES, ISA).
  *
  * The image is streamed once: each input row a task needs is copied once, with its padding,
- * into a ring of padded rows (the interior by memcpy, the border through the column map; a
- * padding row is a row of zeros), and every output row is then a sum over taps of whole
- * vectors of that ring: y[oh, ow..ow+U*VW) += w[i, j] * row_i[ow + j*dw ..]. U = 4 vectors are
- * accumulated at once (4 independent FMA chains), each tap costing U unaligned loads, one
- * weight broadcast and U FMAs. The output row is written once. For a 3x3 kernel that is ~10
- * loads and FMAs per 16 outputs against a memory-bound stream of 8 bytes per pixel (read +
- * written): the kernel runs at the memory's speed, as OpenCV's filter2D does.
+ * into a ring of padded rows, one plane of the row per input channel (the interior by memcpy
+ * when C is 1, deinterleaved from the pixels' channels otherwise; the border through the
+ * column map; a padding row is a row of zeros), and every output row is then a sum over taps
+ * and channels of whole vectors of that ring: y[oh, ow..ow+U*VW) += w[i, j, c] *
+ * row_i,c[ow + j*dw ..]. U = 4 vectors are accumulated at once (4 independent FMA chains),
+ * each tap costing U unaligned loads, one weight broadcast and U FMAs per output channel. The
+ * output row is written once. For a 3x3 one-channel filter that is ~10 loads and FMAs per 16
+ * outputs against a memory-bound stream of 8 bytes per pixel (read + written): the kernel
+ * runs at the memory's speed, as OpenCV's filter2D does. With a few outputs and several
+ * inputs (the input gradient of LeNet's layers: 6 -> 1, 16 -> 6) every lane is a useful
+ * output pixel, where direct's tiles of output channels would leave most lanes empty.
  */
 
 #define ST_U 4
 
+/* acc[o * vecs + u] += wt[o] * src[u * VW ..]: one tap (and input channel) of a run. */
+CL_INLINE void FN(stencil_tap)(const int oc, const int vecs, const T *src, const T *wt,
+                               VEC *acc)
+{
+    VEC xv[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < vecs; ++u)
+        xv[u] = *(const VEC *)(src + u * VW);
+#pragma GCC unroll 8
+    for (int o = 0; o < oc; ++o) {
+        const T wo = wt[o];
+#pragma GCC unroll 4
+        for (int u = 0; u < vecs; ++u)
+            acc[o * vecs + u] += xv[u] * wo;
+    }
+}
+
 /* Output pixels ow .. ow + vecs*VW of one row, all oc output channels: y[(ow + k) * oc + o] =
- * bias[o] + sum over taps of w[t][o] * rows[i][ow + k + j*dw], vectors of pixels, the last
- * one holding `lanes` pixels. One unaligned load per tap and vector serves every output
- * channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out, or, with
+ * bias[o] + sum over taps (i, j) and input channels c of w[i][j][c][o] * rows[i][c * cstride
+ * + ow + k + j*dw], vectors of pixels, the last one holding `lanes` pixels. One unaligned load
+ * per tap, channel and vector serves every output channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out, or, with
  * plane > 0 (an NCHW result), stores channel o's vectors at y[o * plane + ow + k]. */
 CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_conv *a,
-                               const T *const *rows, const T *w, T *y, ptrdiff_t ow,
-                               ptrdiff_t lanes, const T *bias, ptrdiff_t plane)
+                               const T *const *rows, ptrdiff_t cstride, const T *w, T *y,
+                               ptrdiff_t ow, ptrdiff_t lanes, const T *bias, ptrdiff_t plane)
 {
+    /* sets of oc * vecs sums, consecutive column taps taking turns: an FMA's latency is 4
+     * cycles and two retire a cycle, so fewer than 8 chains leave the units idle (one output
+     * channel of a 28-pixel row, 2 chains, ran at a quarter of their speed) */
+    const int sets = oc * vecs >= 6 ? 1 : oc * vecs >= 3 ? 2 : 4;
     VEC acc[24];
 #pragma GCC unroll 24
-    for (int k = 0; k < oc * vecs; ++k)
+    for (int k = 0; k < sets * oc * vecs; ++k)
         acc[k] = (VEC){0};
+    const ptrdiff_t tap = a->c * oc;  /* w's step from one column tap to the next */
     for (ptrdiff_t i = 0; i < a->kh; ++i) {
-        const T *row = rows[i] + ow;
-        for (ptrdiff_t j = 0; j < a->kw; ++j) {
-            const T *wt = w + (i * a->kw + j) * oc;
-            const T *src = row + j * a->dw;
-            VEC xv[4];
+        for (ptrdiff_t c = 0; c < a->c; ++c) {
+            const T *src = rows[i] + c * cstride + ow;
+            const T *wt = w + i * a->kw * tap + c * oc;
+            ptrdiff_t j = 0;
+            for (; j + sets <= a->kw; j += sets)
 #pragma GCC unroll 4
-            for (int u = 0; u < vecs; ++u)
-                xv[u] = *(const VEC *)(src + u * VW);
-#pragma GCC unroll 8
-            for (int o = 0; o < oc; ++o) {
-                const T wo = wt[o];
-#pragma GCC unroll 4
-                for (int u = 0; u < vecs; ++u)
-                    acc[o * vecs + u] += xv[u] * wo;
-            }
+                for (int s = 0; s < sets; ++s)
+                    FN(stencil_tap)(oc, vecs, src + (j + s) * a->dw, wt + (j + s) * tap,
+                                    acc + s * oc * vecs);
+            for (; j < a->kw; ++j)
+                FN(stencil_tap)(oc, vecs, src + j * a->dw, wt + j * tap, acc);
         }
     }
+#pragma GCC unroll 4
+    for (int s = 1; s < sets; ++s)
+#pragma GCC unroll 24
+        for (int k = 0; k < oc * vecs; ++k)
+            acc[k] += acc[s * oc * vecs + k];
     if (oc == 1 || plane > 0) {
 #pragma GCC unroll 8
         for (int o = 0; o < oc; ++o)
@@ -81,12 +108,13 @@ CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_con
 
 /* One output row, all its pixels, oc output channels. */
 CL_INLINE void FN(stencil_row)(const int oc, const struct cl_conv *a, const T *const *rows,
-                               const T *w, T *y, const T *bias, ptrdiff_t plane)
+                               ptrdiff_t cstride, const T *w, T *y, const T *bias,
+                               ptrdiff_t plane)
 {
     const int u = ST_UNROLL(oc);
     ptrdiff_t ow = 0;
     for (; ow + u * VW <= a->wo; ow += u * VW)
-        FN(stencil_run)(oc, u, a, rows, w, y, ow, VW, bias, plane);
+        FN(stencil_run)(oc, u, a, rows, cstride, w, y, ow, VW, bias, plane);
     /* the rest in one run of independent sums (one vector at a time chained each vector's
      * taps: a 56-pixel row took 4x its loads' time); the ring's zeros past a row's end are
      * what the last vector's empty lanes read */
@@ -95,26 +123,27 @@ CL_INLINE void FN(stencil_row)(const int oc, const struct cl_conv *a, const T *c
     case 0:
         break;
     case 1:
-        FN(stencil_run)(oc, 1, a, rows, w, y, ow, last, bias, plane);
+        FN(stencil_run)(oc, 1, a, rows, cstride, w, y, ow, last, bias, plane);
         break;
     case 2:
-        FN(stencil_run)(oc, 2, a, rows, w, y, ow, last, bias, plane);
+        FN(stencil_run)(oc, 2, a, rows, cstride, w, y, ow, last, bias, plane);
         break;
     case 3:
-        FN(stencil_run)(oc, 3, a, rows, w, y, ow, last, bias, plane);
+        FN(stencil_run)(oc, 3, a, rows, cstride, w, y, ow, last, bias, plane);
         break;
     default: /* 4 vectors: only where u is 4 (oc <= 6), so oc * 4 sums fit the 24 */
-        FN(stencil_run)(oc, ST_UNROLL(oc) < 4 ? 3 : 4, a, rows, w, y, ow, last, bias, plane);
+        FN(stencil_run)(oc, ST_UNROLL(oc) < 4 ? 3 : 4, a, rows, cstride, w, y, ow, last, bias,
+                        plane);
         break;
     }
 }
 
 #define CL_STENCIL_ROW(OC)                                                                    \
     static __attribute__((noinline)) void FN(stencil_row_##OC)(                               \
-        const struct cl_conv *a, const T *const *rows, const T *w, T *y, const T *bias,      \
-        ptrdiff_t plane)                                                                      \
+        const struct cl_conv *a, const T *const *rows, ptrdiff_t cstride, const T *w, T *y,  \
+        const T *bias, ptrdiff_t plane)                                                       \
     {                                                                                         \
-        FN(stencil_row)(OC, a, rows, w, y, bias, plane);                                      \
+        FN(stencil_row)(OC, a, rows, cstride, w, y, bias, plane);                             \
     }
 CL_STENCIL_ROW(1)
 CL_STENCIL_ROW(2)
@@ -168,13 +197,82 @@ static void FN(stencil_pad_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t 
         slot[c] = a->col_map[c] < 0 ? (T)0 : src[a->col_map[c]];
 }
 
+/* dst[c * cstride + k] = src[k * C + c] for k < n: n pixels' C channels deinterleaved into
+ * planes, C a constant where inlined (the channel loop unrolled: one load and store a value). */
+CL_INLINE void FN(deinterleave)(const int C, const T *src, T *dst, ptrdiff_t cstride,
+                                ptrdiff_t n)
+{
+    for (ptrdiff_t k = 0; k < n; ++k)
+#pragma GCC unroll 8
+        for (int c = 0; c < C; ++c)
+            dst[c * cstride + k] = src[k * C + c];
+}
+
+#define ST_DEINTERLEAVE(C)                                                                    \
+    static void FN(deinterleave_##C)(const T *src, T *dst, ptrdiff_t cstride, ptrdiff_t n)   \
+    {                                                                                         \
+        FN(deinterleave)(C, src, dst, cstride, n);                                            \
+    }
+ST_DEINTERLEAVE(2)
+ST_DEINTERLEAVE(3)
+ST_DEINTERLEAVE(4)
+ST_DEINTERLEAVE(5)
+ST_DEINTERLEAVE(6)
+ST_DEINTERLEAVE(7)
+ST_DEINTERLEAVE(8)
+#undef ST_DEINTERLEAVE
+
+/* Padded columns c0 <= col < c1 of the planes in slot, through the column map from src, the
+ * input row's pixels. */
+static void FN(pad_planes_border)(const struct cl_conv *a, const T *src, T *slot,
+                                  ptrdiff_t cstride, ptrdiff_t c0, ptrdiff_t c1)
+{
+    for (ptrdiff_t col = c0; col < c1; ++col) {
+        const int64_t m = a->col_map[col];
+        for (ptrdiff_t c = 0; c < a->c; ++c)
+            slot[c * cstride + col] = m < 0 ? (T)0 : src[m * a->c + c];
+    }
+}
+
+/* The padded row pr of image n as C > 1 planes, cstride apart: the interior's pixels
+ * deinterleaved at once, the border column by column through the column map. */
+static void FN(stencil_pad_planes)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t pr, T *slot,
+                                   ptrdiff_t width, ptrdiff_t cstride, struct FN(interior) in)
+{
+    typedef void (*split_fn)(const T *, T *, ptrdiff_t, ptrdiff_t);
+    static const split_fn by_c[9] = {NULL, NULL, FN(deinterleave_2), FN(deinterleave_3),
+                                     FN(deinterleave_4), FN(deinterleave_5),
+                                     FN(deinterleave_6), FN(deinterleave_7),
+                                     FN(deinterleave_8)};
+    const ptrdiff_t C = a->c;
+    const int64_t r = a->row_map[pr];
+    if (r < 0) {
+        for (ptrdiff_t c = 0; c < C; ++c)
+            memset(slot + c * cstride, 0, sizeof(T) * (size_t)width);
+        return;
+    }
+    const T *src = (const T *)a->x + (n * a->ih + r) * a->iw * C;
+    FN(pad_planes_border)(a, src, slot, cstride, 0, in.lo);
+    if (in.hi > in.lo) {
+        const T *from = src + a->col_map[in.lo] * C;
+        if (C <= 8)
+            by_c[C](from, slot + in.lo, cstride, in.hi - in.lo);
+        else
+            for (ptrdiff_t c = 0; c < C; ++c)
+                for (ptrdiff_t k = 0; k < in.hi - in.lo; ++k)
+                    slot[c * cstride + in.lo + k] = from[k * C + c];
+    }
+    FN(pad_planes_border)(a, src, slot, cstride, in.hi, width);
+}
+
 /* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo);
- * w (kh, kw, O), bias (O,) or NULL, 1 <= O <= 8; or, with a->cp = K > 0, a bank of K such
+ * w (kh, kw, C, O), bias (O,) or NULL, 1 <= O <= 8; or, with a->cp = K > 0, a bank of K such
  * kernels (and biases), image n filtered by kernel n % K. */
 static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t wo = a->wo, width = wo + (a->kw - 1) * a->dw;
-    const ptrdiff_t stride = width + VW * ST_U, slots = a->kh + a->sh;
+    /* a slot: the padded row's C planes, each with VW * ST_U zeros after it */
+    const ptrdiff_t cstride = width + VW * ST_U, stride = a->c * cstride, slots = a->kh + a->sh;
     const struct FN(interior) interior = FN(stencil_interior)(a, width);
     T *ring = calloc((size_t)(slots * stride), sizeof(T));
     ptrdiff_t *tag = malloc(sizeof(ptrdiff_t) * (size_t)slots);
@@ -185,7 +283,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         free(rows);
         return -1;
     }
-    typedef void (*row_fn)(const struct cl_conv *, const T *const *, const T *, T *,
+    typedef void (*row_fn)(const struct cl_conv *, const T *const *, ptrdiff_t, const T *, T *,
                            const T *, ptrdiff_t);
     static const row_fn by_oc[9] = {NULL, FN(stencil_row_1), FN(stencil_row_2),
                                     FN(stencil_row_3), FN(stencil_row_4), FN(stencil_row_5),
@@ -218,7 +316,11 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
             if (found < 0) {
                 found = oldest;
                 tag[found] = pr;
-                FN(stencil_pad_row)(a, n, pr, ring + found * stride, width, interior);
+                if (a->c == 1)
+                    FN(stencil_pad_row)(a, n, pr, ring + found * stride, width, interior);
+                else
+                    FN(stencil_pad_planes)(a, n, pr, ring + found * stride, width, cstride,
+                                           interior);
             }
             rows[i] = ring + found * stride;
         }
@@ -228,8 +330,8 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         /* output row oh of every channel: interleaved (NHWC), or row oh of each channel's
          * plane (planar: an NCHW result, written as it lies) */
         T *y = (T *)a->y + (a->planar ? (n * a->o * a->ho + oh) * wo : row * wo * a->o);
-        run_row(a, rows, w + k * a->kh * a->kw * a->o, y, bias ? bias + k * a->o : NULL,
-                a->planar ? a->ho * wo : 0);
+        run_row(a, rows, cstride, w + k * a->kh * a->kw * a->c * a->o, y,
+                bias ? bias + k * a->o : NULL, a->planar ? a->ho * wo : 0);
     }
     free(ring);
     free(tag);

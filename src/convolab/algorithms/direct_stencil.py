@@ -1,13 +1,15 @@
-"""One-channel input by the compiled core: pixels in SIMD lanes, the image streamed once.
+"""Few output channels by the compiled core: pixels in SIMD lanes, the image streamed once.
 
 ``corr2d``, ``convolve2d``, the CLI's ``filter`` (per colour channel) and the Dask path run
 ``(N, H, W, 1) * (kh, kw, 1, 1)`` convs; LeNet's first layer is ``(N, 28, 28, 1) * (5, 5, 1,
-6)``. The kernel (``_native/stencil_kernel.h``) copies each input row once into a ring of
-padded rows and sums whole vectors of them per tap, one load per tap serving every output
-channel (up to ``MAX_OUTPUTS``), so it reads the image once and writes the output once:
-memory-bound for small kernels, as OpenCV's ``filter2D`` is. Any padding mode, vertical stride
-and dilation; horizontal stride 1 (the vectors run along the row). Multiplies exactly the
-definition's products.
+6)``, and the input gradients of LeNet's layers are ``6 -> 1`` and ``16 -> 6`` convs. The
+kernel (``_native/stencil_kernel.h``) copies each input row once into a ring of padded rows
+(one plane per input channel) and sums whole vectors of them per tap and channel, one load
+serving every output channel (up to ``MAX_OUTPUTS``), so it reads the image once and writes
+the output once: memory-bound for small one-channel kernels, as OpenCV's ``filter2D`` is, and
+with several input channels every lane an output pixel, where direct's tiles would hold few
+output channels in many lanes. Any padding mode, vertical stride and dilation; horizontal
+stride 1 (the vectors run along the row). Multiplies exactly the definition's products.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import dataclasses
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import direct_depthwise, native, scheduler
+from convolab.algorithms import direct, direct_depthwise, native, scheduler
 from convolab.algorithms.cost import Cost
 from convolab.algorithms.problem import ConvProblem
 
 NAME = "direct_stencil"
 MAX_OUTPUTS = 8  # output channels the kernel holds in registers
-REQUIRES = (f"the compiled core, horizontal stride 1, and one input channel with at most "
-            f"{MAX_OUTPUTS} output channels, or a depthwise conv of at most {MAX_OUTPUTS} "
-            "channels")
+MAX_INPUTS = 64  # input channels: the ring holds kh + sh padded rows of each, in L2
+REQUIRES = (f"the compiled core, horizontal stride 1, and groups 1 with at most {MAX_INPUTS} "
+            f"input and {MAX_OUTPUTS} output channels, or a depthwise conv of at most "
+            f"{MAX_OUTPUTS} channels")
 MIN_ROWS = 16  # output rows a task, at least
 
 
@@ -37,8 +40,14 @@ def _per_plane(p: ConvProblem) -> bool:
     return 1 < c <= MAX_OUTPUTS and p.groups == c == p.w_shape[3]
 
 
+def _few_channels(p: ConvProblem) -> bool:
+    """One kernel for all channels (groups 1), few of them: what the kernel computes as it
+    lies."""
+    return p.groups == 1 and p.x_shape[3] <= MAX_INPUTS and p.w_shape[3] <= MAX_OUTPUTS
+
+
 def supports(p: ConvProblem) -> bool:
-    fits = (p.x_shape[3] == 1 and p.w_shape[3] <= MAX_OUTPUTS) or _per_plane(p)
+    fits = _few_channels(p) or _per_plane(p)
     return native.available() and fits and p.geom.stride[1] == 1
 
 
@@ -60,20 +69,22 @@ def cost(p: ConvProblem) -> Cost:
             calls=c * (one.calls + 2), kernel_flops=c * one.kernel_flops,
             summary=f"direct_stencil: {c} planes, each by the compiled one-channel filter "
                     f"({native.kernel_name('stencil', p)})")
-    kh, kw, _, o = p.w_shape
+    kh, kw, c, o = p.w_shape
     n, ho, wo, _ = p.y_shape
     item = p.dtype.itemsize
     pixels = n * ho * wo
-    # per tap and vector: an unaligned load and an FMA per output channel, plus broadcasts;
-    # the loads straddle cache lines and bound it: measured ~3 FMA-times a tap for one output
-    # (1024x1024 31x31: 18 ms on 2 cores, where FFT takes 15); interleaving several output
-    # channels on the way out costs a scalar store each
-    fmas = pixels * kh * kw * (2 + o) + (pixels * o * 16 if o > 1 else 0)
+    # per tap, channel and vector: an unaligned load and an FMA per output channel, plus
+    # broadcasts; the loads straddle cache lines and bound it: measured ~3 FMA-times a tap for
+    # one output (1024x1024 31x31: 18 ms on 2 cores, where FFT takes 15); interleaving several
+    # output channels on the way out costs a scalar store each, and deinterleaving several
+    # input channels into the ring a scalar move per value and kernel row
+    fmas = (pixels * kh * kw * c * (2 + o) + (pixels * o * 16 if o > 1 else 0)
+            + (pixels * kh * c * 16 if c > 1 else 0))
     return Cost(
         flops=p.flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
         # the image read once (and copied into the ring, in cache), the output written once
-        bytes_moved=(2 * n * p.x_shape[1] * p.x_shape[2] + pixels * o) * item,
-        workspace=(kh + p.geom.stride[0]) * (p.geom.padded_shape[1] + 64) * item
+        bytes_moved=(2 * n * p.x_shape[1] * p.x_shape[2] * c + pixels * o) * item,
+        workspace=(kh + p.geom.stride[0]) * (p.geom.padded_shape[1] + 64) * c * item
         * min(scheduler.workers(), max(1, n * ho // MIN_ROWS)),
         calls=6, kernel_flops=2 * fmas,
         summary=f"direct_stencil: compiled {native.kernel_name('stencil', p)}, pixels in SIMD "
@@ -83,7 +94,7 @@ def cost(p: ConvProblem) -> Cost:
 
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
-    """``(N, H, W, 1) * (kh, kw, 1, O) -> (N, Ho, Wo, O)`` (or depthwise ``(N, H, W, C) *
+    """``(N, H, W, C) * (kh, kw, C, O) -> (N, Ho, Wo, O)`` (or depthwise ``(N, H, W, C) *
     (kh, kw, 1, C)``, plane by plane), bias added, in ``p.dtype``."""
     if _per_plane(p):
         y = np.empty(p.y_shape, p.dtype)
@@ -93,11 +104,10 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             y[..., c] = forward(np.ascontiguousarray(x[..., c : c + 1]),
                                 np.ascontiguousarray(w[..., c : c + 1]), plane, b)[..., 0]
         return y
-    kh, kw, _, o = p.w_shape
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    k = w.reshape(kh, kw, o)
+    k = np.ascontiguousarray(w, p.dtype)
     native.run(lambda q0, q1: _native.core.stencil(x, k, bias, y, rows, cols, geometry, 0,
                                                    q0, q1), _row_ranges(p))
     return y
@@ -106,9 +116,9 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 def _row_ranges(p: ConvProblem) -> list[tuple[int, int]]:
     """Ranges of whole output rows of the flat (N, Ho, Wo) grid, at least ``MIN_ROWS`` rows a
     task (one task for small work)."""
-    kh, kw, _, o = p.w_shape
+    kh, kw, c, o = p.w_shape
     n, ho, wo, _ = p.y_shape
-    tasks = n * ho // MIN_ROWS if n * ho * wo * kh * kw * o >= native.SERIAL_MACS else 1
+    tasks = n * ho // MIN_ROWS if n * ho * wo * kh * kw * c * o >= native.SERIAL_MACS else 1
     tasks = max(1, min(tasks, scheduler.workers() * native.TASKS_PER_WORKER))
     per = -(-n * ho // tasks)
     return [(r * wo, min(n * ho, r + per) * wo) for r in range(0, n * ho, per)]
@@ -119,9 +129,12 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     (``stencil_wgrad``: an output row of ``gy`` and each input row expanded to its
     interleaving make every tap one run of vector FMAs); a per-plane conv by the depthwise
     kernel's. LeNet's first layer (256x28x28, 5x5, 6 outputs): ~1 ms on 2 cores, where
-    toeplitz's banded GEMMs took 3.5 and direct's weight-gradient kernel 9."""
+    toeplitz's banded GEMMs took 3.5 and direct's weight-gradient kernel 9. Several input
+    channels: direct's weight-gradient kernel."""
     if _per_plane(p):
         return direct_depthwise.backward_weight(gy, x, p)
+    if p.x_shape[3] > 1:
+        return direct.backward_weight(gy, x, p)
     kh, kw, _, o = p.w_shape
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
