@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convolab.algorithms import bias
@@ -148,3 +148,46 @@ def test_bias_add_is_the_same_below_and_above_the_tiling_size(monkeypatch, shape
         np.testing.assert_array_equal(strided, np.broadcast_to(b, shape))
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[0], y + b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 3), hw=pairs, c=st.integers(1, 9),
+       o=st.integers(1, 20), k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.sampled_from(["valid", "same", "full"]), stride=st.integers(1, 2),
+       f64=st.booleans())
+def test_a_repeated_call_runs_what_it_resolved_on_new_values(seed, n, hw, c, o, k, padding,
+                                                              stride, f64):
+    """The repeat-call path (``ops/small_call.py``): a second call with the same shapes and
+    options, on new values, skips resolving and gives the definition's result."""
+    from convolab import reference
+    from convolab.ops import conv2d, small_call
+
+    rng = np.random.default_rng(seed)
+    dt = np.float64 if f64 else np.float32
+    h, wd = hw[0] + k[0], hw[1] + k[1]
+    x1, x2 = (rng.standard_normal((n, h, wd, c)).astype(dt) for _ in range(2))
+    w1, w2 = (rng.standard_normal((*k, c, o)).astype(dt) for _ in range(2))
+    b = rng.standard_normal(o).astype(dt)
+    small_call._remembered.clear()
+    conv2d(x1, w1, b, padding=padding, stride=stride)
+    assert len(small_call._remembered) == 1
+    (call,) = small_call._remembered.values()
+    y = conv2d(x2, w2, b, padding=padding, stride=stride)
+    assert len(small_call._remembered) == 1 and y.dtype == dt
+    want = reference.conv2d(x2, w2, b, padding=padding, stride=stride)
+    np.testing.assert_allclose(y, want, rtol=1e-9 if f64 else 2e-4, atol=1e-9 if f64 else 2e-4)
+    assert y.shape == call.problem.y_shape
+
+
+def test_a_change_of_threads_or_instruction_set_is_another_call(monkeypatch):
+    """What the choice of algorithm depended on is part of the key: another thread count is
+    resolved anew."""
+    from convolab.algorithms import scheduler
+    from convolab.ops import conv2d, small_call
+
+    x, w = np.ones((2, 8, 8, 3), np.float32), np.ones((3, 3, 3, 4), np.float32)
+    small_call._remembered.clear()
+    conv2d(x, w)
+    monkeypatch.setattr(scheduler, "workers", lambda: 7)
+    conv2d(x, w)
+    assert len(small_call._remembered) == 2

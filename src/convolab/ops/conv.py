@@ -177,8 +177,8 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups,
                    data_format=data_format, kernel_format=kernel_format,
                    padding_mode=padding_mode)
-    # a tiny conv called again with the same shapes and options: straight to its kernel (only
-    # a NumPy call that ran validated on the general path below is remembered)
+    # a conv called again with the same shapes and options: straight to its algorithm (only a
+    # NumPy call that ran validated on the general path below is remembered)
     key = small_call.key(x, w, bias, (op, *options.values(), padding_value, algorithm))
     y = small_call.run(key, x, w, bias)
     if y is not None:
@@ -204,9 +204,8 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     prep = ready(r)
     # each algorithm adds the bias to a block of output while it is in cache
     y = lowering.forward(prep.x, prep.w, prep.bias, p, name)
-    if p.rank == 2:
-        small_call.remember(key, p, name, x, w, bias, (prep.x, prep.w, prep.bias),
-                            layout_ok=prep.data_format == LAST and not prep.unbatched)
+    small_call.remember(key, p, name, x, w, bias, (prep.x, prep.w, prep.bias),
+                        layout_ok=prep.data_format == LAST and not prep.unbatched)
     return from_channels_last(y, prep.data_format, prep.unbatched).astype(prep.out_dtype,
                                                                           copy=False)
 

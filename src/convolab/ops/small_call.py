@@ -1,10 +1,13 @@
-"""The small-call path: a tiny ``conv2d`` called again with the same shapes and options.
+"""The repeat-call path: a ``conv`` called again with the same shapes and options.
 
-A layer or a loop calls the same conv over and over; for a tiny one, validating, resolving and
-planning (~60 us of Python) cost ten times the arithmetic. The first call takes the full path;
-when it ends on the ``small`` kernel with arrays needing no conversion, what it resolved is
-remembered under the call's shapes, dtypes and options. A later call with the same key is
-valid for the same reasons, so it only allocates the output and runs the kernel.
+A layer or a loop calls the same conv over and over; validating, resolving and choosing an
+algorithm cost ~40 us of Python a call (~60 us with the planning a tiny call does), as much as
+the arithmetic of a small layer (LeNet's second, batch 1) and ten times a tiny one's. The first
+call takes the full path; when it ran an image problem on the caller's own arrays (no
+conversion, channels-last, batched), its resolved problem and chosen algorithm are remembered
+under the call's shapes, dtypes, options, and what the choice depended on (threads, instruction
+set, workspace limit). A later call with the same key is valid for the same reasons, so it only
+runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native, small
+from convolab.algorithms import native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
+from convolab.config import get_workspace_limit
+from convolab.ops import engine
 
 _MAX_ENTRIES = 256
 _remembered: dict[tuple, _Call] = {}
@@ -23,12 +28,9 @@ _remembered: dict[tuple, _Call] = {}
 
 @dataclass(frozen=True)
 class _Call:
-    geometry: tuple[int, ...]
-    rows: np.ndarray
-    cols: np.ndarray
-    y_shape: tuple[int, ...]
-    pixels: int
-    dtype: np.dtype
+    problem: ConvProblem
+    algorithm: str
+    small: tuple | None  # the small kernel's (geometry, row map, column map, pixels)
 
 
 def key(x: object, w: object, bias: object, options: tuple) -> tuple | None:
@@ -40,7 +42,7 @@ def key(x: object, w: object, bias: object, options: tuple) -> tuple | None:
         return None
     b = None if bias is None else (bias.shape, bias.dtype, bias.flags.c_contiguous)
     k = (x.shape, x.dtype, x.flags.c_contiguous, w.shape, w.dtype, w.flags.c_contiguous, b,
-         *options)
+         *options, scheduler.workers(), _native.isa(), get_workspace_limit())
     try:
         hash(k)
     except TypeError:  # a list for a stride, say: the full path takes it
@@ -51,24 +53,31 @@ def key(x: object, w: object, bias: object, options: tuple) -> tuple | None:
 def run(k: tuple | None, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
         ) -> np.ndarray | None:
     """The result of a remembered call, or None."""
-    call = _remembered.get(k) if k is not None and _native.core is not None else None
+    call = _remembered.get(k) if k is not None else None
     if call is None:
         return None
-    y = np.empty(call.y_shape, call.dtype)
-    _native.core.small(x, w, bias, y, call.rows, call.cols, call.geometry, 0, 0, call.pixels)
+    p = call.problem
+    if call.small is None:
+        return engine.forward(x, w, bias, p, call.algorithm)
+    geometry, rows, cols, pixels = call.small
+    y = np.empty(p.y_shape, p.dtype)
+    _native.core.small(x, w, bias, y, rows, cols, geometry, 0, 0, pixels)
     return y
 
 
 def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, bias: object,
              prepared: tuple, *, layout_ok: bool) -> None:
-    """Remember a call that ran ``small`` on the caller's own arrays (no copy, no cast) in
-    channels-last layout, batched."""
-    if k is None or name != small.NAME or not layout_ok:
+    """Remember a call of an image problem that ran on the caller's own arrays (no copy, no
+    cast) in channels-last layout, batched."""
+    if k is None or p.rank != 2 or not layout_ok:
         return
     if any(a is not b for a, b in zip((x, w, bias), prepared)):
         return  # converted on the way in: a later call would need the same conversion
     if len(_remembered) >= _MAX_ENTRIES:
         _remembered.clear()
-    rows, cols = native.maps(p)
-    n, ho, wo, _ = p.y_shape
-    _remembered[k] = _Call(native.geometry(p), rows, cols, p.y_shape, n * ho * wo, p.dtype)
+    fast = None
+    if name == small.NAME:
+        rows, cols = native.maps(p)
+        n, ho, wo, _ = p.y_shape
+        fast = (native.geometry(p), rows, cols, n * ho * wo)
+    _remembered[k] = _Call(p, name, fast)
