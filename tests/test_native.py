@@ -21,7 +21,7 @@ from strategies import MODES, nd_paddings, paddings
 
 import convolab as cl
 from convolab import _native, reference
-from convolab.algorithms import REGISTRY, direct, native
+from convolab.algorithms import REGISTRY, direct, direct_stencil, native
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
 from convolab.shapes import conv_geometry
@@ -110,14 +110,17 @@ def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
 
 
 @st.composite
-def volumes(draw):
-    """A random valid 3-D conv for the direct kernel's plane map: channels past a SIMD block,
-    every padding form and mode on every axis, depth stride and dilation."""
-    groups = draw(st.sampled_from([1, 1, 2]))
-    cg, og = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+def volumes(draw, stencil: bool = False):
+    """A random valid 3-D conv for the kernels' plane map: channels past a SIMD block (the
+    stencil's: groups 1, up to 8 outputs, horizontal stride 1), every padding form and mode on
+    every axis, depth stride and dilation."""
+    groups = 1 if stencil else draw(st.sampled_from([1, 1, 2]))
+    cg = draw(st.sampled_from([1, 1, 2, 3, 9]) if stencil else st.integers(1, 20))
+    og = draw(st.integers(1, 8 if stencil else 20))
     spatial = tuple(draw(st.integers(1, 6)) for _ in range(3))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(3))
-    kwargs = dict(stride=tuple(draw(st.integers(1, 3)) for _ in range(3)),
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(3))
+    kwargs = dict(stride=(*stride[:2], 1) if stencil else stride,
                   dilation=tuple(draw(st.integers(1, 2)) for _ in range(3)),
                   padding=draw(nd_paddings(3)), padding_mode=draw(st.sampled_from(MODES)),
                   groups=groups)
@@ -152,6 +155,26 @@ def test_direct_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
     assert rel_err(gw, reference.conv_backward(gy, x, w, **kw)[1]) < tol
     with _native.using(isa):  # the public call takes the same path
         assert rel_err(cl.conv3d(x, w, b, algorithm="direct", **kw), y) < tol
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=40, deadline=None)
+@given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
+def test_the_stencil_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
+    """The stencil kernel on a volume as it lies (each output plane's depth taps as channels
+    of its ring, through the plane map) against the N-D definition: a 3-D filter."""
+    x_shape, w_shape, kw = problem.draw(volumes(stencil=True))
+    dtype = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[-1]).astype(dtype)
+    p = problem_of(x, w, **kw)
+    with _native.using(isa):
+        y = direct_stencil.forward(x, w, p, b)
+        public = cl.conv3d(x, w, b, algorithm="direct_stencil", **kw)
+    tol = 1e-12 if f64 else 1e-5
+    assert rel_err(y, reference.conv(x, w, b, **kw)) < tol
+    assert rel_err(public, y) < tol
 
 
 def test_a_plane_map_is_checked_like_the_row_and_column_maps():

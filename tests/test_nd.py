@@ -11,7 +11,7 @@ from strategies import nd_configs
 
 import convolab as cl
 from convolab import reference
-from convolab.algorithms import REGISTRY
+from convolab.algorithms import REGISTRY, direct_stencil
 from convolab.ops import lowering
 from convolab.ops.arguments import resolve
 from convolab.select import supports
@@ -222,9 +222,10 @@ def test_output_shape_and_explain_shape_take_any_rank():
 
 @settings(max_examples=30, deadline=None)
 @given(data=st.data(), seed=SEEDS, dtype=DTYPES, o=st.integers(1, 2))
-def test_a_one_channel_volume_filters_its_planes_by_every_depth_tap(data, seed, dtype, o):
-    """A 3-D filter (one channel in, few out) runs with its depth taps as output channels of
-    the planes' 2-D conv, then sums the filtered planes each output plane's taps read."""
+def test_a_one_channel_volume_is_filtered_as_it_lies(data, seed, dtype, o):
+    """A 3-D filter (one channel in, few out) runs on the stencil kernel on the volume itself:
+    its rank-2 problem has the depth taps as channels, and the kernel reads them through the
+    plane map (no unfolded copy)."""
     cfg = data.draw(nd_configs(3, max_size=6))
     kernel = cfg.kernel
     rng = np.random.default_rng(seed)
@@ -234,9 +235,16 @@ def test_a_one_channel_volume_filters_its_planes_by_every_depth_tap(data, seed, 
     kw = dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation,
               padding_mode=cfg.padding_mode)
     p = resolve(x, w, b, **kw).problem
-    if lowering._fold_taps_to_outputs(p):
-        assert lowering.engine_problem(p).x_shape == (cfg.n * cfg.spatial[0],
-                                                      *cfg.spatial[1:], 1)
+    q = lowering.engine_problem(p)
+    assert q.x_shape[-1] == kernel[0] and q.w_shape[-1] == o
+    if direct_stencil.supports(q):
+        calls = []
+        real = lowering.unfold_input
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(lowering, "unfold_input", lambda *a: calls.append(1) or real(*a))
+            y = cl.conv3d(x, w, b, algorithm="direct_stencil", **kw)
+        assert not calls
+        _close(y, reference.conv(x, w, b, **kw), dtype)
     _close(cl.conv3d(x, w, b, **kw), reference.conv(x, w, b, **kw), dtype)
 
 

@@ -565,10 +565,12 @@ fail:
 }
 
 PyDoc_STRVAR(stencil_doc,
-"stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
+"stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1[, plane_map])\n\n"
 "Few channels (groups 1, 1 <= O <= 8, horizontal stride 1), pixels in SIMD lanes: output\n"
-"pixels q0 <= q < q1, whole rows (multiples of Wo). w (kh, kw, C, O), bias (O,) or None;\n"
-"with bank = K > 0, w is (K, kh, kw, C, O) and bias (K, O), image n filtered by kernel n % K.");
+"pixels q0 <= q < q1, whole rows (multiples of Wo). w (kh, kw, kd*C, O), bias (O,) or None;\n"
+"with bank = K > 0, w is (K, kh, kw, kd*C, O) and bias (K, O), image n filtered by kernel\n"
+"n % K. With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd\n"
+"depth taps.");
 
 PyDoc_STRVAR(stencil_planar_doc,
 "stencil_planar(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
@@ -578,7 +580,7 @@ static PyObject *stencil_entry(PyObject *args, int planar)
 {
     struct call c;
     Py_ssize_t bank;
-    if (parse(args, &c, &bank, 0, 0) < 0)
+    if (parse(args, &c, &bank, 0, 1) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo
@@ -591,10 +593,14 @@ static PyObject *stencil_entry(PyObject *args, int planar)
         PyErr_SetString(PyExc_ValueError, "stencil: the kernel bank's size must be >= 0");
         goto fail;
     }
+    if (planar && a->plane_map) {
+        PyErr_SetString(PyExc_ValueError, "stencil_planar: takes no volume (plane_map)");
+        goto fail;
+    }
     a->cp = bank;  /* 0: one kernel for every image */
     a->planar = planar;
     const Py_ssize_t kernels = bank > 0 ? bank : 1;
-    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->c * a->o) < 0
+    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->kd * a->c * a->o) < 0
         || (c.bias.held && check_len(&c.bias, "bias", kernels * a->o) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;

@@ -177,18 +177,26 @@ static struct FN(interior) FN(stencil_interior)(const struct cl_conv *a, ptrdiff
     return best;
 }
 
-/* The padded row pr (an index of the padded image) of image n into `slot`: width padded
- * columns (the interior copied at once, the border column by column through the map), then
- * VW * ST_U zeros that vector loads past the end may read. */
-static void FN(stencil_pad_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t pr, T *slot,
+/* The input row that padded row pr of output image n reads at depth tap d (plane n for an
+ * image), or NULL where the padding (of rows or planes) reads zeros. */
+CL_INLINE const T *FN(stencil_source)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t pr,
+                                      ptrdiff_t d)
+{
+    const int64_t plane = a->plane_map ? a->plane_map[n * a->kd + d] : n;
+    const int64_t r = a->row_map[pr];
+    return plane < 0 || r < 0 ? NULL : (const T *)a->x + (plane * a->ih + r) * a->iw * a->c;
+}
+
+/* One channel's padded row into `slot` from the input row src (NULL: a row of zeros): width
+ * padded columns (the interior copied at once, the border column by column through the map),
+ * then VW * ST_U zeros that vector loads past the end may read. */
+static void FN(stencil_pad_row)(const struct cl_conv *a, const T *src, T *slot,
                                 ptrdiff_t width, struct FN(interior) in)
 {
-    const int64_t r = a->row_map[pr];
-    if (r < 0) {
+    if (!src) {
         memset(slot, 0, sizeof(T) * (size_t)width);
         return;
     }
-    const T *src = (const T *)a->x + (n * a->ih + r) * a->iw;
     for (ptrdiff_t c = 0; c < in.lo; ++c)
         slot[c] = a->col_map[c] < 0 ? (T)0 : src[a->col_map[c]];
     if (in.hi > in.lo)
@@ -234,9 +242,10 @@ static void FN(pad_planes_border)(const struct cl_conv *a, const T *src, T *slot
     }
 }
 
-/* The padded row pr of image n as C > 1 planes, cstride apart: the interior's pixels
- * deinterleaved at once, the border column by column through the column map. */
-static void FN(stencil_pad_planes)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t pr, T *slot,
+/* One padded row of C > 1 channels as C planes, cstride apart, from the input row src (NULL:
+ * zeros): the interior's pixels deinterleaved at once (by a loop compiled for C up to 8, by
+ * the transpose's 8x8 tiles past that), the border column by column through the column map. */
+static void FN(stencil_pad_planes)(const struct cl_conv *a, const T *src, T *slot,
                                    ptrdiff_t width, ptrdiff_t cstride, struct FN(interior) in)
 {
     typedef void (*split_fn)(const T *, T *, ptrdiff_t, ptrdiff_t);
@@ -245,34 +254,36 @@ static void FN(stencil_pad_planes)(const struct cl_conv *a, ptrdiff_t n, ptrdiff
                                      FN(deinterleave_6), FN(deinterleave_7),
                                      FN(deinterleave_8)};
     const ptrdiff_t C = a->c;
-    const int64_t r = a->row_map[pr];
-    if (r < 0) {
+    if (!src) {
         for (ptrdiff_t c = 0; c < C; ++c)
             memset(slot + c * cstride, 0, sizeof(T) * (size_t)width);
         return;
     }
-    const T *src = (const T *)a->x + (n * a->ih + r) * a->iw * C;
     FN(pad_planes_border)(a, src, slot, cstride, 0, in.lo);
     if (in.hi > in.lo) {
         const T *from = src + a->col_map[in.lo] * C;
         if (C <= 8)
             by_c[C](from, slot + in.lo, cstride, in.hi - in.lo);
-        else
-            for (ptrdiff_t c = 0; c < C; ++c)
-                for (ptrdiff_t k = 0; k < in.hi - in.lo; ++k)
-                    slot[c * cstride + in.lo + k] = from[k * C + c];
+        else  /* (pixels, C) -> (C, pixels) in 8x8 register tiles */
+            FN(transpose_to)(from, slot + in.lo, in.hi - in.lo, C, cstride, 0, C);
     }
     FN(pad_planes_border)(a, src, slot, cstride, in.hi, width);
 }
 
 /* Output rows of the flat (N, Ho) grid from q0 / Wo to q1 / Wo (q0, q1 multiples of Wo);
- * w (kh, kw, C, O), bias (O,) or NULL, 1 <= O <= 8; or, with a->cp = K > 0, a bank of K such
- * kernels (and biases), image n filtered by kernel n % K. */
+ * w (kh, kw, kd * C, O) (a volume's depth taps beside the channels), bias (O,) or NULL,
+ * 1 <= O <= 8; or, with a->cp = K > 0, a bank of K such kernels (and biases), image n
+ * filtered by kernel n % K. Output image n of a volume reads kd planes through the plane map,
+ * as direct's kernels do: each output plane sums its depth taps in the registers. */
 static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t wo = a->wo, width = wo + (a->kw - 1) * a->dw;
-    /* a slot: the padded row's C planes, each with VW * ST_U zeros after it */
-    const ptrdiff_t cstride = width + VW * ST_U, stride = a->c * cstride, slots = a->kh + a->sh;
+    /* a slot: the padded row's kd * C planes (depth taps, channels), each with VW * ST_U
+     * zeros after it; the sums run over them as over kd * C channels */
+    const ptrdiff_t cstride = width + VW * ST_U, stride = a->kd * a->c * cstride;
+    const ptrdiff_t slots = a->kh + a->sh;
+    struct cl_conv flat = *a;
+    flat.c = a->kd * a->c;
     const struct FN(interior) interior = FN(stencil_interior)(a, width);
     T *ring = calloc((size_t)(slots * stride), sizeof(T));
     ptrdiff_t *tag = malloc(sizeof(ptrdiff_t) * (size_t)slots);
@@ -316,11 +327,14 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
             if (found < 0) {
                 found = oldest;
                 tag[found] = pr;
-                if (a->c == 1)
-                    FN(stencil_pad_row)(a, n, pr, ring + found * stride, width, interior);
-                else
-                    FN(stencil_pad_planes)(a, n, pr, ring + found * stride, width, cstride,
-                                           interior);
+                for (ptrdiff_t d = 0; d < a->kd; ++d) {  /* each depth tap's C planes */
+                    const T *src = FN(stencil_source)(a, n, pr, d);
+                    T *slot = ring + found * stride + d * a->c * cstride;
+                    if (a->c == 1)
+                        FN(stencil_pad_row)(a, src, slot, width, interior);
+                    else
+                        FN(stencil_pad_planes)(a, src, slot, width, cstride, interior);
+                }
             }
             rows[i] = ring + found * stride;
         }
@@ -330,7 +344,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         /* output row oh of every channel: interleaved (NHWC), or row oh of each channel's
          * plane (planar: an NCHW result, written as it lies) */
         T *y = (T *)a->y + (a->planar ? (n * a->o * a->ho + oh) * wo : row * wo * a->o);
-        run_row(a, rows, cstride, w + k * a->kh * a->kw * a->c * a->o, y,
+        run_row(&flat, rows, cstride, w + k * a->kh * a->kw * flat.c * a->o, y,
                 bias ? bias + k * a->o : NULL, a->planar ? a->ho * wo : 0);
     }
     free(ring);
@@ -443,7 +457,8 @@ static int FN(stencil_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1
          * padded row from column v * VW / O on, put in place by one permutation */
         const ptrdiff_t count = (nb - 1) * a->sh + (kh - 1) * a->dh + 1;
         for (ptrdiff_t k = 0; k < count; ++k) {
-            FN(stencil_pad_row)(a, n, oh * a->sh + k, padded, width, interior);
+            FN(stencil_pad_row)(a, FN(stencil_source)(a, n, oh * a->sh + k, 0), padded, width,
+                                interior);
             T *e = expanded + k * estride;
             for (ptrdiff_t v = 0; v < ev; ++v)
                 *(VEC *)(e + v * VW) = __builtin_shuffle(

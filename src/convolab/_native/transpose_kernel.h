@@ -44,9 +44,10 @@ CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
     }
 }
 
-/* dst (cols, rows) = src (rows, cols)^T, destination rows j0 <= j < j1. */
-static void FN(transpose)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j0,
-                          ptrdiff_t j1)
+/* dst (cols, rows) = src (rows, cols)^T, destination rows j0 <= j < j1, ld apart (>= rows:
+ * the stencil's deinterleaved planes are padded rows). */
+static void FN(transpose_to)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld,
+                             ptrdiff_t j0, ptrdiff_t j1)
 {
     for (ptrdiff_t jb = j0; jb < j1; jb += 64) {
         const ptrdiff_t je = j1 - jb < 64 ? j1 : jb + 64;
@@ -56,16 +57,22 @@ static void FN(transpose)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, 
             for (; j + 8 <= je; j += 8) {
                 ptrdiff_t i = ib;
                 for (; i + 8 <= ie; i += 8)
-                    FN(tile8)(src + i * cols + j, cols, dst + j * rows + i, rows);
+                    FN(tile8)(src + i * cols + j, cols, dst + j * ld + i, ld);
                 for (; i < ie; ++i)
                     for (ptrdiff_t jj = j; jj < j + 8; ++jj)
-                        dst[jj * rows + i] = src[i * cols + jj];
+                        dst[jj * ld + i] = src[i * cols + jj];
             }
             for (; j < je; ++j)
                 for (ptrdiff_t i = ib; i < ie; ++i)
-                    dst[j * rows + i] = src[i * cols + j];
+                    dst[j * ld + i] = src[i * cols + j];
         }
     }
+}
+
+static void FN(transpose)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j0,
+                          ptrdiff_t j1)
+{
+    FN(transpose_to)(src, dst, rows, cols, rows, j0, j1);
 }
 
 #undef V8

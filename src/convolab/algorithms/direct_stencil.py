@@ -15,6 +15,7 @@ stride 1 (the vectors run along the row). Multiplies exactly the definition's pr
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -30,20 +31,24 @@ REQUIRES = (f"the compiled core, horizontal stride 1, and groups 1 with at most 
             f"input and {MAX_OUTPUTS} output channels, or a depthwise conv of at most "
             f"{MAX_OUTPUTS} channels")
 MIN_ROWS = 16  # output rows a task, at least
+# forward also takes a volume (rank 3) as it lies: each output plane's depth taps join the
+# channels of the ring, read through a plane map (``_native/direct.h``), so a 3-D filter sums
+# all kd * kh * kw taps in registers with no unfolded copy and no filtered planes to add
+VOLUMES = True
 
 
 def _per_plane(p: ConvProblem) -> bool:
     """A depthwise conv of a few channels (an RGB image filtered channel by channel), run as
     one-channel filters, plane by plane: 4096x4096x3, 5x5, 0.6 s against 2.6 for the depthwise
     kernel, whose vectors of channels are mostly empty (3 of 16 lanes)."""
-    c = p.x_shape[3]
-    return 1 < c <= MAX_OUTPUTS and p.groups == c == p.w_shape[3]
+    c = p.x_shape[-1]
+    return 1 < c <= MAX_OUTPUTS and p.groups == c == p.w_shape[-1]
 
 
 def _few_channels(p: ConvProblem) -> bool:
     """One kernel for all channels (groups 1), few of them: what the kernel computes as it
     lies."""
-    return p.groups == 1 and p.x_shape[3] <= MAX_INPUTS and p.w_shape[3] <= MAX_OUTPUTS
+    return p.groups == 1 and p.x_shape[-1] <= MAX_INPUTS and p.w_shape[-1] <= MAX_OUTPUTS
 
 
 def supports(p: ConvProblem) -> bool:
@@ -52,10 +57,9 @@ def supports(p: ConvProblem) -> bool:
 
 
 def _plane(p: ConvProblem) -> ConvProblem:
-    """One channel's problem of a per-plane depthwise conv."""
-    n, h, w, _ = p.x_shape
-    kh, kw, _, _ = p.w_shape
-    return dataclasses.replace(p, x_shape=(n, h, w, 1), w_shape=(kh, kw, 1, 1), groups=1)
+    """One channel's problem of a per-plane depthwise conv (of an image or a volume)."""
+    return dataclasses.replace(p, x_shape=(*p.x_shape[:-1], 1), w_shape=(*p.w_shape[:-2], 1, 1),
+                               groups=1)
 
 
 def cost(p: ConvProblem) -> Cost:
@@ -95,11 +99,12 @@ def cost(p: ConvProblem) -> Cost:
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``(N, H, W, C) * (kh, kw, C, O) -> (N, Ho, Wo, O)`` (or depthwise ``(N, H, W, C) *
-    (kh, kw, 1, C)``, plane by plane), bias added, in ``p.dtype``."""
+    (kh, kw, 1, C)``, plane by plane), bias added, in ``p.dtype``; or a volume ``(N, D, H, W,
+    C) * (kd, kh, kw, C, O) -> (N, Do, Ho, Wo, O)``."""
     if _per_plane(p):
         y = np.empty(p.y_shape, p.dtype)
         plane = _plane(p)
-        for c in range(p.x_shape[3]):
+        for c in range(p.x_shape[-1]):
             b = None if bias is None else bias[c : c + 1]
             y[..., c] = forward(np.ascontiguousarray(x[..., c : c + 1]),
                                 np.ascontiguousarray(w[..., c : c + 1]), plane, b)[..., 0]
@@ -107,18 +112,19 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    k = np.ascontiguousarray(w, p.dtype)
+    volume = native.volume_args(p)
+    # (kd, kh, kw, C, O) -> (kh, kw, kd * C, O): the ring's planes, depth tap by depth tap
+    k = np.ascontiguousarray(np.moveaxis(w, 0, -3) if p.rank == 3 else w, p.dtype)
     native.run(lambda q0, q1: _native.core.stencil(x, k, bias, y, rows, cols, geometry, 0,
-                                                   q0, q1), _row_ranges(p))
+                                                   q0, q1, *volume), _row_ranges(p))
     return y
 
 
 def _row_ranges(p: ConvProblem) -> list[tuple[int, int]]:
-    """Ranges of whole output rows of the flat (N, Ho, Wo) grid, at least ``MIN_ROWS`` rows a
-    task (one task for small work)."""
-    kh, kw, c, o = p.w_shape
-    n, ho, wo, _ = p.y_shape
-    tasks = n * ho // MIN_ROWS if n * ho * wo * kh * kw * c * o >= native.SERIAL_MACS else 1
+    """Ranges of whole output rows of the flat (N, Ho, Wo) grid (a volume's N * Do output
+    planes), at least ``MIN_ROWS`` rows a task (one task for small work)."""
+    n, ho, wo = math.prod(p.y_shape[:-3]), *p.y_shape[-3:-1]
+    tasks = n * ho // MIN_ROWS if n * ho * wo * math.prod(p.w_shape) >= native.SERIAL_MACS else 1
     tasks = max(1, min(tasks, scheduler.workers() * native.TASKS_PER_WORKER))
     per = -(-n * ho // tasks)
     return [(r * wo, min(n * ho, r + per) * wo) for r in range(0, n * ho, per)]
@@ -130,10 +136,10 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     interleaving make every tap one run of vector FMAs); a per-plane conv by the depthwise
     kernel's. LeNet's first layer (256x28x28, 5x5, 6 outputs): ~1 ms on 2 cores, where
     toeplitz's banded GEMMs took 3.5 and direct's weight-gradient kernel 9. Several input
-    channels: direct's weight-gradient kernel."""
+    channels, or a volume: direct's weight-gradient kernel."""
     if _per_plane(p):
         return direct_depthwise.backward_weight(gy, x, p)
-    if p.x_shape[3] > 1:
+    if p.x_shape[-1] > 1 or p.rank == 3:
         return direct.backward_weight(gy, x, p)
     kh, kw, _, o = p.w_shape
     rows, cols = native.maps(p)

@@ -18,22 +18,18 @@ all work on images); this module maps the other ranks onto it, exactly:
 
 The unfolded input is ``kd * Do / D`` times the input's size (3x for a "same" 3x3x3 conv).
 A volume (rank 3) whose rank-2 problem gets an algorithm that reads volumes as they lie
-(``VOLUMES``: the compiled direct kernel, whose indirection takes the depth taps through a
-plane map) runs on the volume itself: the same arithmetic, no unfolded copy.
-
-A one-channel volume with few outputs (a 3-D filter: a Gaussian on a CT scan) goes the other
-way: its depth taps become output channels. Every input plane is filtered by each tap's 2-D
-kernel at once (``(N * D, H, W, 1)`` images, ``kd * O`` outputs: the compiled stencil kernel
-streams each plane once for all of them), and output plane ``od`` sums, over the taps, the
-filtered plane that tap reads. Unfolding would give the kernel ``kd`` channels and one output,
-a sixteenth of each SIMD vector used.
+(``VOLUMES``: the compiled direct, Winograd and stencil kernels, which take the depth taps
+through a plane map) runs on the volume itself: the same arithmetic, no unfolded copy. A 3-D
+filter (one channel in, few out: a Gaussian on a CT scan) is such a problem for the stencil
+kernel: its ``kd`` depth taps are ``kd`` channels of the rank-2 problem, each output row summing
+all ``kd * kh * kw`` taps of the planes it reads in registers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import REGISTRY, ConvProblem, direct_stencil, layout
+from convolab.algorithms import REGISTRY, ConvProblem
 from convolab.ops import engine
 from convolab.padding import index_map
 from convolab.shapes import ConvGeometry
@@ -121,24 +117,6 @@ def _reads_volumes(name: str, p: ConvProblem) -> bool:
     return p.rank == 3 and getattr(REGISTRY.get(name), "VOLUMES", False)
 
 
-def taps_to_outputs(p: ConvProblem) -> ConvProblem:
-    """A rank-r problem (r >= 3) of one input channel as rank r - 1: every input plane, its
-    depth taps as output channels (``(N * D, *rest, 1)``, ``kd * O`` outputs)."""
-    n, d = p.x_shape[:2]
-    kd, o = p.w_shape[0], p.w_shape[-1]
-    return ConvProblem((n * d, *p.x_shape[2:]), (*p.w_shape[1:-1], kd * o),
-                       _geometry(p.geom, slice(1, None)), 1, p.padding_mode, p.dtype)
-
-
-def _fold_taps_to_outputs(p: ConvProblem) -> bool:
-    """Whether ``p`` is computed by :func:`taps_to_outputs`: one input channel, few outputs
-    (``kd * O`` of them) and the compiled stencil kernel to run them."""
-    if p.rank < 3 or p.groups != 1 or p.x_shape[-1] != 1:
-        return False
-    q = taps_to_outputs(p)
-    return q.rank > 2 or direct_stencil.supports(q)
-
-
 def gradient_problem(p: ConvProblem) -> ConvProblem:
     """The rank-2 problem whose gradients compute ``p``'s (lifted or unfolded: the depth taps
     stay in the channels, so ``grad_w`` is the unfolded kernel's)."""
@@ -150,8 +128,7 @@ def gradient_problem(p: ConvProblem) -> ConvProblem:
 def engine_problem(p: ConvProblem) -> ConvProblem:
     """The rank-2 problem that computes ``p``'s forward conv."""
     while p.rank != 2:
-        p = (lifted(p) if p.rank == 1 else taps_to_outputs(p) if _fold_taps_to_outputs(p)
-             else unfolded(p))
+        p = lifted(p) if p.rank == 1 else unfolded(p)
     return p
 
 
@@ -163,34 +140,10 @@ def forward(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, p: ConvProble
         return engine.forward(x, w, bias, p, name)
     if p.rank == 1:
         return forward(x[:, None], w[None], bias, lifted(p), name)[:, 0]
-    if _fold_taps_to_outputs(p):
-        return _taps_summed(x, w, bias, p, name)
     if _reads_volumes(name, p):
         return engine.forward(x, w, bias, p, name)
     q = unfolded(p)
     return forward(unfold_input(x, p), unfold_kernel(w), bias, q, name).reshape(p.y_shape)
-
-
-def _taps_summed(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, p: ConvProblem,
-                 name: str) -> np.ndarray:
-    """:func:`forward` by :func:`taps_to_outputs`: each plane filtered by every depth tap's
-    kernel, then output plane ``od`` the sum of the filtered planes its taps read."""
-    q = taps_to_outputs(p)
-    kd, o = p.w_shape[0], p.w_shape[-1]
-    wq = np.ascontiguousarray(np.moveaxis(w, 0, -2)).reshape(q.w_shape)  # (*k, 1, kd * O)
-    filtered = forward(x.reshape(q.x_shape), wq, None, q, name)  # (N * D, *out, kd * O)
-    # taps and outputs in front, by the compiled transpose, so that the sums below add whole
-    # planes (summing the interleaved values in place ran at a third of the speed)
-    taps = layout.channels_first(filtered).reshape(p.x_shape[0], p.x_shape[1], kd, o,
-                                                   *q.y_shape[1:-1])
-    y = np.zeros((p.x_shape[0], p.geom.out_shape[0], o, *q.y_shape[1:-1]), p.dtype)
-    src = depth_sources(p)
-    for od, a in zip(*np.nonzero(src >= 0)):
-        y[:, od] += taps[:, src[od, a], a]
-    y = np.moveaxis(y, 2, -1)  # (N, Do, *out, O)
-    if bias is not None:
-        y += bias
-    return y
 
 
 def input_gradient(gy: np.ndarray, w: np.ndarray, p: ConvProblem,
