@@ -88,7 +88,8 @@ def cost(p: ConvProblem) -> Cost:
         flops=p.flops, gemm_flops=0, gemm_mkn=(1, 1, 1),
         # the image read once (and copied into the ring, in cache), the output written once
         bytes_moved=(2 * n * p.x_shape[1] * p.x_shape[2] * c + pixels * o) * item,
-        workspace=(kh + p.geom.stride[0]) * (p.geom.padded_shape[1] + 64) * c * item
+        workspace=((kh - 1) * p.geom.dilation[0] + 1 + p.geom.stride[0])
+        * (p.geom.padded_shape[1] + 64) * c * item
         * min(scheduler.workers(), max(1, n * ho // MIN_ROWS)),
         calls=6, kernel_flops=2 * fmas,
         summary=f"direct_stencil: compiled {native.kernel_name('stencil', p)}, pixels in SIMD "
