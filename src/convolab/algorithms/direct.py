@@ -11,6 +11,7 @@ land where the definition puts them, with no check.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -59,6 +60,13 @@ def tile(p: ConvProblem, dot: bool = True) -> tuple[int, int]:
     A dot tile of ``pix`` pixels x ``outs`` channels spends ``max(pix * outs, pix + outs) / 2``
     cycles per vector of the reduction, whose last vector of each tap may be partly empty.
     """
+    return _tile(p, dot, _native.isa())
+
+
+@functools.lru_cache(maxsize=1024)
+def _tile(p: ConvProblem, dot: bool, isa: str) -> tuple[int, int]:
+    """:func:`tile` for the instruction set running (its tiles and lanes), computed once per
+    problem: a layer called over and over asks on every call."""
     lanes = _native.core.lanes(p.dtype.itemsize)
     og = p.w_shape[-1] // p.groups
     best = None
@@ -133,7 +141,7 @@ def pack(w: np.ndarray, bias: np.ndarray | None, p: ConvProblem, block: int
         packed[:, k, ..., :part.shape[-1]] = part
     if bias is None:
         return packed, None
-    b = native.aligned_zeros((g, nob * block), p.dtype)
+    b = np.zeros((g, nob * block), p.dtype)  # read once a tile: its alignment does not matter
     b[:, :og] = bias.reshape(g, og)
     return packed, b
 
