@@ -179,15 +179,26 @@ def test_a_repeated_call_runs_what_it_resolved_on_new_values(seed, n, hw, c, o, 
     assert y.shape == call.problem.y_shape
 
 
-def test_a_change_of_threads_or_instruction_set_is_another_call(monkeypatch):
-    """What the choice of algorithm depended on is part of the key: another thread count is
-    resolved anew."""
+def test_a_change_of_threads_makes_the_call_choose_again(monkeypatch):
+    """What the choice of algorithm depended on is checked on the way: under another thread
+    count the remembered call is resolved and chosen anew."""
+    import importlib
+
     from convolab.algorithms import scheduler
     from convolab.ops import conv2d, small_call
 
-    x, w = np.ones((2, 8, 8, 3), np.float32), np.ones((3, 3, 3, 4), np.float32)
+    conv_module = importlib.import_module("convolab.ops.conv")
+    # not a tiny call: the small kernel's choice depends on nothing else, and is not checked
+    x, w = np.ones((4, 32, 32, 16), np.float32), np.ones((3, 3, 16, 16), np.float32)
     small_call._remembered.clear()
     conv2d(x, w)
+    chosen = []
+    real = conv_module.choose
+    monkeypatch.setattr(conv_module, "choose", lambda *a: chosen.append(1) or real(*a))
+    conv2d(x, w)
+    assert not chosen  # the same threads: straight to the algorithm
     monkeypatch.setattr(scheduler, "workers", lambda: 7)
     conv2d(x, w)
-    assert len(small_call._remembered) == 2
+    assert chosen == [1]
+    (call,) = small_call._remembered.values()
+    assert call.context[0] == 7

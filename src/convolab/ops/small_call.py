@@ -7,7 +7,8 @@ call takes the full path; when it ran an image problem on the caller's own array
 conversion, channels-last, batched), its resolved problem and chosen algorithm are remembered
 under the call's shapes, dtypes, options, and what the choice depended on (threads, instruction
 set, workspace limit). A later call with the same key is valid for the same reasons, so it only
-runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel.
+runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel
+(the tiny call's choice depends on nothing else, so it does not even ask for those: ~3 us).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class _Call:
     problem: ConvProblem
     algorithm: str
     small: tuple | None  # the small kernel's (geometry, row map, column map, pixels)
+    context: tuple  # what the choice depended on (:func:`_context`) when it was made
+
+
+def _context() -> tuple:
+    """What else "auto" chose by: the thread count, the instruction set, the workspace
+    limit."""
+    return scheduler.workers(), _native.isa(), get_workspace_limit()
 
 
 def key(x: object, w: object, bias: object, options: tuple) -> tuple | None:
@@ -42,7 +50,7 @@ def key(x: object, w: object, bias: object, options: tuple) -> tuple | None:
         return None
     b = None if bias is None else (bias.shape, bias.dtype, bias.flags.c_contiguous)
     k = (x.shape, x.dtype, x.flags.c_contiguous, w.shape, w.dtype, w.flags.c_contiguous, b,
-         *options, scheduler.workers(), _native.isa(), get_workspace_limit())
+         *options)
     try:
         hash(k)
     except TypeError:  # a list for a stride, say: the full path takes it
@@ -58,6 +66,8 @@ def run(k: tuple | None, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
         return None
     p = call.problem
     if call.small is None:
+        if _context() != call.context:  # chosen under other threads, say: choose again
+            return None
         return engine.forward(x, w, bias, p, call.algorithm)
     geometry, rows, cols, pixels = call.small
     y = np.empty(p.y_shape, p.dtype)
@@ -80,4 +90,4 @@ def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, b
         rows, cols = native.maps(p)
         n, ho, wo, _ = p.y_shape
         fast = (native.geometry(p), rows, cols, n * ho * wo)
-    _remembered[k] = _Call(p, name, fast)
+    _remembered[k] = _Call(p, name, fast, _context())
