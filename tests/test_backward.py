@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from strategies import configs
 
 from convolab import conv2d, reference, select
-from convolab.algorithms import REGISTRY, blas, im2col
+from convolab.algorithms import REGISTRY, blas, im2col, scheduler
 from convolab.config import workspace_limit
 from convolab.ops.arguments import prepare
 from convolab.ops.backward import conv2d_backward
@@ -388,3 +388,9 @@ def test_the_strides_phases_give_the_input_gradient_by_every_algorithm(cfg, seed
     for name in names:
         gx = adjoint.input_gradient(gy, flipped, p, cfg.groups, REGISTRY[name].forward)
         np.testing.assert_allclose(gx, want, rtol=1e-10, atol=1e-10, err_msg=name)
+    # the phases' copies into grad_x shared among two workers, as large ones are
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(adjoint, "COPY_SPLIT", 1)
+        mp.setattr(scheduler, "workers", lambda: 2)
+        gx = adjoint.input_gradient(gy, flipped, p, cfg.groups, REGISTRY[names[0]].forward)
+    np.testing.assert_allclose(gx, want, rtol=1e-10, atol=1e-10)

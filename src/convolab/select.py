@@ -57,6 +57,8 @@ ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named
 # the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
 ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME,
                        direct_stencil.NAME, small.NAME, winograd_f4.NAME)
+# ... and past stride 1, by the stride's phases written into grad_x (``adjoint._by_phases``)
+PHASES_OVER_PHASED = (direct.NAME,)
 
 
 def gemm_efficiency(m: int, k: int, n: int) -> float:
@@ -176,8 +178,10 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     against phased's 1.2; 0.64 against 2.2 for the conv of ``grad_y`` by implicit GEMM); else at
     stride 1, the conv of ``grad_y`` by the algorithm the cost model prices lowest
     for it, when that is cheaper than col2im (``COL2IM_VS_IM2COL`` times im2col's forward) and
-    either runs on implicit GEMM or stencil, or phased cannot run the problem; else phased when
-    it can; else the forward choice's own way. Phased has no cost model: the rule is what was
+    either runs on implicit GEMM or stencil, or phased cannot run the problem; at a larger
+    stride with zero padding, the same by the stride's phases when they run on ``direct``
+    (each phase written into grad_x); else phased when it can; else the forward choice's own
+    way. Phased has no cost model: the rule is what was
     measured on 2 cores (res3x3a: the conv by implicit GEMM and phased even at 18-19 ms; LeNet's
     one-channel input: phased 1.3 ms, the conv by im2col 5.6; res3x3s2: phased 11 ms, col2im 22;
     a one-channel 512x512 image, 5x5: the conv by stencil 1.5 ms, phased 10).
@@ -200,13 +204,18 @@ def choose_input_gradient(problem: ConvProblem, algorithm: str = "auto") -> str:
     if algorithm == "auto" and name == toeplitz.NAME:
         return name  # its own banded matrices, transposed
     use_phased = algorithm == "auto" and phased.supports(problem)
-    # past stride 1 the conv of grad_y runs by the stride's phases: measured no faster than
-    # phased (res3x3s2: 19 ms on direct, 27 on implicit GEMM, phased 17), so only where phased
-    # cannot run (groups, no OpenBLAS), in place of col2im
-    by_phases = algorithm == "auto" and not use_phased and adjoint.phases(problem)
-    if problem.geom.stride == (1, 1) or by_phases:
+    # past stride 1 the conv of grad_y runs by the stride's phases: on the compiled direct
+    # kernel, each phase written straight into grad_x (zero padding), it beats phased
+    # (res3x3s2: 12.5-17 ms against 14.5-19 in alternating runs; before the phases were written
+    # in place, 19 against 17); on implicit GEMM it does not (27), so that one only where
+    # phased cannot run (groups, no OpenBLAS), in place of col2im
+    by_phases = algorithm == "auto" and adjoint.phases(problem)
+    stride1 = problem.geom.stride == (1, 1)
+    over_phased = (ADJOINT_OVER_PHASED if stride1 else
+                   PHASES_OVER_PHASED if adjoint.writes_directly(problem) else ())
+    if stride1 or by_phases:
         conv = _gradient_conv(problem, algorithm)
-        if conv is not None and not (use_phased and conv not in ADJOINT_OVER_PHASED):
+        if conv is not None and not (use_phased and conv not in over_phased):
             return ADJOINT + conv
     return phased.NAME if use_phased else name
 
