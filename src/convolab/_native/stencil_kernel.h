@@ -38,8 +38,9 @@ CL_INLINE void FN(stencil_tap)(const int oc, const int vecs, const T *src, const
 /* Output pixels ow .. ow + vecs*VW of one row, all oc output channels: y[(ow + k) * oc + o] =
  * bias[o] + sum over taps (i, j) and input channels c of w[i][j][c][o] * rows[i][c * cstride
  * + ow + k + j*dw], vectors of pixels, the last one holding `lanes` pixels. One unaligned load
- * per tap, channel and vector serves every output channel; oc > 1 (LeNet's first layer: 6) interleaves the channels on the way out, or, with
- * plane > 0 (an NCHW result), stores channel o's vectors at y[o * plane + ow + k]. */
+ * per tap, channel and vector serves every output channel; oc > 1 (LeNet's first layer: 6)
+ * interleaves the channels on the way out, or, with plane > 0 (an NCHW result), stores
+ * channel o's vectors at y[o * plane + ow + k]. */
 CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_conv *a,
                                const T *const *rows, ptrdiff_t cstride, const T *w, T *y,
                                ptrdiff_t ow, ptrdiff_t lanes, const T *bias, ptrdiff_t plane)

@@ -181,9 +181,12 @@ def _strided_copy(dst: np.ndarray, src: np.ndarray) -> None:
         dst[...] = src
         return
     step = -(-n // (2 * workers))
-    tasks = [(i, min(n, i + step)) for i in range(0, n, step)]
-    scheduler.run(tasks, lambda t, _: dst[t[0]:t[1]].__setitem__(Ellipsis, src[t[0]:t[1]]),
-                  workers, limit_blas=False)
+
+    def copy(images: tuple[int, int], _worker: int) -> None:
+        dst[images[0]:images[1]] = src[images[0]:images[1]]
+
+    scheduler.run([(i, min(n, i + step)) for i in range(0, n, step)], copy, workers,
+                  limit_blas=False)
 
 
 def input_gradient(gy: np.ndarray, w_flipped: np.ndarray, p: ConvProblem, groups: int,

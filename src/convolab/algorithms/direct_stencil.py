@@ -26,7 +26,7 @@ from convolab.algorithms.problem import ConvProblem
 
 NAME = "direct_stencil"
 MAX_OUTPUTS = 8  # output channels the kernel holds in registers
-MAX_INPUTS = 64  # input channels: the ring holds kh + sh padded rows of each, in L2
+MAX_INPUTS = 64  # input channels: the ring holds span + stride padded rows of each, in L2
 REQUIRES = (f"the compiled core, horizontal stride 1, and groups 1 with at most {MAX_INPUTS} "
             f"input and {MAX_OUTPUTS} output channels, or a depthwise conv of at most "
             f"{MAX_OUTPUTS} channels")
