@@ -14,7 +14,14 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# the sanitized build runs ~4x slower: its pass (.ci/run) draws fewer examples of each test,
+# enough to reach every size, stride and padding form of the kernels' memory accesses
+settings.register_profile(
+    "sanitize", max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True, database=None,
+)
+settings.load_profile(os.environ.get("CONVOLAB_TEST_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,3 +162,10 @@ def nd_configs(draw, rank: int, max_size: int = 6, max_batch: int = 2,
     except ValueError:
         assume(False)
     return cfg
+
+
+def examples(n: int) -> int:
+    """``n`` hypothesis examples, a third of them (at least 10) in the sanitized build's pass
+    (``CONVOLAB_TEST_PROFILE=sanitize``, .ci/run), which runs ~4x slower: every kernel still
+    meets sizes, strides and paddings of every kind at every instruction set."""
+    return max(10, n // 3) if os.environ.get("CONVOLAB_TEST_PROFILE") == "sanitize" else n

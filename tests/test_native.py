@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import MODES, nd_paddings, paddings
+from strategies import MODES, examples, nd_paddings, paddings
 
 import convolab as cl
 from convolab import _native, reference
@@ -83,7 +83,7 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", KERNELS)
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
        nchw=st.booleans())
 def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
@@ -135,7 +135,7 @@ def volumes(draw, stencil: bool = False):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
 def test_direct_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
     """The direct kernel and its weight gradient on a volume as it lies (depth taps through
@@ -158,7 +158,7 @@ def test_direct_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
 def test_the_stencil_reads_a_volume_through_its_plane_map(isa, problem, seed, f64):
     """The stencil kernel on a volume as it lies (each output plane's depth taps as channels
@@ -249,7 +249,7 @@ def forced_tile(dot: bool):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
        dot=st.booleans())
 def test_dot_and_vector_tiles_both_match_reference(isa, problem, seed, f64, dot):
@@ -504,7 +504,7 @@ def test_a_missing_extension_warns_once_and_numpy_runs():
 # ---- layout: the compiled transpose ---------------------------------------------------------
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(n=st.integers(1, 3), c=st.integers(1, 40), h=st.integers(1, 30), w=st.integers(1, 30),
        f64=st.booleans())
 def test_transpose_is_numpys_at_every_size(isa, n, c, h, w, f64):
@@ -598,7 +598,7 @@ def test_calls_needing_conversion_are_not_remembered(call):
 # ---- NCHW depthwise and one-channel convs, read as they lie ----------------------------------
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(c=st.integers(1, 20), n=st.integers(1, 2), h=st.integers(12, 30), w=st.integers(12, 30),
        k=st.tuples(st.integers(1, 4), st.integers(1, 4)), sh=st.integers(1, 3),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=paddings,

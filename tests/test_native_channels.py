@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from convolab import _native
 from convolab.algorithms import channels, scheduler
@@ -18,7 +19,7 @@ ISAS = _native.supported_isas()
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(rows=st.integers(1, 700), c=st.integers(1, 40), f64=st.booleans(),
        offset=st.sampled_from([0.0, 1e3]), seed=st.integers(0, 2**31 - 1))
 def test_channel_kernels_match_numpy_in_float64(isa, rows, c, f64, offset, seed):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import MODES, paddings
+from strategies import MODES, examples, paddings
 
 import convolab as cl
 from convolab import _native, reference
@@ -75,7 +75,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", BOUND)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(problem=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
        group_bytes=st.sampled_from([1, 1 << 20]))
 def test_the_fused_path_matches_reference(isa, name, problem, seed, f64, group_bytes):

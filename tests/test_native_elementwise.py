@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from convolab import _native
 from convolab.algorithms import elementwise, scheduler
@@ -25,7 +26,7 @@ def _values(rng, n, dtype):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(n=st.integers(0, 300), f64=st.booleans(), seed=st.integers(0, 2**31 - 1))
 def test_sigmoid_within_a_few_ulp_of_the_exact_value(isa, n, f64, seed):
     dtype = np.float64 if f64 else np.float32
@@ -43,7 +44,7 @@ def test_sigmoid_within_a_few_ulp_of_the_exact_value(isa, n, f64, seed):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(n=st.integers(1, 300), f64=st.booleans(), seed=st.integers(0, 2**31 - 1))
 def test_derivatives_are_numpys_formulas_bit_for_bit(isa, n, f64, seed):
     dtype = np.float64 if f64 else np.float32
@@ -58,7 +59,7 @@ def test_derivatives_are_numpys_formulas_bit_for_bit(isa, n, f64, seed):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(n=st.integers(1, 300), f64=st.booleans(), seed=st.integers(0, 2**31 - 1))
 def test_relu_is_numpys_maximum_bit_for_bit(isa, n, f64, seed):
     """NaN stays NaN, -0 gives +0, -inf gives 0: np.maximum(x, 0) exactly, sign bits too."""

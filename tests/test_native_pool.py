@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 from convolab import _native, reference
 from convolab.algorithms import native_pool
@@ -66,7 +67,7 @@ def _scatter(gy: np.ndarray, index: np.ndarray, x_shape: tuple[int, ...]) -> np.
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=poolings(), seed=st.integers(0, 2**31 - 1))
 def test_pool_kernel_matches_reference(isa, case, seed):
     x, geom = case

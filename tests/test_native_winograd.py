@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import MODES, nd_paddings, paddings
+from strategies import MODES, examples, nd_paddings, paddings
 
 import convolab as cl
 from convolab import _native, reference
@@ -46,7 +46,7 @@ def problems(draw):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(problem=problems(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(),
        nchw=st.booleans())
 def test_winograd_matches_reference(isa, problem, seed, f64, nchw):
@@ -91,7 +91,7 @@ def volumes(draw):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(problem=volumes(), seed=st.integers(0, 2**31 - 1), f64=st.booleans())
 def test_a_volume_is_read_through_its_plane_map(isa, problem, seed, f64):
     """A volume as it lies, no unfolded copy: each output plane's tiles gather their kd input
@@ -152,7 +152,7 @@ def test_float32_error_on_wide_layers_stays_within_the_bound(c):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), mode=st.sampled_from(["zeros", "reflect"]),
        spots=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 10), st.integers(0, 12),
                                 st.sampled_from([np.inf, -np.inf, np.nan])),
@@ -223,7 +223,7 @@ def winograd_gradient_always():
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(problem=st.one_of(problems(), volumes()), seed=st.integers(0, 2**31 - 1),
        f64=st.booleans())
 def test_the_weight_gradient_matches_reference(isa, problem, seed, f64):
