@@ -202,3 +202,18 @@ def test_a_change_of_threads_makes_the_call_choose_again(monkeypatch):
     assert chosen == [1]
     (call,) = small_call._remembered.values()
     assert call.context[0] == 7
+
+
+def test_a_remembered_tiny_call_takes_the_full_path_once_the_core_is_off(monkeypatch):
+    """A call remembered on the ``small`` kernel is not replayed without the compiled core
+    (a test's numpy engine): the full path chooses a NumPy algorithm."""
+    from convolab import _native, reference
+    from convolab.ops import conv2d, small_call
+
+    x = np.arange(16.0, dtype=np.float32).reshape(1, 4, 4, 1)
+    w = np.ones((3, 3, 1, 1), np.float32)
+    small_call._remembered.clear()
+    conv2d(x, w, padding="same")
+    monkeypatch.setattr(_native, "core", None)
+    np.testing.assert_allclose(conv2d(x, w, padding="same"),
+                               reference.conv2d(x, w, padding="same"), rtol=1e-6)
