@@ -176,26 +176,29 @@ static inline void cl_column_runs(const struct cl_conv *a, ptrdiff_t width, ptrd
 #endif
 
 /* run_start[ow] for every output column (see struct plan), in O(Wo + padded width): a run
- * of kw consecutive input columns starts at padded column col when the column map counts up
- * by one from a real column for kw entries, i.e. when the run of consecutive entries starting
- * there (counted right to left once) is at least kw long. Checking kw entries per column
- * instead cost Wo * kw per task: 1.3 million steps for a 16000-sample signal and an 80-tap
- * kernel, more than the conv itself. */
-static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start, ptrdiff_t *run_len)
+ * of kw consecutive input columns starts at padded column col when the column map names a
+ * real column there and counts up by one for the next kw - 1 entries, i.e. when no "break"
+ * (an entry not one past the real column before it) lies in (col, col + kw). breaks[i]
+ * counts the breaks at 0 < j <= i: a prefix sum, one add a column, where a right-to-left
+ * run length (a compare-and-select chain) cost ~10 cycles a column, 8% of a 16000-sample
+ * signal's conv (every task builds its plan). Checking kw entries per column instead cost
+ * Wo * kw per task: 1.3 million steps for an 80-tap kernel, more than the conv itself. */
+static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start, ptrdiff_t *breaks)
 {
-    cl_column_runs(a, (a->wo - 1) * a->sw + a->kw, run_len);  /* the columns windows read */
+    const int64_t *m = a->col_map;
+    const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* the columns windows read */
+    ptrdiff_t count = 0;
+    breaks[0] = 0;
+    for (ptrdiff_t i = 1; i < width; ++i) {
+        count += m[i - 1] < 0 || m[i] != m[i - 1] + 1;
+        breaks[i] = count;
+    }
     for (ptrdiff_t ow = 0; ow < a->wo; ++ow) {
         const ptrdiff_t col = ow * a->sw;
-        run_start[ow] = run_len[col] >= a->kw ? a->col_map[col] : -1;
+        run_start[ow] = m[col] >= 0 && breaks[col + a->kw - 1] == breaks[col] ? m[col] : -1;
     }
 }
 
-/* The indirection of pixels s <= q < e: tiles of pix first ([tile][tap][pixel]), then the
- * remainder one pixel at a time ([pixel][tap]). A tap's pointer is the input pixel the maps
- * name (before the channel offset), or the zeros; for merged rows, see row_source. Taps run
- * depth tap, row, column (a volume's kd planes, each with its kernel rows). The maps are read
- * once per plane, row and column, with no division per tap (a depthwise layer's whole
- * arithmetic per tap is a few vectors: this loop must cost less). */
 /* The input row that kernel row i of depth tap d reads for output row oh of image n, or NULL
  * where the padding reads zeros. */
 CL_INLINE const T *FN(input_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t oh,
@@ -209,58 +212,65 @@ CL_INLINE const T *FN(input_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t
 /* kernel rows (depth taps x rows) whose input rows the indirection keeps for an output row */
 #define CL_ROWS_KEPT 256
 
+/* The indirection of pixels s <= q < e: tiles of pix first ([tile][tap][pixel]), then the
+ * remainder one pixel at a time ([pixel][tap]). A tap's pointer is the input pixel the maps
+ * name (before the channel offset), or the zeros; for merged rows, see row_source. Taps run
+ * depth tap, row, column (a volume's kd planes, each with its kernel rows). The maps are read
+ * once per plane, row and column, with no division per tap (a depthwise layer's whole
+ * arithmetic per tap is a few vectors: this loop must cost less). */
 static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
                             ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch)
 {
     const T *zero = (const T *)a->zero;
     const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix, taps = pl->taps;
-    const ptrdiff_t rows = pl->merged ? 1 : a->kw;
+    const ptrdiff_t nrows = a->kd * a->kh;  /* kernel rows: depth taps x rows */
     ptrdiff_t n = s / hw, oh = (s - n * hw) / a->wo, ow = s - n * hw - oh * a->wo;
     /* the input rows of the current output row, found once for its Wo pixels (per pixel,
      * the maps' look-ups were half of LeNet's second layer's indirection) */
     const T *kept[CL_ROWS_KEPT];
-    const int keep = a->kd * a->kh <= CL_ROWS_KEPT;
-    ptrdiff_t kept_for = -1;  /* n * Ho + oh of kept[], or -1 */
+    const int keep = nrows <= CL_ROWS_KEPT;
     /* pixel k is pixel p of tile `tile`, counted up (a division per pixel cost LeNet's second
      * layer, 5 merged rows a pixel, a fifth of its indirection) */
-    ptrdiff_t tile = 0, p = 0;
-    for (ptrdiff_t k = 0; k < e - s; ++k, ++p) {
-        if (p == pix) {
-            p = 0;
-            ++tile;
-        }
-        /* entry of tap t: base + t * step */
-        const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
-        const ptrdiff_t step = k < full ? pix : 1;
-        const ptrdiff_t col = ow * a->sw;
-        if (keep && kept_for != n * a->ho + oh) {
+    ptrdiff_t k = 0, tile = 0, p = 0;
+    while (k < e - s) {
+        /* the pixels of output row (n, oh) from column ow on: a loop of their own, so the
+         * row's invariants stay in registers (a 16000-sample signal is one long row) */
+        if (keep)
             for (ptrdiff_t d = 0; d < a->kd; ++d)
                 for (ptrdiff_t i = 0; i < a->kh; ++i)
                     kept[d * a->kh + i] = FN(input_row)(a, n, oh, d, i);
-            kept_for = n * a->ho + oh;
-        }
-        for (ptrdiff_t d = 0; d < a->kd; ++d) {
-            for (ptrdiff_t i = 0; i < a->kh; ++i) {
-                const ptrdiff_t t = (d * a->kh + i) * rows;  /* the row's first tap */
-                const T *row = keep ? kept[d * a->kh + i] : FN(input_row)(a, n, oh, d, i);
-                if (pl->merged) {
-                    ind[base + t * step] = row ? FN(row_source)(a, row, col, pl->run_start[ow],
-                                                                scratch + (k * taps + t) * pl->seg)
-                                               : zero;
-                    continue;
+        const ptrdiff_t end = e - s - k < a->wo - ow ? e - s : k + a->wo - ow;
+        for (; k < end; ++k, ++ow, ++p) {
+            if (p == pix) {
+                p = 0;
+                ++tile;
+            }
+            /* entry of tap t: base + t * step */
+            const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
+            const ptrdiff_t step = k < full ? pix : 1;
+            const ptrdiff_t col = ow * a->sw;
+            if (pl->merged) {
+                const ptrdiff_t start = pl->run_start[ow];
+                for (ptrdiff_t r = 0; r < nrows; ++r) {
+                    const T *row = keep ? kept[r] : FN(input_row)(a, n, oh, r / a->kh, r % a->kh);
+                    ind[base + r * step] = !row ? zero
+                        : start >= 0 ? row + start * a->c
+                        : FN(row_source)(a, row, col, start, scratch + (k * taps + r) * pl->seg);
                 }
+                continue;
+            }
+            for (ptrdiff_t r = 0; r < nrows; ++r) {
+                const T *row = keep ? kept[r] : FN(input_row)(a, n, oh, r / a->kh, r % a->kh);
                 for (ptrdiff_t j = 0; j < a->kw; ++j) {
                     const int64_t cc = a->col_map[col + j * a->dw];
-                    ind[base + (t + j) * step] = row && cc >= 0 ? row + cc * a->c : zero;
+                    ind[base + (r * a->kw + j) * step] = row && cc >= 0 ? row + cc * a->c : zero;
                 }
             }
         }
-        if (++ow == a->wo) {
-            ow = 0;
-            if (++oh == a->ho) {
-                oh = 0;
-                ++n;
-            }
+        ow = 0;
+        if (++oh == a->ho) {
+            oh = 0;
+            ++n;
         }
     }
 }
@@ -311,7 +321,7 @@ static int FN(plan_init)(const struct cl_conv *a, struct FN(plan) *pl)
     pl->run_start = NULL;
     if (!pl->merged)
         return 0;
-    /* run_start (Wo entries), then run_starts' scratch (the padded width the windows read) */
+    /* run_start (Wo entries), then run_starts' breaks (the padded width the windows read) */
     ptrdiff_t *run_start = malloc(sizeof(ptrdiff_t) * (size_t)(a->wo + (a->wo - 1) * a->sw
                                                                 + a->kw));
     if (!run_start)

@@ -104,7 +104,12 @@ static int check_map(const struct buf *b, const char *what, Py_ssize_t need, Py_
         return -1;
     }
     const int64_t *m = (const int64_t *)b->view.buf;
-    for (Py_ssize_t i = 0; i < need; ++i) {
+    /* one unsigned compare an entry and no exit in the loop (it runs on every task, over a
+     * long signal's 16000 columns); the first bad entry is looked for only when there is one */
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < need; ++i)
+        bad |= (uint64_t)(m[i] + 1) > (uint64_t)limit;
+    for (Py_ssize_t i = 0; bad && i < need; ++i) {
         if (m[i] < -1 || m[i] >= limit) {
             PyErr_Format(PyExc_ValueError, "%s[%zd] = %lld is outside [-1, %zd)", what, i,
                          (long long)m[i], limit);
