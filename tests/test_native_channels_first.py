@@ -16,7 +16,7 @@ from strategies import MODES, examples, paddings
 import convolab as cl
 from convolab import _native, reference
 from convolab.algorithms import channels_first, native, scheduler
-from convolab.ops.conv import FUSED, SEPARATE
+from convolab.ops.layout_routes import FUSED, SEPARATE
 from convolab.padding import check_padding_fits
 from convolab.shapes import conv_geometry
 

@@ -217,3 +217,58 @@ def test_a_remembered_tiny_call_takes_the_full_path_once_the_core_is_off(monkeyp
     monkeypatch.setattr(_native, "core", None)
     np.testing.assert_allclose(conv2d(x, w, padding="same"),
                                reference.conv2d(x, w, padding="same"), rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 4), rank=st.sampled_from([1, 2]),
+       size=st.integers(0, 9), c=st.integers(1, 6), o=st.integers(1, 12), k=st.integers(1, 3),
+       depthwise=st.booleans(), kernel_first=st.booleans(), with_bias=st.booleans(),
+       padding=st.sampled_from(["valid", "same"]), f64=st.booleans())
+def test_a_repeated_channels_first_call_runs_its_route_on_new_values(
+        seed, n, rank, size, c, o, k, depthwise, kernel_first, with_bias, padding, f64):
+    """A channels-first call that read the caller's array as it lies (``PLANES``, ``FUSED``)
+    is remembered with its route; a second call on new values runs that route and gives the
+    definition's result, in either kernel layout."""
+    from convolab import reference
+    from convolab.ops import conv, small_call
+    from convolab.ops.layout_routes import NATIVE
+
+    rng = np.random.default_rng(seed)
+    dt = np.float64 if f64 else np.float32
+    groups, o = (c, c) if depthwise else (1, o)
+    spatial = (size + k,) * rank
+    xs = [rng.standard_normal((n, c, *spatial)).astype(dt) for _ in range(2)]
+    ws = [rng.standard_normal((*(k,) * rank, c // groups, o)).astype(dt) for _ in range(2)]
+    b = rng.standard_normal(o).astype(dt) if with_bias else None
+    kfmt = "channels_first" if kernel_first else "channels_last"
+    given_w = [np.ascontiguousarray(np.moveaxis(w, (-1, -2), (0, 1))) if kernel_first else w
+               for w in ws]
+    options = dict(padding=padding, groups=groups, data_format="channels_first",
+                   kernel_format=kfmt)
+    small_call._remembered.clear()
+    conv(xs[0], given_w[0], b, **options)
+    routes = [call.route for call in small_call._remembered.values()]
+    assert all(route != NATIVE for route in routes)  # remembered only on its own route
+    y = conv(xs[1], given_w[1], b, **options)
+    assert [call.route for call in small_call._remembered.values()] == routes
+    want = reference.conv(np.moveaxis(xs[1], 1, -1), ws[1], b, padding=padding, groups=groups)
+    assert y.dtype == dt
+    np.testing.assert_allclose(y, np.moveaxis(want, -1, 1), rtol=1e-9 if f64 else 2e-4,
+                               atol=1e-9 if f64 else 2e-4)
+
+
+def test_channels_first_calls_that_read_the_input_as_it_lies_are_remembered():
+    """The routes this path serves are taken at all: an NCHW layer on the fused transposes,
+    an NCHW depthwise layer read as planes."""
+    from convolab import _native
+    from convolab.ops import conv2d, small_call
+    from convolab.ops.layout_routes import FUSED, PLANES
+
+    if _native.core is None:
+        pytest.skip("the channels-first routes run the compiled kernels")
+    x = np.ones((4, 8, 16, 16), np.float32)
+    small_call._remembered.clear()
+    conv2d(x, np.ones((16, 8, 3, 3), np.float32), data_format="NCHW", kernel_format="OIHW")
+    conv2d(x, np.ones((8, 1, 3, 3), np.float32), groups=8, padding="same",
+           data_format="NCHW", kernel_format="OIHW")
+    assert sorted(c.route for c in small_call._remembered.values()) == sorted([FUSED, PLANES])

@@ -17,7 +17,7 @@ import numpy as np
 
 from convolab.algorithms import ConvProblem
 from convolab.ops.arguments import resolve
-from convolab.ops.conv import layout_route
+from convolab.ops.layout_routes import layout_route
 from convolab.ops.lowering import engine_problem, gradient_problem
 from convolab.select import (
     Estimate,

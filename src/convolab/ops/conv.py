@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import (
-    REGISTRY,
-    ConvProblem,
-    channels_first,
-    direct_depthwise,
-    direct_stencil,
-)
+from convolab.algorithms import direct_stencil
 from convolab.ops import backends, lowering, small_call
 from convolab.ops.arguments import (
     LAST,
@@ -22,6 +16,7 @@ from convolab.ops.arguments import (
     ready,
     resolve,
 )
+from convolab.ops.layout_routes import FUSED, PLANES, fused, layout_route
 from convolab.select import choose
 
 DASK_CONSTANT = ("padding_value: a constant other than 0 is not taken on Dask arrays yet; pad "
@@ -196,11 +191,13 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     engine = lowering.engine_problem(p)
     name = choose(engine, algorithm)
     route = layout_route(r.data_format, p, engine, name)
-    if route == PLANES:
-        return _channels_first_planes(r)
-    y = _channels_first_fused(r, engine, name) if route == FUSED else None
-    if y is not None:
-        return y
+    if route in (PLANES, FUSED):
+        x_first = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), p.dtype)  # the caller's x
+        y = (direct_stencil.channels_first(x_first, r.w, p, r.bias) if route == PLANES
+             else fused(x_first, r.w, r.bias, p, engine, name))
+        if y is not None:
+            small_call.remember_channels_first(key, r, engine, name, route, x, x_first)
+            return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
     prep = ready(r)
     # each algorithm adds the bias to a block of output while it is in cache
     y = lowering.forward(prep.x, prep.w, prep.bias, p, name)
@@ -218,52 +215,3 @@ def _with_border(r: Prepared, value: float, algorithm: str) -> np.ndarray:
                          choose(lowering.engine_problem(p), algorithm))
     return from_channels_last(y, prep.data_format, prep.unbatched).astype(prep.out_dtype,
                                                                           copy=False)
-
-
-# How a call's layout is handled (``layout_route``)
-NATIVE = "channels last: the kernels' own layout"
-PLANES = ("channels first, read as it lies: N*C one-channel images (depthwise), or one input "
-          "channel's outputs written plane by plane")
-FUSED = ("channels first, transposed inside the work: a few whole images at a time into NHWC "
-         "scratch in L2, and the result out of it (algorithms/channels_first.py)")
-SEPARATE = "channels first, transposed before the conv and after it, the whole batch at once"
-
-
-def layout_route(data_format: str, p: ConvProblem, engine: ConvProblem, name: str) -> str:
-    """Which of ``NATIVE``, ``PLANES``, ``FUSED`` or ``SEPARATE`` a call of problem ``p``
-    (computed as ``engine`` by algorithm ``name``) in ``data_format`` takes; ``cl.plan`` says
-    it too."""
-    if data_format == LAST:
-        return NATIVE
-    if (p.rank == 2 and not p.empty and name in (direct_depthwise.NAME, direct_stencil.NAME)
-            and direct_stencil.reads_channels_first(p)):
-        return PLANES
-    # a volume's engine problem is an unfolded image problem: not the caller's layout
-    if p.rank <= 2 and channels_first.eligible(REGISTRY[name], engine):
-        return FUSED
-    return SEPARATE
-
-
-def _channels_first_fused(r: Prepared, engine: ConvProblem, name: str) -> np.ndarray | None:
-    """A ``FUSED`` call: the layout changes fused into groups of images
-    (``algorithms/channels_first.py``); None when its kernel reported a non-finite output (the
-    general path then runs)."""
-    module = REGISTRY[name]
-    dt = engine.dtype
-    x = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), dt)  # the caller's (N, C, *spatial)
-    w = np.ascontiguousarray(r.w, dt).reshape(engine.w_shape)
-    bias = None if r.bias is None else r.bias.astype(dt, copy=False)
-    y = channels_first.forward(module.bind(w, engine, bias), x, engine)
-    if y is None:
-        return None
-    y = y.reshape(x.shape[0], engine.y_shape[-1], *r.problem.y_shape[1:-1])
-    return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)
-
-
-def _channels_first_planes(r: Prepared) -> np.ndarray:
-    """A ``PLANES`` call: an NCHW depthwise or one-channel conv given a compiled depthwise or
-    stencil kernel, run on the NCHW array as it lies (``direct_stencil.channels_first``)."""
-    p = r.problem
-    x = np.ascontiguousarray(r.x.transpose(0, 3, 1, 2), p.dtype)  # the caller's (N, C, H, W)
-    y = direct_stencil.channels_first(x, r.w, p, r.bias)
-    return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)

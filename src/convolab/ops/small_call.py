@@ -9,6 +9,8 @@ under the call's shapes, dtypes, options, and what the choice depended on (threa
 set, workspace limit). A later call with the same key is valid for the same reasons, so it only
 runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel
 (the tiny call's choice depends on nothing else, so it does not even ask for those: ~3 us).
+A channels-first call is remembered too when it took a route that reads the caller's array as
+it lies (``ops/layout_routes.py``: ``PLANES``, ``FUSED``); a later call runs that route.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native, scheduler, small
+from convolab.algorithms import direct_stencil, native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.ops import engine
+from convolab.ops.arguments import Prepared, to_kernel_last
+from convolab.ops.layout_routes import NATIVE, PLANES, fused
 
 _MAX_ENTRIES = 256
 _remembered: dict[tuple, _Call] = {}
@@ -33,6 +37,10 @@ class _Call:
     algorithm: str
     small: tuple | None  # the small kernel's (geometry, row map, column map, pixels)
     context: tuple  # what the choice depended on (:func:`_context`) when it was made
+    route: str = NATIVE  # the layout route (``layout_routes``); channels first:
+    engine: ConvProblem | None = None  # the problem the algorithm computes (``FUSED``)
+    kernel_format: str = ""  # the caller's kernel layout
+    out_dtype: np.dtype | None = None  # the result's dtype
 
 
 def _context() -> tuple:
@@ -68,7 +76,12 @@ def run(k: tuple | None, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
     if call.small is None:
         if _context() != call.context:  # chosen under other threads, say: choose again
             return None
-        return engine.forward(x, w, bias, p, call.algorithm)
+        if call.route == NATIVE:
+            return engine.forward(x, w, bias, p, call.algorithm)
+        wl = to_kernel_last(w, call.kernel_format, p.rank)
+        y = (direct_stencil.channels_first(x, wl, p, bias) if call.route == PLANES
+             else fused(x, wl, bias, p, call.engine, call.algorithm))
+        return None if y is None else y.astype(call.out_dtype, copy=False)
     if _native.core is None:  # the core turned off since (a test's numpy engine, say)
         return None
     geometry, rows, cols, pixels = call.small
@@ -93,3 +106,17 @@ def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, b
         n, ho, wo, _ = p.y_shape
         fast = (native.geometry(p), rows, cols, n * ho * wo)
     _remembered[k] = _Call(p, name, fast, _context())
+
+
+def remember_channels_first(k: tuple | None, r: Prepared, engine_problem: ConvProblem,
+                            name: str, route: str, x: object, x_first: np.ndarray) -> None:
+    """Remember a channels-first call that took ``route`` (``PLANES`` or ``FUSED``) on the
+    caller's own ``x`` (batched, C-contiguous in the compute dtype: ``x_first`` is ``x``)."""
+    if k is None or r.unbatched or not isinstance(x, np.ndarray):
+        return
+    if not (x.flags.c_contiguous and x.dtype == x_first.dtype and x.shape == x_first.shape):
+        return  # converted on the way in: a later call would need the same conversion
+    if len(_remembered) >= _MAX_ENTRIES:
+        _remembered.clear()
+    _remembered[k] = _Call(r.problem, name, None, _context(), route, engine_problem,
+                           r.kernel_format, r.out_dtype)

@@ -1,0 +1,56 @@
+"""How a conv call's layout is handled (``layout_route``): the caller's channels-first arrays
+given to the channels-last kernels. Of the two routes that never make a channels-last copy of
+the whole batch, ``PLANES`` is ``direct_stencil.channels_first`` and ``FUSED`` is :func:`fused`.
+Both take the caller's arrays as they are (``x`` channels-first and C-contiguous in the
+compute dtype, ``w`` channels-last, a view is enough), so the repeat-call path
+(``ops/small_call.py``) runs them directly, as the first call did.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convolab.algorithms import (
+    REGISTRY,
+    ConvProblem,
+    channels_first,
+    direct_depthwise,
+    direct_stencil,
+)
+from convolab.ops.arguments import LAST
+
+NATIVE = "channels last: the kernels' own layout"
+PLANES = ("channels first, read as it lies: N*C one-channel images (depthwise), or one input "
+          "channel's outputs written plane by plane")
+FUSED = ("channels first, transposed inside the work: a few whole images at a time into NHWC "
+         "scratch in L2, and the result out of it (algorithms/channels_first.py)")
+SEPARATE = "channels first, transposed before the conv and after it, the whole batch at once"
+
+
+def layout_route(data_format: str, p: ConvProblem, engine: ConvProblem, name: str) -> str:
+    """Which of ``NATIVE``, ``PLANES``, ``FUSED`` or ``SEPARATE`` a call of problem ``p``
+    (computed as ``engine`` by algorithm ``name``) in ``data_format`` takes; ``cl.plan`` says
+    it too."""
+    if data_format == LAST:
+        return NATIVE
+    if (p.rank == 2 and not p.empty and name in (direct_depthwise.NAME, direct_stencil.NAME)
+            and direct_stencil.reads_channels_first(p)):
+        return PLANES
+    # a volume's engine problem is an unfolded image problem: not the caller's layout
+    if p.rank <= 2 and channels_first.eligible(REGISTRY[name], engine):
+        return FUSED
+    return SEPARATE
+
+
+def fused(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, p: ConvProblem,
+          engine: ConvProblem, name: str) -> np.ndarray | None:
+    """A ``FUSED`` call of problem ``p``: ``y`` (N, O, *out) of ``x`` (N, C, *spatial) and
+    channels-last ``w`` (*k, C/G, O) by algorithm ``name`` on ``engine`` (``p`` as an image
+    problem), the layout changes fused into groups of images
+    (``algorithms/channels_first.py``); None when its kernel reported a non-finite output
+    (the caller then runs the general path)."""
+    dt = engine.dtype
+    wl = np.ascontiguousarray(w, dt).reshape(engine.w_shape)
+    b = None if bias is None else bias.astype(dt, copy=False)
+    y = channels_first.forward(REGISTRY[name].bind(wl, engine, b), x, engine)
+    return None if y is None else y.reshape(x.shape[0], engine.y_shape[-1], *p.y_shape[1:-1])
