@@ -40,7 +40,7 @@ class Plan:
     (:func:`convolab.select.choose_input_gradient`). ``engine`` is the rank-2 problem that
     computes ``problem`` (itself for images; ``ops/lowering.py`` for the other ranks).
     ``layout`` says how the caller's layout meets the kernels' channels-last one
-    (``ops.conv.layout_route``: as it is, read as it lies, transposed inside the work, or
+    (``ops.layout_routes.layout_route``: as it is, read as it lies, transposed inside the work, or
     transposed before and after).
     """
 
