@@ -17,8 +17,9 @@ NATIVE = Path("src/convolab/_native")
 SOURCES = sorted(str(p) for p in NATIVE.glob("*.c"))
 DEPENDS = sorted(str(p) for p in NATIVE.glob("*.h"))
 
-compile_args = ["-O3", "-std=gnu11", "-Wall", "-Wextra", "-Wno-psabi", "-Wno-unknown-pragmas"]
-link_args: list[str] = []
+compile_args = ["-O3", "-std=gnu11", "-pthread", "-Wall", "-Wextra", "-Wno-psabi",
+                "-Wno-unknown-pragmas"]
+link_args: list[str] = ["-pthread"]
 if os.environ.get("CONVOLAB_SANITIZE") == "1":
     flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
              "-fno-omit-frame-pointer", "-g"]

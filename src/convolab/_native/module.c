@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "isa.h"
+#include "planar.h"
+#include "region.h"
 #include "small.h"
 #include "transpose.h"
 
@@ -126,6 +128,10 @@ struct call {
     struct buf x, w, bias, y, rows, cols, planes;
     struct cl_conv a;
     Py_ssize_t q0, q1, itemsize;
+    Py_ssize_t chunk, workers;  /* the region: items q0 .. q1 in chunks on workers threads */
+    Py_ssize_t planar;          /* x and y channels-first, q0 .. q1 whole images (planar.h) */
+    Py_ssize_t items;           /* the kernel's items an image, set by an entry that takes
+                                   planar calls (0: it takes none) */
     void *zero;
 };
 
@@ -142,21 +148,43 @@ static void call_release(struct call *c)
     c->zero = NULL;
 }
 
+/* fn over the parsed call's items as a region (region.h), the GIL released: a channels-first
+ * call by chunks of images through NHWC scratch (planar.h). The kernel's result. */
+static int region(cl_direct_fn fn, struct call *c)
+{
+    int rc;
+    if (c->planar) {
+        struct cl_planar pl = {.a = c->a, .fn = fn, .items = c->items, .f64 = c->itemsize == 8};
+        Py_BEGIN_ALLOW_THREADS
+        rc = cl_region(cl_planar_chunk, &pl.a, c->q0, c->q1, c->chunk, (int)c->workers);
+        Py_END_ALLOW_THREADS
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        rc = cl_region(fn, &c->a, c->q0, c->q1, c->chunk, (int)c->workers);
+        Py_END_ALLOW_THREADS
+    }
+    return rc;
+}
+
 /* Run fn on the parsed call with the GIL released, release the buffers, and return None (or
  * NULL with MemoryError when the kernel could not allocate its scratch). */
 static PyObject *run(cl_direct_fn fn, struct call *c)
 {
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(&c->a, c->q0, c->q1);
-    Py_END_ALLOW_THREADS
+    if (c->planar && !c->items) {
+        PyErr_SetString(PyExc_ValueError, "planar: this kernel reads channels-last input only");
+        call_release(c);
+        return NULL;
+    }
+    const int rc = region(fn, c);
     call_release(c);
     if (rc < 0)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
-/* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1[, plane_map]); geometry is
+/* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1[, plane_map, chunk,
+ * workers]): the items q0 .. q1 run as a region of chunks on `workers` threads (region.h;
+ * default one thread, and a weight gradient takes only that); geometry is
  * (n, h, w, c, ho, wo, o, kh, kw, sh, sw, dh, dw, groups[, np, kd]): n output images read
  * from np input planes through plane_map (n * kd entries, see direct.h) when given, else
  * np = n and kd = 1. Checks what is common to every family; the caller checks w and bias,
@@ -166,9 +194,24 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     PyObject *x, *w, *bias, *y, *rows, *cols, *geometry, *planes = Py_None;
     Py_ssize_t g[16];
     memset(c, 0, sizeof *c);
-    if (!PyArg_ParseTuple(args, "OOOOOOO!nnn|O", &x, &w, &bias, &y, &rows, &cols, &PyTuple_Type,
-                          &geometry, extra, &c->q0, &c->q1, &planes))
+    c->workers = 1;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!nnn|Onnn", &x, &w, &bias, &y, &rows, &cols,
+                          &PyTuple_Type, &geometry, extra, &c->q0, &c->q1, &planes, &c->chunk,
+                          &c->workers, &c->planar))
         return -1;
+    if (c->planar && (gradient || planes != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "planar: a forward conv of images only");
+        return -1;
+    }
+    if (c->chunk < 0 || c->workers < 1 || c->workers > CL_MAX_HELPERS + 1) {
+        PyErr_Format(PyExc_ValueError, "chunk = %zd, workers = %zd: expected chunk >= 0 and "
+                     "1 <= workers <= %d", c->chunk, c->workers, CL_MAX_HELPERS + 1);
+        return -1;
+    }
+    if (gradient && c->workers > 1) {  /* its chunks would add into the same grad_w */
+        PyErr_SetString(PyExc_ValueError, "workers: a weight gradient runs on one thread");
+        return -1;
+    }
     const Py_ssize_t ng = PyTuple_GET_SIZE(geometry);
     if (ng != 14 && ng != 16) {
         PyErr_Format(PyExc_ValueError, "geometry: expected 14 or 16 sizes, got %zd", ng);
@@ -227,8 +270,10 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     if (nx < 0 || ny < 0 || nq < 0 || check_len(&c->x, "x", nx) < 0 || check_len(&c->y, "y", ny) < 0)
         return nx < 0 || ny < 0 || nq < 0
             ? (PyErr_SetString(PyExc_ValueError, "sizes overflow"), -1) : -1;
-    if (c->q0 < 0 || c->q0 > c->q1 || c->q1 > nq) {
-        PyErr_Format(PyExc_ValueError, "pixels [%zd, %zd) are outside [0, %zd)", c->q0, c->q1, nq);
+    const Py_ssize_t nitems = c->planar ? a->n : nq;  /* planar: whole images */
+    if (c->q0 < 0 || c->q0 > c->q1 || c->q1 > nitems) {
+        PyErr_Format(PyExc_ValueError, "%s [%zd, %zd) are outside [0, %zd)",
+                     c->planar ? "images" : "pixels", c->q0, c->q1, nitems);
         return -1;
     }
     Py_ssize_t rows_need = (a->ho - 1) * a->sh + (a->kh - 1) * a->dh + 1;
@@ -257,8 +302,9 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
 }
 
 PyDoc_STRVAR(direct_doc,
-"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map])\n\n"
-"Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y.\n"
+"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map, chunk, workers])\n\n"
+"Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y; with\n"
+"chunk and workers, the pixels in chunks on that many threads of the native pool.\n"
 "w packed (G, nob, kd, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None; nv = 0:\n"
 "dot tiles (few outputs), w (G, nob, taps, dot_outputs, cnp) (dot_kernel.h), bias (O,).\n"
 "With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd depth taps.");
@@ -283,6 +329,7 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
         if (nw < 0 || check_len(&c.w, "w", nw) < 0
             || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
             goto fail;
+        c.items = a->ho * a->wo;
         return run(f64 ? cl_kernels.dot_f64 : cl_kernels.dot_f32, &c);
     }
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
@@ -299,6 +346,7 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
         || (c.bias.held && check_len(&c.bias, "bias", product(3, bs)) < 0))
         goto fail;
     cl_direct_fn fn = (f64 ? cl_kernels.direct_f64 : cl_kernels.direct_f32)[nv];
+    c.items = a->ho * a->wo;
     return run(fn, &c);
 fail:
     call_release(&c);
@@ -332,7 +380,8 @@ static cl_direct_fn winograd_kernel(const struct call *c, Py_ssize_t nv, cl_dire
 }
 
 PyDoc_STRVAR(winograd_doc,
-"winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map]) -> bool\n\n"
+"winograd(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map, chunk,\n"
+"workers]) -> bool\n\n"
 "Winograd F(4x4, 3x3) of tiles q0 <= q < q1 (flat over N, ceil(Ho/4), ceil(Wo/4)) into y:\n"
 "a 3x3 kernel, stride 1, no dilation or groups. u is the kernel's transform packed\n"
 "(nob, 36, kd*C, nv*lanes), bias (nob*nv*lanes,) or None, zero-filled past O. False when\n"
@@ -368,10 +417,8 @@ static PyObject *winograd_entry(PyObject *args, int gradient)
     }
     if (!gradient && c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0)
         goto fail;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(a, c.q0, c.q1);
-    Py_END_ALLOW_THREADS
+    c.items = (a->ho + 3) / 4 * ((a->wo + 3) / 4);  /* tiles an image */
+    const int rc = region(fn, &c);
     call_release(&c);
     if (gradient || rc < 0)
         return kernel_result(rc);
@@ -479,7 +526,7 @@ static PyObject *py_winograd_unpack(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(depthwise_doc,
-"depthwise(x, w, bias, y, row_map, col_map, geometry, cp, q0, q1)\n\n"
+"depthwise(x, w, bias, y, row_map, col_map, geometry, cp, q0, q1[, None, chunk, workers])\n\n"
 "Depthwise convolution (groups == C == O) of output pixels q0 <= q < q1 into y.\n"
 "w packed (kh, kw, cp), bias (cp,) or None, zero-filled past C; cp a multiple of 64.");
 
@@ -502,6 +549,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
         || (c.bias.held && check_len(&c.bias, "bias", cp) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.depthwise_f64 : cl_kernels.depthwise_f32;
+    c.items = a->ho * a->wo;
     return run(fn, &c);
 fail:
     call_release(&c);
@@ -570,7 +618,8 @@ fail:
 }
 
 PyDoc_STRVAR(stencil_doc,
-"stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1[, plane_map])\n\n"
+"stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1[, plane_map, chunk,\n"
+"workers])\n\n"
 "Few channels (groups 1, 1 <= O <= 8, horizontal stride 1), pixels in SIMD lanes: output\n"
 "pixels q0 <= q < q1, whole rows (multiples of Wo). w (kh, kw, kd*C, O), bias (O,) or None;\n"
 "with bank = K > 0, w is (K, kh, kw, kd*C, O) and bias (K, O), image n filtered by kernel\n"
@@ -578,7 +627,8 @@ PyDoc_STRVAR(stencil_doc,
 "depth taps.");
 
 PyDoc_STRVAR(stencil_planar_doc,
-"stencil_planar(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1)\n\n"
+"stencil_planar(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1[, None, chunk,\n"
+"workers])\n\n"
 "stencil's computation with y (N, O, Ho, Wo): an NCHW result written as it lies.");
 
 static PyObject *stencil_entry(PyObject *args, int planar)

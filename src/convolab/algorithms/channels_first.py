@@ -6,7 +6,9 @@ res3x3a (16x64x56x56) 1.5 ms beside the conv's 4.7. Here each task instead takes
 images: it transposes them into a scratch NHWC array that stays in the core's L2, runs the
 kernel on that scratch into a second one, and transposes that into the NCHW result. Memory then
 sees what the NHWC call sees (the input read once, the output written once); the transposes
-run on cached data.
+run on cached data. The tasks are a region of the native pool, each group of images a chunk
+(``_native/planar.c``): no Python runs per group (as Python tasks, a group cost three calls,
+each taking the GIL back: LeNet's second layer in NCHW ran at 1.7x its NHWC time).
 
 An algorithm takes part through ``bind(w, p, bias) -> native.Bound`` (its packed kernel, run on
 any number of images): direct, winograd_f4 and direct_depthwise. The one-channel stencil needs
@@ -20,7 +22,6 @@ from types import ModuleType
 
 import numpy as np
 
-from convolab import _native
 from convolab.algorithms import native, scheduler
 from convolab.algorithms.problem import ConvProblem
 
@@ -59,26 +60,10 @@ def forward(kernel: native.Bound, x: np.ndarray, p: ConvProblem) -> np.ndarray |
     """``y`` (N, O, *out) of the channels-first ``x`` (N, C, *spatial), C-contiguous in
     ``p.dtype``, by ``kernel`` (bound to the NHWC problem ``p``); None when the kernel reports
     an output that is not finite (the caller then runs its fallback)."""
-    n, c, o = p.x_shape[0], p.x_shape[-1], p.y_shape[-1]
-    pixels, out_pixels = math.prod(p.x_shape[1:-1]), math.prod(p.y_shape[1:-1])
+    n, o = p.x_shape[0], p.y_shape[-1]
     group = _group(p, kernel)
-    tasks = [(b, min(n, b + group)) for b in range(0, n, group)]
-    n_workers = min(scheduler.workers(), len(tasks))
-    scratch = [(native.aligned_empty((group, *p.x_shape[1:]), p.dtype),
-                native.aligned_empty((group, *p.y_shape[1:]), p.dtype))
-               for _ in range(n_workers)]
-    src = x.reshape(n, c, pixels)
     y = np.empty((n, o, *p.y_shape[1:-1]), p.dtype)
-    dst = y.reshape(n, o, out_pixels)
-    finite = []
-
-    def task(t: tuple[int, int], worker: int) -> None:
-        b0, b1 = t
-        images = b1 - b0
-        xs, ys = (a[:images] for a in scratch[worker])
-        _native.core.transpose(src[b0:b1], xs, images, c, pixels, 0, images, 0, pixels)
-        finite.append(kernel.run(xs, ys, images, 0, images * kernel.items))
-        _native.core.transpose(ys, dst[b0:b1], images, out_pixels, o, 0, images, 0, o)
-
-    scheduler.run(tasks, task, n_workers, limit_blas=False)
-    return y if all(finite) else None
+    finite = native.region(
+        lambda b0, b1, chunk, workers: kernel.run(x, y, n, b0, b1, chunk, workers, True),
+        [(b, min(n, b + group)) for b in range(0, n, group)])
+    return y if finite else None

@@ -174,11 +174,12 @@ def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> nativ
         packed = pack_dot(w, p)
         b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
     rows, cols = native.maps(p)
-    volume = native.volume_args(p)
+    plane_map = native.plane_map(p)
 
-    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
+    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int, chunk: int = 0,
+            workers: int = 1, planar: bool = False) -> bool:
         _native.core.direct(x, packed, b, y, rows, cols, native.geometry(p, n), nv, q0, q1,
-                            *volume)
+                            plane_map, chunk, workers, planar)
         return True
 
     return native.Bound(run, math.prod(p.y_shape[1:-1]), math.prod(p.w_shape))
@@ -191,7 +192,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     kernel = bind(w, p, bias)
     y = np.empty(p.y_shape, p.dtype)
     n = p.x_shape[0]
-    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), native.pixel_ranges(p, kernel.macs))
+    native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers),
+                  native.pixel_ranges(p, kernel.macs))
     return y
 
 
@@ -208,11 +210,11 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
     nob = -(-og // block)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    volume = native.volume_args(p)
+    plane_map = native.plane_map(p)
     gy = np.ascontiguousarray(gy, p.dtype)
     gw = native.summed(
         lambda out, q0, q1: _native.core.wgrad(x, out, None, gy, rows, cols, geometry, nv,
-                                               q0, q1, *volume),
+                                               q0, q1, plane_map),
         native.pixel_ranges(p, kh * kw * cg * o), (g, nob, kh * kw, cg, block), p.dtype)
     # (G, nob, kh*kw, Cg, block) -> (kh, kw, Cg, G, nob*block) -> the first og of each group
     gw = gw.reshape(g, nob, kh, kw, cg, block).transpose(2, 3, 4, 0, 1, 5)

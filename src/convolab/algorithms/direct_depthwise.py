@@ -58,8 +58,10 @@ def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None,
         b[:c] = bias
     rows, cols = native.maps(p)
 
-    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int) -> bool:
-        _native.core.depthwise(x, packed, b, y, rows, cols, native.geometry(p, n), cp, q0, q1)
+    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int, chunk: int = 0,
+            workers: int = 1, planar: bool = False) -> bool:
+        _native.core.depthwise(x, packed, b, y, rows, cols, native.geometry(p, n), cp, q0, q1,
+                               None, chunk, workers, planar)
         return True
 
     return native.Bound(run, p.y_shape[1] * p.y_shape[2], kh * kw * c)
@@ -72,7 +74,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     kernel = bind(w, p, bias, offset)
     y = native.aligned_empty(p.y_shape, p.dtype, offset=offset)
     n = p.x_shape[0]
-    native.run(lambda q0, q1: kernel.run(x, y, n, q0, q1), native.pixel_ranges(p, kernel.macs))
+    native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers),
+                  native.pixel_ranges(p, kernel.macs))
     return y
 
 

@@ -113,11 +113,12 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    volume = native.volume_args(p)
+    plane_map = native.plane_map(p)
     # (kd, kh, kw, C, O) -> (kh, kw, kd * C, O): the ring's planes, depth tap by depth tap
     k = np.ascontiguousarray(np.moveaxis(w, 0, -3) if p.rank == 3 else w, p.dtype)
-    native.run(lambda q0, q1: _native.core.stencil(x, k, bias, y, rows, cols, geometry, 0,
-                                                   q0, q1, *volume), _row_ranges(p))
+    native.region(lambda q0, q1, chunk, workers: _native.core.stencil(
+        x, k, bias, y, rows, cols, geometry, 0, q0, q1, plane_map, chunk, workers),
+        _row_ranges(p))
     return y
 
 
@@ -181,8 +182,8 @@ def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
         rows, cols = native.maps(p)
         geometry = native.geometry(p)
         k = np.ascontiguousarray(w.reshape(kh, kw, o), p.dtype)
-        native.run(lambda q0, q1: _native.core.stencil_planar(x, k, b, y, rows, cols, geometry,
-                                                              0, q0, q1), _row_ranges(p))
+        native.region(lambda q0, q1, chunk, workers: _native.core.stencil_planar(
+            x, k, b, y, rows, cols, geometry, 0, q0, q1, None, chunk, workers), _row_ranges(p))
         return y
     plane = dataclasses.replace(p, x_shape=(n * c, h, wd, 1), w_shape=(kh, kw, 1, 1),
                                 groups=1)
@@ -190,6 +191,7 @@ def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty((n * c, ho, wo, 1), p.dtype)
     rows, cols = native.maps(plane)
     geometry = native.geometry(plane)
-    native.run(lambda q0, q1: _native.core.stencil(x, bank, b, y, rows, cols, geometry, c,
-                                                   q0, q1), _row_ranges(plane))
+    native.region(lambda q0, q1, chunk, workers: _native.core.stencil(
+        x, bank, b, y, rows, cols, geometry, c, q0, q1, None, chunk, workers),
+        _row_ranges(plane))
     return y.reshape(n, c, ho, wo)

@@ -2,8 +2,10 @@
 
 The kernels (``convolab._native``) take the input and output as they are (NHWC, C-contiguous),
 the padding as the problem's index maps (no padded copy), and a range of output pixels of the
-flat ``(N, Ho, Wo)`` grid; they release the GIL, so the workers of ``scheduler.run`` run them
-in parallel. They call no BLAS, so BLAS's thread count is left alone.
+flat ``(N, Ho, Wo)`` grid; they release the GIL. The conv kernels split their range into
+tasks themselves, on the native pool's threads (:func:`region`); the others run a task a call
+on the workers of ``scheduler.run`` (:func:`run`). They call no BLAS, so BLAS's thread count is
+left alone.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +28,8 @@ SERIAL_MACS = 1 << 21
 CHUNK = 192  # pixels a kernel walks per block of weights (CL_CHUNK in direct_kernel.h)
 TASKS_PER_WORKER = 4  # more tasks than workers, so a core slowed by others does less
 TASK_MACS = 50_000_000  # multiply-adds a task: ~1 ms on one core
+
+R = TypeVar("R")
 
 
 def available() -> bool:
@@ -72,17 +77,19 @@ def geometry(p: ConvProblem, images: int | None = None) -> tuple[int, ...]:
 class Bound:
     """A compiled forward kernel with its weights (and bias) packed for a problem ``p``.
 
-    ``run(x, y, n, i0, i1)`` computes items ``i0 <= i < i1`` of the flat grid of ``n`` images
+    ``run(x, y, n, i0, i1, chunk=0, workers=1, planar=False)`` computes items ``i0 <= i < i1``
+    of the flat grid of ``n`` images
     (output pixels, or Winograd's tiles, image after image; ``items`` of them an image, each
     ``macs`` multiply-adds) from NHWC ``x`` (n, *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]),
     both C-contiguous in ``p.dtype``, bias added. It returns whether every output it wrote is
     finite (always True for a kernel that multiplies exactly the definition's products). The
-    weights are packed once: the NHWC forward runs it on pixel ranges of the whole batch, the
-    channels-first one (``algorithms/channels_first.py``) on groups of whole images in
-    scratch.
+    weights are packed once: the NHWC forward runs it on the whole batch, in chunks of items
+    on ``workers`` threads of the native pool (:func:`region`). With ``planar``, ``x`` (n, C,
+    *spatial) and ``y`` (n, O, *out) are channels-first and ``i0 .. i1`` count whole images,
+    ``chunk`` of them through the thread's NHWC scratch (``algorithms/channels_first.py``).
     """
 
-    run: Callable[[np.ndarray, np.ndarray, int, int, int], bool]
+    run: Callable[..., bool]
     items: int
     macs: int
 
@@ -107,10 +114,9 @@ def planes(p: ConvProblem) -> np.ndarray:
     return np.ascontiguousarray(np.where(src >= 0, n * d + src, -1).reshape(-1), np.int64)
 
 
-def volume_args(p: ConvProblem) -> tuple[np.ndarray, ...]:
-    """The trailing argument a kernel call takes for a volume (its plane map), none for an
-    image."""
-    return () if p.rank == 2 else (planes(p),)
+def plane_map(p: ConvProblem) -> np.ndarray | None:
+    """The plane map a kernel call takes for a volume (:func:`planes`), None for an image."""
+    return None if p.rank == 2 else planes(p)
 
 
 def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
@@ -135,6 +141,22 @@ def ranges(items: int, macs_per_item: int, chunk: int) -> list[tuple[int, int]]:
     tasks = min(chunks, max(workers * TASKS_PER_WORKER, macs // TASK_MACS))
     per = -(-chunks // tasks) * chunk
     return [(q, min(items, q + per)) for q in range(0, items, per)]
+
+
+def region(kernel: Callable[[int, int, int, int], R], tasks: list[tuple[int, int]]) -> R:
+    """``kernel(q0, q1, chunk, workers)``: a compiled kernel that runs ``tasks`` itself, the
+    ranges of ``chunk`` items covering ``q0 .. q1`` (the last one may be shorter: as
+    :func:`ranges` makes them), on ``workers`` threads of the native pool
+    (``_native/region.h``): one argument parse and no Python a task. ``workers`` is 1 when a
+    parallel region is running already (one at a time, the pool's and ``scheduler.run``'s)."""
+    if not tasks:
+        return kernel(0, 0, 0, 1)
+    q0, q1, chunk = tasks[0][0], tasks[-1][1], tasks[0][1] - tasks[0][0]
+    workers = min(scheduler.workers(), len(tasks))
+    if workers <= 1:
+        return kernel(q0, q1, chunk, 1)
+    with scheduler.region_held() as held:
+        return kernel(q0, q1, chunk, workers if held else 1)
 
 
 def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:

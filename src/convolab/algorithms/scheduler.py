@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -175,6 +175,19 @@ def run(tasks: Sequence[T], work: Callable[[T, int], None], n_workers: int, *,
                 _state["limited"] = False
     finally:
         _region.release()
+
+
+@contextmanager
+def region_held() -> Iterator[bool]:
+    """Whether this thread now holds the one parallel region (for the block): the native
+    pool's regions (``native.region``) and the workers of :func:`run` take turns, so a region
+    inside another runs on its caller's thread alone."""
+    held = _region.acquire(blocking=False)
+    try:
+        yield held
+    finally:
+        if held:
+            _region.release()
 
 
 def _run_workers(queue: _Queue, work: Callable[[T, int], None], n_workers: int) -> None:

@@ -214,8 +214,8 @@ def _one_pass(x: np.ndarray, k: np.ndarray, p: ConvProblem) -> np.ndarray:
     tasks = max(1, min(tasks, scheduler.workers() * native.TASKS_PER_WORKER))
     per = -(-n * ho // tasks)
     ranges = [(r * wo * c, min(n * ho, r + per) * wo * c) for r in range(0, n * ho, per)]
-    native.run(lambda q0, q1: _native.core.stencil(flat, kernel, None, y, rows, cmap, geometry,
-                                                   0, q0, q1), ranges)
+    native.region(lambda q0, q1, chunk, workers: _native.core.stencil(
+        flat, kernel, None, y, rows, cmap, geometry, 0, q0, q1, None, chunk, workers), ranges)
     return y
 
 

@@ -132,11 +132,12 @@ def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> nativ
     nv, _ = direct.tile(p, dot=False)
     packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
     rows, cols = native.maps(p)
-    volume = native.volume_args(p)
+    plane_map = native.plane_map(p)
 
-    def run(x: np.ndarray, y: np.ndarray, n: int, t0: int, t1: int) -> bool:
+    def run(x: np.ndarray, y: np.ndarray, n: int, t0: int, t1: int, chunk: int = 0,
+            workers: int = 1, planar: bool = False) -> bool:
         return _native.core.winograd(x, packed, b, y, rows, cols, native.geometry(p, n), nv,
-                                     t0, t1, *volume)
+                                     t0, t1, plane_map, chunk, workers, planar)
 
     # a tile's products: kd * C by O
     return native.Bound(run, image_tiles(p), 36 * packed_channels(p) * p.w_shape[-1])
@@ -149,10 +150,10 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     kernel = bind(w, p, bias)
     y = np.empty(p.y_shape, p.dtype)
     n = p.x_shape[0]
-    finite = []
-    native.run(lambda t0, t1: finite.append(kernel.run(x, y, n, t0, t1)),
-               native.ranges(tiles(p), kernel.macs, TILES_PER_CHUNK))
-    if all(finite):
+    finite = native.region(
+        lambda t0, t1, chunk, workers: kernel.run(x, y, n, t0, t1, chunk, workers),
+        native.ranges(tiles(p), kernel.macs, TILES_PER_CHUNK))
+    if finite:
         return y
     return direct.forward(x, w, p, bias)  # an Inf, a NaN or an overflow: see the docstring
 
@@ -176,11 +177,11 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray
         return direct.backward_weight(gy, x, p)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    volume = native.volume_args(p)
+    plane_map = native.plane_map(p)
     gy = np.ascontiguousarray(gy, p.dtype)
     m = native.summed(
         lambda out, t0, t1: _native.core.winograd_wgrad(x, out, None, gy, rows, cols, geometry,
-                                                        nv, t0, t1, *volume),
+                                                        nv, t0, t1, plane_map),
         native.ranges(tiles(p), 36 * cn * o, TILES_PER_CHUNK), (36, cn, kp), p.dtype)
     gw = np.empty(p.w_shape, p.dtype)
     native.run(lambda o0, o1: _native.core.winograd_unpack(gw, m, kp, o0, o1),
