@@ -141,8 +141,10 @@ struct FN(plan) {
     int merged;
     ptrdiff_t taps, cn, wstride, seg;
     /* merged rows: per output column, the input column its kernel row starts at when the
-     * row's kw pixels are consecutive in the input, else -1 (computed once per call) */
+     * row's kw pixels are consecutive in the input, else -1 (cl_run_starts: the call's, or
+     * the plan's own when `owned`) */
     const ptrdiff_t *run_start;
+    int owned;
 };
 
 /* The source of a merged kernel row starting at padded column col of `row`, before the
@@ -174,30 +176,6 @@ static inline void cl_column_runs(const struct cl_conv *a, ptrdiff_t width, ptrd
     }
 }
 #endif
-
-/* run_start[ow] for every output column (see struct plan), in O(Wo + padded width): a run
- * of kw consecutive input columns starts at padded column col when the column map names a
- * real column there and counts up by one for the next kw - 1 entries, i.e. when no "break"
- * (an entry not one past the real column before it) lies in (col, col + kw). breaks[i]
- * counts the breaks at 0 < j <= i: a prefix sum, one add a column, where a right-to-left
- * run length (a compare-and-select chain) cost ~10 cycles a column, 8% of a 16000-sample
- * signal's conv (every task builds its plan). Checking kw entries per column instead cost
- * Wo * kw per task: 1.3 million steps for an 80-tap kernel, more than the conv itself. */
-static void FN(run_starts)(const struct cl_conv *a, ptrdiff_t *run_start, ptrdiff_t *breaks)
-{
-    const int64_t *m = a->col_map;
-    const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* the columns windows read */
-    ptrdiff_t count = 0;
-    breaks[0] = 0;
-    for (ptrdiff_t i = 1; i < width; ++i) {
-        count += m[i - 1] < 0 || m[i] != m[i - 1] + 1;
-        breaks[i] = count;
-    }
-    for (ptrdiff_t ow = 0; ow < a->wo; ++ow) {
-        const ptrdiff_t col = ow * a->sw;
-        run_start[ow] = m[col] >= 0 && breaks[col + a->kw - 1] == breaks[col] ? m[col] : -1;
-    }
-}
 
 /* The input row that kernel row i of depth tap d reads for output row oh of image n, or NULL
  * where the padding reads zeros. */
@@ -240,25 +218,36 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
                 for (ptrdiff_t i = 0; i < a->kh; ++i)
                     kept[d * a->kh + i] = FN(input_row)(a, n, oh, d, i);
         const ptrdiff_t end = e - s - k < a->wo - ow ? e - s : k + a->wo - ow;
+        if (pl->merged) {
+            /* a loop of its own, few live values (inside the per-tap loop below, GCC kept
+             * half of them on the stack: the indirection was a tenth of a 1-D signal's conv) */
+            const ptrdiff_t *run_start = pl->run_start, c = a->c;
+            for (; k < end; ++k, ++ow, ++p) {
+                if (p == pix) {
+                    p = 0;
+                    ++tile;
+                }
+                /* entry of tap t: base + t * step */
+                const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
+                const ptrdiff_t step = k < full ? pix : 1, start = run_start[ow];
+                for (ptrdiff_t r = 0; r < nrows; ++r) {
+                    const T *row = keep ? kept[r]
+                                        : FN(input_row)(a, n, oh, r / a->kh, r % a->kh);
+                    ind[base + r * step] = !row ? zero
+                        : start >= 0 ? row + start * c
+                        : FN(row_source)(a, row, ow * a->sw, start,
+                                         scratch + (k * taps + r) * pl->seg);
+                }
+            }
+        }
         for (; k < end; ++k, ++ow, ++p) {
             if (p == pix) {
                 p = 0;
                 ++tile;
             }
-            /* entry of tap t: base + t * step */
             const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
             const ptrdiff_t step = k < full ? pix : 1;
             const ptrdiff_t col = ow * a->sw;
-            if (pl->merged) {
-                const ptrdiff_t start = pl->run_start[ow];
-                for (ptrdiff_t r = 0; r < nrows; ++r) {
-                    const T *row = keep ? kept[r] : FN(input_row)(a, n, oh, r / a->kh, r % a->kh);
-                    ind[base + r * step] = !row ? zero
-                        : start >= 0 ? row + start * a->c
-                        : FN(row_source)(a, row, col, start, scratch + (k * taps + r) * pl->seg);
-                }
-                continue;
-            }
             for (ptrdiff_t r = 0; r < nrows; ++r) {
                 const T *row = keep ? kept[r] : FN(input_row)(a, n, oh, r / a->kh, r % a->kh);
                 for (ptrdiff_t j = 0; j < a->kw; ++j) {
@@ -318,22 +307,19 @@ static int FN(plan_init)(const struct cl_conv *a, struct FN(plan) *pl)
     pl->cn = pl->merged ? a->kw * a->cg : a->cg;
     pl->seg = pl->merged ? a->kw * a->c : 0;
     pl->wstride = 0;
-    pl->run_start = NULL;
-    if (!pl->merged)
+    pl->run_start = a->run_start;  /* found once for the region by the entry point */
+    pl->owned = 0;
+    if (!pl->merged || pl->run_start)
         return 0;
-    /* run_start (Wo entries), then run_starts' breaks (the padded width the windows read) */
-    ptrdiff_t *run_start = malloc(sizeof(ptrdiff_t) * (size_t)(a->wo + (a->wo - 1) * a->sw
-                                                                + a->kw));
-    if (!run_start)
-        return -1;
-    FN(run_starts)(a, run_start, run_start + a->wo);
-    pl->run_start = run_start;
-    return 0;
+    pl->run_start = cl_run_starts(a);
+    pl->owned = 1;
+    return pl->run_start ? 0 : -1;
 }
 
 static void FN(plan_free)(struct FN(plan) *pl)
 {
-    free((void *)pl->run_start);
+    if (pl->owned)
+        free((void *)pl->run_start);
     pl->run_start = NULL;
 }
 

@@ -203,7 +203,7 @@ CL_DW_WGRAD(dw_wgrad_ragged, 1, 0)
 
 static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->c, 0, 0, NULL};
+    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->c, 0, 0, NULL, 0};
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     if (!ind)
         return -1;
