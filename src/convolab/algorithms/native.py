@@ -78,15 +78,15 @@ class Bound:
     """A compiled forward kernel with its weights (and bias) packed for a problem ``p``.
 
     ``run(x, y, n, i0, i1, chunk=0, workers=1, planar=False)`` computes items ``i0 <= i < i1``
-    of the flat grid of ``n`` images
-    (output pixels, or Winograd's tiles, image after image; ``items`` of them an image, each
-    ``macs`` multiply-adds) from NHWC ``x`` (n, *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]),
-    both C-contiguous in ``p.dtype``, bias added. It returns whether every output it wrote is
-    finite (always True for a kernel that multiplies exactly the definition's products). The
-    weights are packed once: the NHWC forward runs it on the whole batch, in chunks of items
-    on ``workers`` threads of the native pool (:func:`region`). With ``planar``, ``x`` (n, C,
-    *spatial) and ``y`` (n, O, *out) are channels-first and ``i0 .. i1`` count whole images,
-    ``chunk`` of them through the thread's NHWC scratch (``algorithms/channels_first.py``).
+    of the flat grid of ``n`` images (output pixels, or Winograd's tiles, image after image;
+    ``items`` of them an image, each ``macs`` multiply-adds) from NHWC ``x`` (n,
+    *p.x_shape[1:]) into ``y`` (n, *p.y_shape[1:]), both C-contiguous in ``p.dtype``, bias
+    added. It returns whether every output it wrote is finite (always True for a kernel that
+    multiplies exactly the definition's products). The weights are packed once: the NHWC
+    forward runs it on the whole batch, in chunks of items on ``workers`` threads of the
+    native pool (:func:`region`). With ``planar``, ``x`` (n, C, *spatial) and ``y`` (n, O,
+    *out) are channels-first and ``i0 .. i1`` count whole images, ``chunk`` of them through
+    the thread's NHWC scratch (``algorithms/channels_first.py``).
     """
 
     run: Callable[..., bool]
