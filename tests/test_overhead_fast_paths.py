@@ -150,33 +150,55 @@ def test_bias_add_is_the_same_below_and_above_the_tiling_size(monkeypatch, shape
     np.testing.assert_array_equal(results[0], y + b)
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 3), hw=pairs, c=st.integers(1, 9),
-       o=st.integers(1, 20), k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       padding=st.sampled_from(["valid", "same", "full"]), stride=st.integers(1, 2),
-       f64=st.booleans())
-def test_a_repeated_call_runs_what_it_resolved_on_new_values(seed, n, hw, c, o, k, padding,
-                                                              stride, f64):
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 3), rank=st.sampled_from([1, 2, 3]),
+       sizes=st.tuples(*[st.integers(0, 9)] * 3), c=st.integers(1, 9), o=st.integers(1, 20),
+       k=st.tuples(*[st.integers(1, 3)] * 3), padding=st.sampled_from(["valid", "same", "full"]),
+       stride=st.integers(1, 2), f64=st.booleans())
+def test_a_repeated_call_runs_what_it_resolved_on_new_values(seed, n, rank, sizes, c, o, k,
+                                                              padding, stride, f64):
     """The repeat-call path (``ops/small_call.py``): a second call with the same shapes and
-    options, on new values, skips resolving and gives the definition's result."""
+    options, on new values, skips resolving and gives the definition's result, at every rank
+    (a signal runs as its one-row image, a volume as the full path lowers it)."""
     from convolab import reference
-    from convolab.ops import conv2d, small_call
+    from convolab.ops import conv, small_call
 
     rng = np.random.default_rng(seed)
     dt = np.float64 if f64 else np.float32
-    h, wd = hw[0] + k[0], hw[1] + k[1]
-    x1, x2 = (rng.standard_normal((n, h, wd, c)).astype(dt) for _ in range(2))
+    k = k[:rank]
+    spatial = tuple(s + kk for s, kk in zip(sizes, k))
+    x1, x2 = (rng.standard_normal((n, *spatial, c)).astype(dt) for _ in range(2))
     w1, w2 = (rng.standard_normal((*k, c, o)).astype(dt) for _ in range(2))
     b = rng.standard_normal(o).astype(dt)
     small_call._remembered.clear()
-    conv2d(x1, w1, b, padding=padding, stride=stride)
+    conv(x1, w1, b, padding=padding, stride=stride)
     assert len(small_call._remembered) == 1
     (call,) = small_call._remembered.values()
-    y = conv2d(x2, w2, b, padding=padding, stride=stride)
+    assert call.signal == (rank == 1)
+    y = conv(x2, w2, b, padding=padding, stride=stride)
     assert len(small_call._remembered) == 1 and y.dtype == dt
-    want = reference.conv2d(x2, w2, b, padding=padding, stride=stride)
+    want = reference.conv(x2, w2, b, padding=padding, stride=stride)
     np.testing.assert_allclose(y, want, rtol=1e-9 if f64 else 2e-4, atol=1e-9 if f64 else 2e-4)
-    assert y.shape == call.problem.y_shape
+    assert y.shape == want.shape
+
+
+def test_a_tiny_signal_is_remembered_on_the_small_kernel():
+    """A tiny rank-1 call replays the ``small`` kernel on its one-row image, as a tiny image
+    call does, and gives the definition's result on new values."""
+    from convolab import _native, reference
+    from convolab.ops import conv1d, small_call
+
+    if _native.core is None:
+        pytest.skip("the small kernel is compiled")
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((4, 6, 1)).astype(np.float32) for _ in range(2)]
+    w = rng.standard_normal((3, 1, 2)).astype(np.float32)
+    small_call._remembered.clear()
+    conv1d(xs[0], w, padding="same")
+    (call,) = small_call._remembered.values()
+    assert call.signal and call.small is not None
+    np.testing.assert_allclose(conv1d(xs[1], w, padding="same"),
+                               reference.conv(xs[1], w, padding="same"), rtol=1e-5, atol=1e-6)
 
 
 def test_a_change_of_threads_makes_the_call_choose_again(monkeypatch):

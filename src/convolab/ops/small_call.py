@@ -3,8 +3,9 @@
 A layer or a loop calls the same conv over and over; validating, resolving and choosing an
 algorithm cost ~40 us of Python a call (~60 us with the planning a tiny call does), as much as
 the arithmetic of a small layer (LeNet's second, batch 1) and ten times a tiny one's. The first
-call takes the full path; when it ran an image problem on the caller's own arrays (no
-conversion, channels-last, batched), its resolved problem and chosen algorithm are remembered
+call takes the full path; when it ran on the caller's own arrays (no conversion,
+channels-last, batched; any rank: a signal or a volume is lowered to an image on each call
+as on the full path, ``ops/lowering.py``), its resolved problem and chosen algorithm are remembered
 under the call's shapes, dtypes, options, and what the choice depended on (threads, instruction
 set, workspace limit). A later call with the same key is valid for the same reasons, so it only
 runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel
@@ -23,7 +24,7 @@ from convolab import _native
 from convolab.algorithms import direct_stencil, native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
-from convolab.ops import engine
+from convolab.ops import lowering
 from convolab.ops.arguments import Prepared, to_kernel_last
 from convolab.ops.layout_routes import NATIVE, PLANES, fused
 
@@ -41,6 +42,7 @@ class _Call:
     engine: ConvProblem | None = None  # the problem the algorithm computes (``FUSED``)
     kernel_format: str = ""  # the caller's kernel layout
     out_dtype: np.dtype | None = None  # the result's dtype
+    signal: bool = False  # a rank-1 call, run as its one-row image (``problem`` is that)
 
 
 def _context() -> tuple:
@@ -72,12 +74,20 @@ def run(k: tuple | None, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
     call = _remembered.get(k) if k is not None else None
     if call is None:
         return None
+    if call.signal:  # (N, L, C) as (N, 1, L, C), by views, as ``lowering`` runs it
+        y = _run_remembered(call, x[:, None], w[None], bias)
+        return None if y is None else y[:, 0]
+    return _run_remembered(call, x, w, bias)
+
+
+def _run_remembered(call: _Call, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
+                    ) -> np.ndarray | None:
     p = call.problem
     if call.small is None:
         if _context() != call.context:  # chosen under other threads, say: choose again
             return None
         if call.route == NATIVE:
-            return engine.forward(x, w, bias, p, call.algorithm)
+            return lowering.forward(x, w, bias, p, call.algorithm)
         wl = to_kernel_last(w, call.kernel_format, p.rank)
         y = (direct_stencil.channels_first(x, wl, p, bias) if call.route == PLANES
              else fused(x, wl, bias, p, call.engine, call.algorithm))
@@ -92,20 +102,23 @@ def run(k: tuple | None, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
 
 def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, bias: object,
              prepared: tuple, *, layout_ok: bool) -> None:
-    """Remember a call of an image problem that ran on the caller's own arrays (no copy, no
-    cast) in channels-last layout, batched."""
-    if k is None or p.rank != 2 or not layout_ok:
+    """Remember a call of any rank that ran on the caller's own arrays (no copy, no cast) in
+    channels-last layout, batched."""
+    if k is None or not layout_ok:
         return
     if any(a is not b for a, b in zip((x, w, bias), prepared)):
         return  # converted on the way in: a later call would need the same conversion
     if len(_remembered) >= _MAX_ENTRIES:
         _remembered.clear()
+    signal = p.rank == 1
+    if signal:
+        p = lowering.lifted(p)
     fast = None
-    if name == small.NAME:
+    if name == small.NAME and p.rank == 2:  # volumes: lowered to images on each call
         rows, cols = native.maps(p)
         n, ho, wo, _ = p.y_shape
         fast = (native.geometry(p), rows, cols, n * ho * wo)
-    _remembered[k] = _Call(p, name, fast, _context())
+    _remembered[k] = _Call(p, name, fast, _context(), signal=signal)
 
 
 def remember_channels_first(k: tuple | None, r: Prepared, engine_problem: ConvProblem,
