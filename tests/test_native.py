@@ -230,6 +230,37 @@ def test_every_tile_shape_and_channel_count(isa, o, tile):
     np.testing.assert_allclose(y, reference.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("isa", "tile"), _tiles() if ISAS else [])
+@settings(max_examples=examples(20), deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 2), h=st.integers(1, 3),
+       width=st.integers(12, 90), c=st.integers(1, 4), o=st.integers(1, 70),
+       kernel=st.tuples(st.integers(1, 3), st.integers(2, 8)), stride=st.integers(1, 3),
+       padding=paddings, mode=st.sampled_from(MODES), f64=st.booleans())
+def test_merged_rows_on_long_rows_match_reference(isa, tile, seed, n, h, width, c, o, kernel,
+                                                  stride, padding, mode, f64):
+    """Direct's merged kernel rows on rows of many tiles, at every tile width: a tile whose
+    pixels lie in one output row and read one strided stretch of real input rows runs from
+    its first pixel's pointers (a strided tile), one that meets padding or a row's end
+    through the indirection; every padding mode and stride."""
+    kh, kw = kernel
+    try:
+        g = conv_geometry((h, width), kernel, stride=(1, stride), padding=padding)
+        check_padding_fits(g.in_shape, g.pads, mode)
+    except ValueError:
+        assume(False)
+    dt = np.float64 if f64 else np.float32
+    x, w, b = arrays((n, h, width, c), (kh, kw, c, o), seed, dt)
+    kw_args = dict(stride=(1, stride), padding=padding, padding_mode=mode)
+    with _native.using(isa):
+        p = problem_of(x, w, **kw_args)
+        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(x.itemsize))
+        y = np.full(p.y_shape, np.nan, dt)
+        rows, cols = native.maps(p)
+        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
+                            int(np.prod(p.y_shape[:-1])))
+    assert rel_err(y, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
+
+
 @contextlib.contextmanager
 def forced_tile(dot: bool):
     """Inside: ``direct`` runs its dot tiles (True) or its best vector tile (False), whatever

@@ -37,8 +37,9 @@ struct cl_conv {
     ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C);
                                  stencil: kernels in the bank (0: one for all images) */
     int planar;               /* stencil: y is (N, O, Ho, Wo), an NCHW result */
-    const ptrdiff_t *run_start; /* direct's merged rows' run starts (cl_run_starts), found
-                                   once a region, or NULL: each kernel call finds its own */
+    const ptrdiff_t *run_start; /* direct's merged rows' run starts and tile breaks
+                                   (cl_run_starts), found once a region, or NULL: each
+                                   kernel call finds its own */
 };
 
 /* Whether direct's kernels walk a kernel row as one merged tap of kw * C values (groups == 1,
@@ -62,9 +63,14 @@ static inline int cl_dot_merged_rows(const struct cl_conv *a, ptrdiff_t lanes)
  * counts the breaks at 0 < j <= i: a prefix sum, one add a column, where a right-to-left
  * run length (a compare-and-select chain) cost ~10 cycles a column, 8% of a 16000-sample
  * signal's conv when every task built its plan. Checking kw entries per column instead cost
- * Wo * kw per task: 1.3 million steps for an 80-tap kernel, more than the conv itself. */
+ * Wo * kw per task: 1.3 million steps for an 80-tap kernel, more than the conv itself.
+ * tile_breaks[ow], the same kind of prefix count over output columns: the columns 0 < j <= ow
+ * whose run is not column j - 1's moved on by sw. Output columns ow .. ow + P - 1 read one
+ * strided stretch of the input (column p's run at run_start[ow] + p * sw) when run_start[ow]
+ * >= 0 and tile_breaks[ow + P - 1] == tile_breaks[ow]: a tile of them needs no pointer a
+ * pixel (direct_kernel.h's strided tiles). */
 static inline void cl_run_starts_into(const struct cl_conv *a, ptrdiff_t *run_start,
-                                      ptrdiff_t *breaks)
+                                      ptrdiff_t *tile_breaks, ptrdiff_t *breaks)
 {
     const int64_t *m = a->col_map;
     const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* the columns windows read */
@@ -74,21 +80,26 @@ static inline void cl_run_starts_into(const struct cl_conv *a, ptrdiff_t *run_st
         count += m[i - 1] < 0 || m[i] != m[i - 1] + 1;
         breaks[i] = count;
     }
+    count = 0;
     for (ptrdiff_t ow = 0; ow < a->wo; ++ow) {
         const ptrdiff_t col = ow * a->sw;
         run_start[ow] = m[col] >= 0 && breaks[col + a->kw - 1] == breaks[col] ? m[col] : -1;
+        count += ow > 0 && (run_start[ow] < 0 || run_start[ow] != run_start[ow - 1] + a->sw);
+        tile_breaks[ow] = count;
     }
 }
 
-/* The merged rows' run starts of call a (Wo entries, malloc'd: free them), or NULL when out of
- * memory. An entry point finds them once for a region; a kernel called alone, per call. */
+/* The merged rows' run starts of call a, then their tile breaks (Wo entries each, one
+ * malloc'd block: free run_start), or NULL when out of memory. An entry point finds them once
+ * for a region; a kernel called alone, per call. */
 static inline ptrdiff_t *cl_run_starts(const struct cl_conv *a)
 {
-    /* run_start (Wo entries), then the breaks (the padded width the windows read) */
-    ptrdiff_t *run_start = malloc(sizeof(ptrdiff_t) * (size_t)(a->wo + (a->wo - 1) * a->sw
+    /* run_start, tile_breaks (Wo entries each), then the breaks (the padded width the
+     * windows read) */
+    ptrdiff_t *run_start = malloc(sizeof(ptrdiff_t) * (size_t)(2 * a->wo + (a->wo - 1) * a->sw
                                                                 + a->kw));
     if (run_start)
-        cl_run_starts_into(a, run_start, run_start + a->wo);
+        cl_run_starts_into(a, run_start, run_start + a->wo, run_start + 2 * a->wo);
     return run_start;
 }
 

@@ -44,11 +44,14 @@
 
 /* The microkernel: acc[p][j] += sum over taps t and channels c < cn of
  * (ind[t][p] + off)[c] * wt[t][c][j]; wt's taps are wstride values apart, each a row of nv
- * vectors per channel. The accumulators are loaded once and stored once, and in between never
- * leave registers: a function of its own, since inlined into the driver GCC spilled half. */
-CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *ind,
-                                  ptrdiff_t off, const T *wt, ptrdiff_t taps, ptrdiff_t cn,
-                                  ptrdiff_t wstride, VEC *acc_io)
+ * vectors per channel. A strided tile's pixels read one stretch of the input, pstep values
+ * apart: only ind[t][0] is given, pixel p reading ind[t][0] + p * pstep. The accumulators are
+ * loaded once and stored once, and in between never leave registers: a function of its own,
+ * since inlined into the driver GCC spilled half. */
+CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided,
+                                  const T *const *ind, ptrdiff_t off, const T *wt,
+                                  ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
+                                  ptrdiff_t pstep, VEC *acc_io)
 {
     const ptrdiff_t ob = nv * VW;
     VEC acc[4 * 16];
@@ -59,7 +62,7 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *i
         const T *px[16];
 #pragma GCC unroll 16
         for (int p = 0; p < pix; ++p)
-            px[p] = ind[t * pix + p] + off;
+            px[p] = (strided ? ind[t * pix] + p * pstep : ind[t * pix + p]) + off;
         const T *w = wt + t * wstride;
         for (ptrdiff_t c = 0; c < cn; ++c) {
             VEC wv[4];
@@ -86,14 +89,16 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const T *const *i
 }
 
 typedef void (*FN(ukernel_fn))(const T *const *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t, VEC *);
+                               ptrdiff_t, ptrdiff_t, VEC *);
 
-#define CL_UKERNEL(PIX, NV)                                                                   \
-    static __attribute__((noinline)) void FN(ukernel_##PIX##x##NV)(                           \
+/* FN(ukernel_PIXxNV), and with STRIDED 1, FN(ukernel_PIXxNV_strided) (pstep is read only
+ * there) */
+#define CL_UKERNEL(PIX, NV, STRIDED, SUFFIX)                                                  \
+    static __attribute__((noinline)) void FN(ukernel_##PIX##x##NV##SUFFIX)(                   \
         const T *const *ind, ptrdiff_t off, const T *wt, ptrdiff_t taps, ptrdiff_t cn,        \
-        ptrdiff_t wstride, VEC *acc)                                                         \
+        ptrdiff_t wstride, ptrdiff_t pstep, VEC *acc)                                        \
     {                                                                                         \
-        FN(direct_ukernel)(PIX, NV, ind, off, wt, taps, cn, wstride, acc);                    \
+        FN(direct_ukernel)(PIX, NV, STRIDED, ind, off, wt, taps, cn, wstride, pstep, acc);    \
     }
 
 /* The first n lanes of v to p (all of them when n >= VW, none when n <= 0: a tile's vectors
@@ -141,9 +146,9 @@ struct FN(plan) {
     int merged;
     ptrdiff_t taps, cn, wstride, seg;
     /* merged rows: per output column, the input column its kernel row starts at when the
-     * row's kw pixels are consecutive in the input, else -1 (cl_run_starts: the call's, or
-     * the plan's own when `owned`) */
-    const ptrdiff_t *run_start;
+     * row's kw pixels are consecutive in the input, else -1, and the tile breaks after them
+     * (cl_run_starts: the call's, or the plan's own when `owned`) */
+    const ptrdiff_t *run_start, *tile_breaks;
     int owned;
 };
 
@@ -195,9 +200,15 @@ CL_INLINE const T *FN(input_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t
  * name (before the channel offset), or the zeros; for merged rows, see row_source. Taps run
  * depth tap, row, column (a volume's kd planes, each with its kernel rows). The maps are read
  * once per plane, row and column, with no division per tap (a depthwise layer's whole
- * arithmetic per tap is a few vectors: this loop must cost less). */
+ * arithmetic per tap is a few vectors: this loop must cost less).
+ * With `strided` (merged rows only; NULL: none), strided[i] says whether tile i is strided:
+ * its pixels in one output row, every kernel row's sources one strided stretch of a real
+ * input row (cl_run_starts' tile breaks); only its first pixel's pointers are written. A
+ * 1-D signal's tiles all are but one a row, and building a pointer a pixel and tap was a tenth
+ * of its conv. */
 static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
-                            ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch)
+                            ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch,
+                            unsigned char *strided)
 {
     const T *zero = (const T *)a->zero;
     const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix, taps = pl->taps;
@@ -213,10 +224,13 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
     while (k < e - s) {
         /* the pixels of output row (n, oh) from column ow on: a loop of their own, so the
          * row's invariants stay in registers (a 16000-sample signal is one long row) */
+        int real_rows = keep;  /* every kernel row reads a real input row */
         if (keep)
             for (ptrdiff_t d = 0; d < a->kd; ++d)
-                for (ptrdiff_t i = 0; i < a->kh; ++i)
+                for (ptrdiff_t i = 0; i < a->kh; ++i) {
                     kept[d * a->kh + i] = FN(input_row)(a, n, oh, d, i);
+                    real_rows &= kept[d * a->kh + i] != NULL;
+                }
         const ptrdiff_t end = e - s - k < a->wo - ow ? e - s : k + a->wo - ow;
         if (pl->merged) {
             /* a loop of its own, few live values (inside the per-tap loop below, GCC kept
@@ -226,6 +240,19 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
                 if (p == pix) {
                     p = 0;
                     ++tile;
+                }
+                if (strided && p == 0 && k < full) {
+                    const ptrdiff_t start = run_start[ow];
+                    strided[tile] = real_rows && start >= 0 && ow + pix <= a->wo
+                                    && pl->tile_breaks[ow + pix - 1] == pl->tile_breaks[ow];
+                    if (strided[tile]) {
+                        for (ptrdiff_t r = 0; r < nrows; ++r)
+                            ind[tile * taps * pix + r * pix] = kept[r] + start * c;
+                        k += pix - 1;  /* the loop's steps then take it past the tile */
+                        ow += pix - 1;
+                        p = pix - 1;
+                        continue;
+                    }
                 }
                 /* entry of tap t: base + t * step */
                 const ptrdiff_t base = k < full ? tile * taps * pix + p : k * taps;
@@ -270,7 +297,7 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
 CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukernel,
                                const struct cl_conv *a, const struct FN(plan) *pl,
                                const T *const *ind, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
-                               ptrdiff_t c0, ptrdiff_t c1)
+                               ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     const ptrdiff_t lanes = a->og - b * ob < ob ? a->og - b * ob : ob;
@@ -283,7 +310,7 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
         for (int j = 0; j < nv; ++j)
             acc[p * nv + j] = c0 ? FN(load_lanes)(yp + j * VW, lanes - j * VW) : (VEC){0};
     }
-    ukernel(ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0, pl->wstride, acc);
+    ukernel(ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0, pl->wstride, pstep, acc);
     const T *bias = a->bias && c1 == pl->cn ? (const T *)a->bias + (g * nob + b) * ob : NULL;
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
@@ -309,11 +336,14 @@ static int FN(plan_init)(const struct cl_conv *a, struct FN(plan) *pl)
     pl->wstride = 0;
     pl->run_start = a->run_start;  /* found once for the region by the entry point */
     pl->owned = 0;
-    if (!pl->merged || pl->run_start)
-        return 0;
-    pl->run_start = cl_run_starts(a);
-    pl->owned = 1;
-    return pl->run_start ? 0 : -1;
+    if (pl->merged && !pl->run_start) {
+        pl->run_start = cl_run_starts(a);
+        pl->owned = 1;
+        if (!pl->run_start)
+            return -1;
+    }
+    pl->tile_breaks = pl->run_start ? pl->run_start + a->wo : NULL;
+    return 0;
 }
 
 static void FN(plan_free)(struct FN(plan) *pl)
@@ -324,10 +354,11 @@ static void FN(plan_free)(struct FN(plan) *pl)
 }
 
 /* Pixels q0 <= q < q1, every group and o-block: per chunk, the indirection once, then per
- * (group, o-block, pass over the reduction) every tile of the chunk. */
+ * (group, o-block, pass over the reduction) every tile of the chunk, a strided one by
+ * ukernel_s. */
 CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
-                               FN(ukernel_fn) ukernel1, const struct cl_conv *a,
-                               ptrdiff_t q0, ptrdiff_t q1)
+                               FN(ukernel_fn) ukernel_s, FN(ukernel_fn) ukernel1,
+                               const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     struct FN(plan) pl;
@@ -337,6 +368,8 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
     ptrdiff_t cb = CL_PASS_WEIGHTS / (pl.taps * ob * (ptrdiff_t)sizeof(T));
     cb = cb < 1 ? 1 : cb > pl.cn ? pl.cn : cb;
 
+    const ptrdiff_t pstep = a->sw * a->c;  /* a strided tile's step from pixel to pixel */
+    unsigned char strided[CL_CHUNK];        /* per tile of the chunk */
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_CHUNK * pl.taps * pl.seg)) : NULL;
     if (!ind || (pl.merged && !scratch)) {
@@ -348,17 +381,18 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
         const ptrdiff_t full = (e - s) / pix * pix;
-        FN(indirection)(a, &pl, pix, s, e, ind, scratch);
+        FN(indirection)(a, &pl, pix, s, e, ind, scratch, pl.merged ? strided : NULL);
         for (ptrdiff_t g = 0; g < a->groups; ++g) {
             for (ptrdiff_t b = 0; b < nob; ++b) {
                 for (ptrdiff_t c0 = 0; c0 < pl.cn; c0 += cb) {
                     const ptrdiff_t c1 = pl.cn - c0 < cb ? pl.cn : c0 + cb;
-                    for (ptrdiff_t k = 0; k < full; k += pix)
-                        FN(direct_tile)(pix, nv, ukernel, a, &pl, ind + k * pl.taps, s + k, g,
-                                        b, c0, c1);
+                    for (ptrdiff_t k = 0, t = 0; k < full; k += pix, ++t)
+                        FN(direct_tile)(pix, nv, pl.merged && strided[t] ? ukernel_s : ukernel,
+                                        a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1,
+                                        pstep);
                     for (ptrdiff_t k = full; k < e - s; ++k)
                         FN(direct_tile)(1, nv, ukernel1, a, &pl, ind + k * pl.taps, s + k, g,
-                                        b, c0, c1);
+                                        b, c0, c1, 0);
                 }
             }
         }
@@ -370,27 +404,33 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
 }
 
 #if PIX1
-CL_UKERNEL(PIX1, 1)
-CL_UKERNEL(1, 1)
+CL_UKERNEL(PIX1, 1, 0, )
+CL_UKERNEL(PIX1, 1, 1, _strided)
+CL_UKERNEL(1, 1, 0, )
 static int FN(direct_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX1, 1, FN(ukernel_PIX1x1), FN(ukernel_1x1), a, q0, q1);
+    return FN(direct_drive)(PIX1, 1, FN(ukernel_PIX1x1), FN(ukernel_PIX1x1_strided),
+                            FN(ukernel_1x1), a, q0, q1);
 }
 #endif
 #if PIX2
-CL_UKERNEL(PIX2, 2)
-CL_UKERNEL(1, 2)
+CL_UKERNEL(PIX2, 2, 0, )
+CL_UKERNEL(PIX2, 2, 1, _strided)
+CL_UKERNEL(1, 2, 0, )
 static int FN(direct_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX2, 2, FN(ukernel_PIX2x2), FN(ukernel_1x2), a, q0, q1);
+    return FN(direct_drive)(PIX2, 2, FN(ukernel_PIX2x2), FN(ukernel_PIX2x2_strided),
+                            FN(ukernel_1x2), a, q0, q1);
 }
 #endif
 #if PIX4
-CL_UKERNEL(PIX4, 4)
-CL_UKERNEL(1, 4)
+CL_UKERNEL(PIX4, 4, 0, )
+CL_UKERNEL(PIX4, 4, 1, _strided)
+CL_UKERNEL(1, 4, 0, )
 static int FN(direct_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX4, 4, FN(ukernel_PIX4x4), FN(ukernel_1x4), a, q0, q1);
+    return FN(direct_drive)(PIX4, 4, FN(ukernel_PIX4x4), FN(ukernel_PIX4x4_strided),
+                            FN(ukernel_1x4), a, q0, q1);
 }
 #endif
 

@@ -97,7 +97,7 @@ CL_INLINE int FN(wgrad_drive)(const int cbmax, const int nv, FN(wgrad_fn) tiles[
     T *gw = (T *)a->w;
     for (ptrdiff_t s = q0; s < q1; s += CL_WGRAD_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_WGRAD_CHUNK ? q1 : s + CL_WGRAD_CHUNK;
-        FN(indirection)(a, &pl, 1, s, e, ind, scratch);  /* one pixel a "tile": [pixel][tap] */
+        FN(indirection)(a, &pl, 1, s, e, ind, scratch, NULL);  /* one pixel a "tile" */
         for (ptrdiff_t g = 0; g < a->groups; ++g)
             for (ptrdiff_t b = 0; b < nob; ++b) {
                 const int ragged = a->og - b * ob < ob;
@@ -203,13 +203,13 @@ CL_DW_WGRAD(dw_wgrad_ragged, 1, 0)
 
 static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {0, a->kd * a->kh * a->kw, a->c, 0, 0, NULL, 0};
+    struct FN(plan) pl = {.taps = a->kd * a->kh * a->kw, .cn = a->c};  /* per tap, unmerged */
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     if (!ind)
         return -1;
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
-        FN(indirection)(a, &pl, 1, s, e, ind, NULL);
+        FN(indirection)(a, &pl, 1, s, e, ind, NULL, NULL);
         for (ptrdiff_t cb = 0; cb < a->c; cb += VW)
             for (ptrdiff_t t0 = 0; t0 < pl.taps; t0 += 24)
                 (a->c - cb < VW ? FN(dw_wgrad_ragged)

@@ -194,8 +194,9 @@ static T *FN(wino_blocks)(const struct cl_conv *a, ptrdiff_t ob, ptrdiff_t unit,
 }
 
 /* The products of one block of tb tiles: M[t][i][:] = V[t][i][:] @ U[t], by direct's
- * microkernels (one "tap" of C channels; a tile is a pixel). */
-CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) ukernel,
+ * microkernels (one "tap" of C channels; a tile is a pixel, a register tile of them one
+ * strided stretch of V, cp apart). */
+CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) ukernel_s,
                                  FN(ukernel_fn) ukernel1, const struct cl_conv *a,
                                  const T *v, T *m, ptrdiff_t tb, ptrdiff_t cp, ptrdiff_t kp)
 {
@@ -208,13 +209,11 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
             T *mt = m + t * tb * kp + b * ob;
             for (ptrdiff_t k = 0; k < tb; k += k < full ? pix : 1) {
                 const int np = k < full ? pix : 1;
-                const T *ind[16];
+                const T *first = vt + k * cp;
                 VEC acc[64] __attribute__((aligned(64)));
-                for (int p = 0; p < np; ++p)
-                    ind[p] = vt + (k + p) * cp;
                 for (int j = 0; j < np * nv; ++j)
                     acc[j] = (VEC){0};
-                (np == pix ? ukernel : ukernel1)(ind, 0, wt, 1, cn, 0, acc);
+                (np == pix ? ukernel_s : ukernel1)(&first, 0, wt, 1, cn, 0, cp, acc);
                 for (int p = 0; p < np; ++p)
                     for (int j = 0; j < nv; ++j)
                         *(VEC *)(mt + (k + p) * kp + j * VW) = acc[p * nv + j];
@@ -228,7 +227,7 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
  * nv * lanes), bias (nob * nv * lanes) or NULL. A volume (kd > 1: output image m sums the
  * kd planes plane_map names, direct.h) is one 2-D Winograd whose reduction runs over the
  * depth taps' channels too: its input transform fills V with every tap's planes. */
-CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
+CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel_s,
                              FN(ukernel_fn) ukernel1, const struct cl_conv *a,
                              ptrdiff_t q0, ptrdiff_t q1)
 {
@@ -246,7 +245,7 @@ CL_INLINE int FN(wino_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel
         /* a block's V and M hold nt tiles per position t */
         for (ptrdiff_t i = 0; i < nt; ++i)
             FN(wino_input)(a, s + i, v, nt, i, cp);
-        FN(wino_products)(pix, nv, ukernel, ukernel1, a, v, m, nt, cp, kp);
+        FN(wino_products)(pix, nv, ukernel_s, ukernel1, a, v, m, nt, cp, kp);
         for (ptrdiff_t i = 0; i < nt; ++i)
             finite &= FN(wino_output)(a, s + i, m, nt, i, kp);
     }
@@ -458,8 +457,8 @@ CL_INLINE int FN(wino_wgrad_drive)(const int pix, const int nv, FN(outer_fn) uke
 #define CL_WINO(PIX, NV)                                                                      \
     static int FN(wino_nv##NV)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)           \
     {                                                                                         \
-        return FN(wino_drive)(PIX, NV, FN(ukernel_##PIX##x##NV), FN(ukernel_1x##NV), a, q0,   \
-                              q1);                                                            \
+        return FN(wino_drive)(PIX, NV, FN(ukernel_##PIX##x##NV##_strided), FN(ukernel_1x##NV), \
+                              a, q0, q1);                                                     \
     }                                                                                         \
     static int FN(wino_wgrad_nv##NV)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)     \
     {                                                                                         \
