@@ -42,38 +42,35 @@
 #endif
 #define CL_INLINE static inline __attribute__((always_inline))
 
-/* The microkernel: acc[p][j] += sum over taps t and channels c < cn of
+/* The reduction: acc[p][j] += sum over taps t and channels c < cn of
  * (ind[t][p] + off)[c] * wt[t][c][j]; wt's taps are wstride values apart, each a row of nv
  * vectors per channel. A strided tile's pixels read one stretch of the input, pstep values
- * apart: only ind[t][0] is given, pixel p reading ind[t][0] + p * pstep. The accumulators are
- * loaded once and stored once, and in between never leave registers: a function of its own,
- * since inlined into the driver GCC spilled half. */
-CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided,
-                                  const T *const *ind, ptrdiff_t off, const T *wt,
-                                  ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
-                                  ptrdiff_t pstep, VEC *acc_io)
+ * apart: only ind[t][0] is given, pixel p reading ind[t][0] + p * pstep. acc is the caller's
+ * local array, kept in registers throughout: the callers are functions of their own, since
+ * inlined into a driver with many live values GCC spilled half of them. */
+CL_INLINE void FN(direct_reduce)(const int pix, const int nv, const int strided,
+                                 const T *const *ind, ptrdiff_t off, const T *wt,
+                                 ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
+                                 ptrdiff_t pstep, VEC *acc)
 {
     const ptrdiff_t ob = nv * VW;
-    VEC acc[4 * 16];
-#pragma GCC unroll 64
-    for (int k = 0; k < pix * nv; ++k)
-        acc[k] = acc_io[k];
     for (ptrdiff_t t = 0; t < taps; ++t) {
         const T *px[16];
 #pragma GCC unroll 16
-        for (int p = 0; p < pix; ++p)
+        for (int p = 0; p < pix; ++p) {
             px[p] = (strided ? ind[t * pix] + p * pstep : ind[t * pix + p]) + off;
+            /* opaque: else GCC rewrote a strided tile's loads as one base plus pix offsets
+             * (and the weights' as two), more live values than registers, several
+             * reloaded from the stack an iteration */
+            __asm__("" : "+r"(px[p]));
+        }
         const T *w = wt + t * wstride;
-        for (ptrdiff_t c = 0; c < cn; ++c) {
+        __asm__("" : "+r"(w));  /* one pointer stepping by a row of weights (as px above) */
+        for (ptrdiff_t c = 0; c < cn; ++c, w += ob) {
             VEC wv[4];
-#ifdef CL_PREFETCH
 #pragma GCC unroll 4
             for (int j = 0; j < nv; ++j)
-                __builtin_prefetch(w + (c + CL_PREFETCH) * ob + j * VW);
-#endif
-#pragma GCC unroll 4
-            for (int j = 0; j < nv; ++j)
-                wv[j] = *(const VEC *)(w + c * ob + j * VW);
+                wv[j] = *(const VEC *)(w + j * VW);
 #pragma GCC unroll 16
             for (int p = 0; p < pix; ++p) {
                 const T s = px[p][c];
@@ -83,6 +80,20 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided
             }
         }
     }
+}
+
+/* The microkernel on accumulators in memory, acc_io (Winograd's products): loaded once,
+ * stored once. */
+CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided,
+                                  const T *const *ind, ptrdiff_t off, const T *wt,
+                                  ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
+                                  ptrdiff_t pstep, VEC *acc_io)
+{
+    VEC acc[4 * 16];
+#pragma GCC unroll 64
+    for (int k = 0; k < pix * nv; ++k)
+        acc[k] = acc_io[k];
+    FN(direct_reduce)(pix, nv, strided, ind, off, wt, taps, cn, wstride, pstep, acc);
 #pragma GCC unroll 64
     for (int k = 0; k < pix * nv; ++k)
         acc_io[k] = acc[k];
@@ -293,8 +304,10 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
 
 /* One tile: pixels q .. q+pix-1 of the flat grid, o-block b of group g, reduction indices
  * c0 <= c < c1 of each tap: the sum starts from y's partial sums unless c0 == 0, and the
- * bias is added when c1 ends the reduction. */
-CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukernel,
+ * bias is added when c1 ends the reduction. The accumulators go from zeros (or y) through
+ * the reduction to y in registers (through a microkernel's memory, they cost a 1-D signal's
+ * 80-value reduction ~7%). */
+CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided,
                                const struct cl_conv *a, const struct FN(plan) *pl,
                                const T *const *ind, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
                                ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep)
@@ -310,7 +323,8 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
         for (int j = 0; j < nv; ++j)
             acc[p * nv + j] = c0 ? FN(load_lanes)(yp + j * VW, lanes - j * VW) : (VEC){0};
     }
-    ukernel(ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0, pl->wstride, pstep, acc);
+    FN(direct_reduce)(pix, nv, strided, ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0,
+                      pl->wstride, pstep, acc);
     const T *bias = a->bias && c1 == pl->cn ? (const T *)a->bias + (g * nob + b) * ob : NULL;
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
@@ -324,6 +338,18 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, FN(ukernel_fn) ukern
         }
     }
 }
+
+typedef void (*FN(tile_fn))(const struct cl_conv *, const struct FN(plan) *, const T *const *,
+                            ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+
+/* FN(tile_PIXxNV), and with STRIDED 1, FN(tile_PIXxNV_strided) */
+#define CL_TILE(PIX, NV, STRIDED, SUFFIX)                                                     \
+    static __attribute__((noinline)) void FN(tile_##PIX##x##NV##SUFFIX)(                      \
+        const struct cl_conv *a, const struct FN(plan) *pl, const T *const *ind, ptrdiff_t q,  \
+        ptrdiff_t g, ptrdiff_t b, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep)                \
+    {                                                                                         \
+        FN(direct_tile)(PIX, NV, STRIDED, a, pl, ind, q, g, b, c0, c1, pstep);                \
+    }
 
 /* How a call walks its reduction (wstride left to the caller: it depends on the packing);
  * plan_free releases it. 0, or -1 when out of memory. */
@@ -355,9 +381,9 @@ static void FN(plan_free)(struct FN(plan) *pl)
 
 /* Pixels q0 <= q < q1, every group and o-block: per chunk, the indirection once, then per
  * (group, o-block, pass over the reduction) every tile of the chunk, a strided one by
- * ukernel_s. */
-CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukernel,
-                               FN(ukernel_fn) ukernel_s, FN(ukernel_fn) ukernel1,
+ * tile_s, the remainder's pixels by tile1. */
+CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(tile_fn) tile,
+                               FN(tile_fn) tile_s, FN(tile_fn) tile1,
                                const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
@@ -387,12 +413,10 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
                 for (ptrdiff_t c0 = 0; c0 < pl.cn; c0 += cb) {
                     const ptrdiff_t c1 = pl.cn - c0 < cb ? pl.cn : c0 + cb;
                     for (ptrdiff_t k = 0, t = 0; k < full; k += pix, ++t)
-                        FN(direct_tile)(pix, nv, pl.merged && strided[t] ? ukernel_s : ukernel,
-                                        a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1,
-                                        pstep);
+                        (pl.merged && strided[t] ? tile_s : tile)(
+                            a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1, pstep);
                     for (ptrdiff_t k = full; k < e - s; ++k)
-                        FN(direct_tile)(1, nv, ukernel1, a, &pl, ind + k * pl.taps, s + k, g,
-                                        b, c0, c1, 0);
+                        tile1(a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1, 0);
                 }
             }
         }
@@ -404,33 +428,42 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, FN(ukernel_fn) ukern
 }
 
 #if PIX1
-CL_UKERNEL(PIX1, 1, 0, )
+/* Winograd's products: strided tiles, and single pixels */
 CL_UKERNEL(PIX1, 1, 1, _strided)
 CL_UKERNEL(1, 1, 0, )
+CL_TILE(PIX1, 1, 0, )
+CL_TILE(PIX1, 1, 1, _strided)
+CL_TILE(1, 1, 0, )
 static int FN(direct_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX1, 1, FN(ukernel_PIX1x1), FN(ukernel_PIX1x1_strided),
-                            FN(ukernel_1x1), a, q0, q1);
+    return FN(direct_drive)(PIX1, 1, FN(tile_PIX1x1), FN(tile_PIX1x1_strided),
+                            FN(tile_1x1), a, q0, q1);
 }
 #endif
 #if PIX2
-CL_UKERNEL(PIX2, 2, 0, )
+/* Winograd's products: strided tiles, and single pixels */
 CL_UKERNEL(PIX2, 2, 1, _strided)
 CL_UKERNEL(1, 2, 0, )
+CL_TILE(PIX2, 2, 0, )
+CL_TILE(PIX2, 2, 1, _strided)
+CL_TILE(1, 2, 0, )
 static int FN(direct_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX2, 2, FN(ukernel_PIX2x2), FN(ukernel_PIX2x2_strided),
-                            FN(ukernel_1x2), a, q0, q1);
+    return FN(direct_drive)(PIX2, 2, FN(tile_PIX2x2), FN(tile_PIX2x2_strided),
+                            FN(tile_1x2), a, q0, q1);
 }
 #endif
 #if PIX4
-CL_UKERNEL(PIX4, 4, 0, )
+/* Winograd's products: strided tiles, and single pixels */
 CL_UKERNEL(PIX4, 4, 1, _strided)
 CL_UKERNEL(1, 4, 0, )
+CL_TILE(PIX4, 4, 0, )
+CL_TILE(PIX4, 4, 1, _strided)
+CL_TILE(1, 4, 0, )
 static int FN(direct_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    return FN(direct_drive)(PIX4, 4, FN(ukernel_PIX4x4), FN(ukernel_PIX4x4_strided),
-                            FN(ukernel_1x4), a, q0, q1);
+    return FN(direct_drive)(PIX4, 4, FN(tile_PIX4x4), FN(tile_PIX4x4_strided),
+                            FN(tile_1x4), a, q0, q1);
 }
 #endif
 
