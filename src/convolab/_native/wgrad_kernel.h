@@ -162,62 +162,125 @@ static void FN(wgrad_fill)(cl_direct_fn *fns)
 #endif
 }
 
-/* Depthwise: gw (taps, cp) += sum over pixels of src(q, t)[c] * gy[q, c], channels cb ..
- * cb+VW (the first `lanes`), taps t0 .. t0+nt (nt <= 24). */
-CL_INLINE void FN(dw_wgrad_tile)(const int ragged, const int ntc, const struct cl_conv *a,
-                                 const T *const *ind, ptrdiff_t taps, ptrdiff_t count,
-                                 ptrdiff_t q, ptrdiff_t cb, ptrdiff_t t0, ptrdiff_t ntr, T *gw)
+/* Depthwise: gw (taps, cp) += sum over pixels of x(pixel, tap)[c] * gy[pixel, c], for the
+ * pixels ow0 <= ow < end of one output row, channels cb .. cb + nc*VW (the last vector's first
+ * `last` lanes when ragged), taps t0 .. t0+nt (nt <= 12, in registers). rows[r] is row tap
+ * r's input row (a row of zeros where the padding reads one), run the column runs
+ * (cl_column_runs). A pixel whose kw columns are consecutive in the input reads tap t at
+ * rows[r] + (col_map[col] + j*dw) * C: one map look-up a pixel; one near the edges reads each
+ * tap through the column map, a padded column from `zero` (0 * inf = NaN, as the definition
+ * has it). Walking a row per block of channels keeps its lines in L1 while the row's pixels
+ * reuse them (a pixel's kw columns are its neighbours'); two vectors a block read a pixel's
+ * adjacent lines together. Through a per-pixel indirection, one vector a pass, every pass
+ * read each tap's line from L2 again: dw3x3's weight gradient ran at 14 GB/s. */
+CL_INLINE void FN(dw_wgrad_row)(const int nc, const int ragged, const int ntc,
+                                const struct cl_conv *a, const T *const *rows,
+                                const ptrdiff_t *run, ptrdiff_t ow0, ptrdiff_t end,
+                                const T *gy, ptrdiff_t cb, ptrdiff_t last, ptrdiff_t t0,
+                                ptrdiff_t ntr, T *gw)
 {
-    /* ntc: the tap count as a constant (3x3: 9, accumulators in registers), or 0: ntr */
-    const ptrdiff_t nt = ntc ? ntc : ntr;
-    const ptrdiff_t lanes = a->c - cb < VW ? a->c - cb : VW;
-    VEC acc[24];
+    /* ntc: the tap count as a constant (3x3: 9), or 0: ntr */
+    const ptrdiff_t nt = ntc ? ntc : ntr, C = a->c, kw = a->kw;
+    const ptrdiff_t span = (kw - 1) * a->dw + 1;
+    const T *zero = (const T *)a->zero + cb;
+    const T *tap[12];       /* tap t's row, moved to its column offset and channel block */
+    ptrdiff_t tap_col[12];  /* and its column offset, for the edge pixels' map */
+    for (ptrdiff_t t = 0; t < nt; ++t) {
+        const ptrdiff_t r = (t0 + t) / kw, j = (t0 + t) % kw;
+        tap[t] = rows[r] + j * a->dw * C + cb;
+        tap_col[t] = j * a->dw;
+    }
+    VEC acc[12 * 2];
 #pragma GCC unroll 24
-    for (ptrdiff_t t = 0; t < nt; ++t)
-        acc[t] = (VEC){0};
-    const T *gy = (const T *)a->y + q * a->c + cb;
-    for (ptrdiff_t k = 0; k < count; ++k, gy += a->c) {
-        const VEC gv = ragged ? FN(load_lanes)(gy, lanes) : *(const VEC *)gy;
-        const T *const *src = ind + k * taps + t0;
-#pragma GCC unroll 24
+    for (ptrdiff_t k = 0; k < nt * nc; ++k)
+        acc[k] = (VEC){0};
+#define CL_DW_LOAD(P, V) \
+    (ragged && (V) == nc - 1 ? FN(load_lanes)((P) + (V) * VW, last) : *(const VEC *)((P) + (V) * VW))
+    for (ptrdiff_t ow = ow0; ow < end; ++ow, gy += C) {
+        const ptrdiff_t col = ow * a->sw;
+        VEC gv[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < nc; ++v)
+            gv[v] = CL_DW_LOAD(gy, v);
+        if (run[col] >= span) {
+            const ptrdiff_t base = a->col_map[col] * C;
+#pragma GCC unroll 12
+            for (ptrdiff_t t = 0; t < nt; ++t)
+#pragma GCC unroll 2
+                for (int v = 0; v < nc; ++v)
+                    acc[t * nc + v] += CL_DW_LOAD(tap[t] + base, v) * gv[v];
+            continue;
+        }
         for (ptrdiff_t t = 0; t < nt; ++t) {
-            const VEC xv = ragged ? FN(load_lanes)(src[t] + cb, lanes) : *(const VEC *)(src[t] + cb);
-            acc[t] += xv * gv;
+            const int64_t cj = a->col_map[col + tap_col[t]];
+            const T *src = cj >= 0 ? tap[t] - tap_col[t] * C + cj * C : zero;
+#pragma GCC unroll 2
+            for (int v = 0; v < nc; ++v)
+                acc[t * nc + v] += CL_DW_LOAD(src, v) * gv[v];
         }
     }
-#pragma GCC unroll 24
+#undef CL_DW_LOAD
+#pragma GCC unroll 12
     for (ptrdiff_t t = 0; t < nt; ++t)
-        *(VEC *)(gw + (t0 + t) * a->cp + cb) += acc[t];
+#pragma GCC unroll 2
+        for (int v = 0; v < nc; ++v)
+            *(VEC *)(gw + (t0 + t) * a->cp + cb + v * VW) += acc[t * nc + v];
 }
 
-#define CL_DW_WGRAD(NAME, RAGGED, NTC)                                                       \
+#define CL_DW_WGRAD(NAME, NC, RAGGED, NTC)                                                   \
     static __attribute__((noinline)) void FN(NAME)(const struct cl_conv *a,                  \
-        const T *const *ind, ptrdiff_t taps, ptrdiff_t count, ptrdiff_t q, ptrdiff_t cb,     \
-        ptrdiff_t t0, ptrdiff_t nt, T *gw)                                                   \
+        const T *const *rows, const ptrdiff_t *run, ptrdiff_t ow0, ptrdiff_t end,            \
+        const T *gy, ptrdiff_t cb, ptrdiff_t last, ptrdiff_t t0, ptrdiff_t nt, T *gw)        \
     {                                                                                         \
-        FN(dw_wgrad_tile)(RAGGED, NTC, a, ind, taps, count, q, cb, t0, nt, gw);              \
+        FN(dw_wgrad_row)(NC, RAGGED, NTC, a, rows, run, ow0, end, gy, cb, last, t0, nt, gw); \
     }
-CL_DW_WGRAD(dw_wgrad_9, 0, 9)
-CL_DW_WGRAD(dw_wgrad_any, 0, 0)
-CL_DW_WGRAD(dw_wgrad_ragged, 1, 0)
+CL_DW_WGRAD(dw_wgrad_wide9, 2, 0, 9)
+CL_DW_WGRAD(dw_wgrad_wide, 2, 0, 0)
+CL_DW_WGRAD(dw_wgrad_one, 1, 0, 0)
+CL_DW_WGRAD(dw_wgrad_part, 1, 1, 0)
+#undef CL_DW_WGRAD
 
+/* Output pixels q0 <= q < q1 of the flat (N, Ho, Wo) grid, a row segment at a time: per
+ * group of up to 12 taps and block of channels, the segment's sum (dw_wgrad_row). */
 static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
-    struct FN(plan) pl = {.taps = a->kd * a->kh * a->kw, .cn = a->c};  /* per tap, unmerged */
-    const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
-    if (!ind)
+    const ptrdiff_t nrows = a->kd * a->kh, taps = nrows * a->kw;
+    const ptrdiff_t width = (a->wo - 1) * a->sw + (a->kw - 1) * a->dw + 1;
+    const T **rows = malloc(sizeof(const T *) * (size_t)nrows);
+    ptrdiff_t *run = malloc(sizeof(ptrdiff_t) * (size_t)width);
+    T *zero_row = calloc((size_t)(a->iw * a->c), sizeof(T));  /* what a padded row reads */
+    if (!rows || !run || !zero_row) {
+        free(rows);
+        free(run);
+        free(zero_row);
         return -1;
-    for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
-        const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
-        FN(indirection)(a, &pl, 1, s, e, ind, NULL, NULL);
-        for (ptrdiff_t cb = 0; cb < a->c; cb += VW)
-            for (ptrdiff_t t0 = 0; t0 < pl.taps; t0 += 24)
-                (a->c - cb < VW ? FN(dw_wgrad_ragged)
-                 : pl.taps - t0 == 9 ? FN(dw_wgrad_9) : FN(dw_wgrad_any))(
-                    a, ind, pl.taps, e - s, s, cb, t0, pl.taps - t0 < 24 ? pl.taps - t0 : 24,
-                    (T *)a->w);
     }
-    free(ind);
+    cl_column_runs(a, width, run);
+    const ptrdiff_t hw = a->ho * a->wo;
+    for (ptrdiff_t q = q0; q < q1;) {
+        const ptrdiff_t n = q / hw, oh = (q - n * hw) / a->wo, ow0 = q - n * hw - oh * a->wo;
+        const ptrdiff_t end = q1 - q < a->wo - ow0 ? ow0 + (q1 - q) : a->wo;
+        FN(dw_rows)(a, n, oh, rows);
+        for (ptrdiff_t r = 0; r < nrows; ++r)
+            rows[r] = rows[r] ? rows[r] : zero_row;
+        const T *gy = (const T *)a->y + q * a->c;
+        for (ptrdiff_t t0 = 0; t0 < taps; t0 += 12) {
+            const ptrdiff_t nt = taps - t0 < 12 ? taps - t0 : 12;
+            ptrdiff_t cb = 0;
+            for (; cb + 2 * VW <= a->c; cb += 2 * VW)
+                (nt == 9 ? FN(dw_wgrad_wide9) : FN(dw_wgrad_wide))(
+                    a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, (T *)a->w);
+            for (; cb + VW <= a->c; cb += VW)
+                FN(dw_wgrad_one)(a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, (T *)a->w);
+            if (cb < a->c)
+                FN(dw_wgrad_part)(a, rows, run, ow0, end, gy + cb, cb, a->c - cb, t0, nt,
+                                  (T *)a->w);
+        }
+        q += end - ow0;
+    }
+    free(rows);
+    free(run);
+    free(zero_row);
     return 0;
 }
 
