@@ -104,9 +104,15 @@ def test_kernel_matches_reference(isa, name, problem, seed, f64, nchw):
         gy = np.random.default_rng(seed + 1).standard_normal(p.y_shape).astype(x.dtype)
         with _native.using(isa):
             gw = module.backward_weight(gy, x, p)
-        want_gw = reference.conv2d_backward(gy, x, w, **kw)[1]
+        _, want_gw, want_gb = reference.conv2d_backward(gy, x, w, **kw)
         assert gw.shape == w.shape and gw.dtype == x.dtype
         assert rel_err(gw, want_gw) < (1e-12 if f64 else 1e-5)
+        if hasattr(module, "backward_weight_and_bias"):  # grad_b in the same pass
+            with _native.using(isa):
+                gw2, gb = module.backward_weight_and_bias(gy, x, p)
+            np.testing.assert_array_equal(gw2, gw)
+            assert gb.shape == (w.shape[3],) and gb.dtype == x.dtype
+            assert rel_err(gb, want_gb) < (1e-12 if f64 else 1e-5)
 
 
 @st.composite
@@ -446,6 +452,25 @@ def test_the_depthwise_entry_point_checks_its_packing():
     with pytest.raises(ValueError, match="w: expected 576"):
         _native.core.depthwise(x, np.zeros(9), None, np.empty(p.y_shape), rows, cols,
                                native.geometry(p), 64, 0, 4)
+
+
+def test_the_depthwise_weight_gradient_entry_point_checks_grad_b():
+    """grad_b, when given, holds cp values and is written: a short or read-only one is
+    refused before anything is added."""
+    x = np.ones((1, 4, 4, 3))
+    p = problem_of(x, np.ones((3, 3, 1, 3)), groups=3)
+    rows, cols = native.maps(p)
+    gy, gw = np.ones(p.y_shape), np.zeros((9, 64))
+    with pytest.raises(ValueError, match="grad_b: expected 64 items, got 3"):
+        _native.core.dw_wgrad(x, gw, np.zeros(3), gy, rows, cols, native.geometry(p), 64, 0, 4)
+    frozen = np.zeros(64)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="grad_b: the array is read-only"):
+        _native.core.dw_wgrad(x, gw, frozen, gy, rows, cols, native.geometry(p), 64, 0, 4)
+    assert not gw.any()
+    gb = np.zeros(64)
+    _native.core.dw_wgrad(x, gw, gb, gy, rows, cols, native.geometry(p), 64, 0, 4)
+    np.testing.assert_array_equal(gb, [4.0] * 3 + [0.0] * 61)  # four pixels of ones
 
 
 def test_the_dot_entry_point_checks_its_packing():

@@ -597,8 +597,10 @@ fail:
 }
 
 PyDoc_STRVAR(dw_wgrad_doc,
-"dw_wgrad(x, grad_w, None, grad_y, row_map, col_map, geometry, cp, q0, q1)\n\n"
-"Adds the depthwise weight gradient of output pixels q0 <= q < q1 into grad_w (kh*kw, cp).");
+"dw_wgrad(x, grad_w, grad_b, grad_y, row_map, col_map, geometry, cp, q0, q1)\n\n"
+"Adds the depthwise weight gradient of output pixels q0 <= q < q1 into grad_w (kh*kw, cp),\n"
+"and unless grad_b is None, their grad_y summed over pixels into grad_b (cp,), writable: the\n"
+"bias gradient in the same pass over grad_y.");
 
 static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
 {
@@ -608,15 +610,20 @@ static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
     if (parse(args, &c, &cp, 1, 1) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
-    if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64 || c.bias.held) {
+    if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
         PyErr_SetString(PyExc_ValueError, "dw_wgrad: needs groups == C == O, cp a multiple of 64 "
-                        "of at least C, no bias");
+                        "of at least C");
         goto fail;
     }
     a->cp = cp;
     Py_ssize_t ws[2] = {a->kd * a->kh * a->kw, cp};
-    if (check_len(&c.w, "grad_w", product(2, ws)) < 0)
+    if (check_len(&c.w, "grad_w", product(2, ws)) < 0
+        || (c.bias.held && check_len(&c.bias, "grad_b", cp) < 0))
         goto fail;
+    if (c.bias.held && c.bias.view.readonly) {
+        PyErr_SetString(PyExc_ValueError, "grad_b: the array is read-only");
+        goto fail;
+    }
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.dw_wgrad_f64 : cl_kernels.dw_wgrad_f32;
     return run(fn, &c);
 fail:

@@ -172,12 +172,14 @@ static void FN(wgrad_fill)(cl_direct_fn *fns)
  * has it). Walking a row per block of channels keeps its lines in L1 while the row's pixels
  * reuse them (a pixel's kw columns are its neighbours'); two vectors a block read a pixel's
  * adjacent lines together. Through a per-pixel indirection, one vector a pass, every pass
- * read each tap's line from L2 again: dw3x3's weight gradient ran at 14 GB/s. */
+ * read each tap's line from L2 again: dw3x3's weight gradient ran at 14 GB/s.
+ * With gb, the block's grad_y summed over the pixels is added to gb (the bias gradient, in
+ * the same pass: as a pass of its own over grad_y it cost dw3x3's backward 0.9 ms). */
 CL_INLINE void FN(dw_wgrad_row)(const int nc, const int ragged, const int ntc,
                                 const struct cl_conv *a, const T *const *rows,
                                 const ptrdiff_t *run, ptrdiff_t ow0, ptrdiff_t end,
                                 const T *gy, ptrdiff_t cb, ptrdiff_t last, ptrdiff_t t0,
-                                ptrdiff_t ntr, T *gw)
+                                ptrdiff_t ntr, T *gw, T *gb)
 {
     /* ntc: the tap count as a constant (3x3: 9), or 0: ntr */
     const ptrdiff_t nt = ntc ? ntc : ntr, C = a->c, kw = a->kw;
@@ -190,7 +192,7 @@ CL_INLINE void FN(dw_wgrad_row)(const int nc, const int ragged, const int ntc,
         tap[t] = rows[r] + j * a->dw * C + cb;
         tap_col[t] = j * a->dw;
     }
-    VEC acc[12 * 2];
+    VEC acc[12 * 2], sum[2] = {(VEC){0}, (VEC){0}};
 #pragma GCC unroll 24
     for (ptrdiff_t k = 0; k < nt * nc; ++k)
         acc[k] = (VEC){0};
@@ -200,8 +202,10 @@ CL_INLINE void FN(dw_wgrad_row)(const int nc, const int ragged, const int ntc,
         const ptrdiff_t col = ow * a->sw;
         VEC gv[2];
 #pragma GCC unroll 2
-        for (int v = 0; v < nc; ++v)
+        for (int v = 0; v < nc; ++v) {
             gv[v] = CL_DW_LOAD(gy, v);
+            sum[v] += gv[v];  /* two adds against nc * nt FMAs: not worth a second kernel */
+        }
         if (run[col] >= span) {
             const ptrdiff_t base = a->col_map[col] * C;
 #pragma GCC unroll 12
@@ -225,14 +229,19 @@ CL_INLINE void FN(dw_wgrad_row)(const int nc, const int ragged, const int ntc,
 #pragma GCC unroll 2
         for (int v = 0; v < nc; ++v)
             *(VEC *)(gw + (t0 + t) * a->cp + cb + v * VW) += acc[t * nc + v];
+    if (gb)
+#pragma GCC unroll 2
+        for (int v = 0; v < nc; ++v)
+            *(VEC *)(gb + cb + v * VW) += sum[v];
 }
 
 #define CL_DW_WGRAD(NAME, NC, RAGGED, NTC)                                                   \
     static __attribute__((noinline)) void FN(NAME)(const struct cl_conv *a,                  \
         const T *const *rows, const ptrdiff_t *run, ptrdiff_t ow0, ptrdiff_t end,            \
-        const T *gy, ptrdiff_t cb, ptrdiff_t last, ptrdiff_t t0, ptrdiff_t nt, T *gw)        \
+        const T *gy, ptrdiff_t cb, ptrdiff_t last, ptrdiff_t t0, ptrdiff_t nt, T *gw, T *gb) \
     {                                                                                         \
-        FN(dw_wgrad_row)(NC, RAGGED, NTC, a, rows, run, ow0, end, gy, cb, last, t0, nt, gw); \
+        FN(dw_wgrad_row)(NC, RAGGED, NTC, a, rows, run, ow0, end, gy, cb, last, t0, nt, gw,  \
+                         gb);                                                                 \
     }
 CL_DW_WGRAD(dw_wgrad_wide9, 2, 0, 9)
 CL_DW_WGRAD(dw_wgrad_wide, 2, 0, 0)
@@ -266,15 +275,16 @@ static int FN(dw_wgrad)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         const T *gy = (const T *)a->y + q * a->c;
         for (ptrdiff_t t0 = 0; t0 < taps; t0 += 12) {
             const ptrdiff_t nt = taps - t0 < 12 ? taps - t0 : 12;
+            T *gw = (T *)a->w, *gb = t0 ? NULL : (T *)a->bias;  /* grad_b: once */
             ptrdiff_t cb = 0;
             for (; cb + 2 * VW <= a->c; cb += 2 * VW)
                 (nt == 9 ? FN(dw_wgrad_wide9) : FN(dw_wgrad_wide))(
-                    a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, (T *)a->w);
+                    a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, gw, gb);
             for (; cb + VW <= a->c; cb += VW)
-                FN(dw_wgrad_one)(a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, (T *)a->w);
+                FN(dw_wgrad_one)(a, rows, run, ow0, end, gy + cb, cb, VW, t0, nt, gw, gb);
             if (cb < a->c)
-                FN(dw_wgrad_part)(a, rows, run, ow0, end, gy + cb, cb, a->c - cb, t0, nt,
-                                  (T *)a->w);
+                FN(dw_wgrad_part)(a, rows, run, ow0, end, gy + cb, cb, a->c - cb, t0, nt, gw,
+                                  gb);
         }
         q += end - ow0;
     }

@@ -27,7 +27,6 @@ from convolab.ops.arguments import (
     result_dtype,
     to_channels_last,
 )
-from convolab.ops.engine import bias_gradient
 
 
 def caller_shape(shape: tuple[int, ...], data_format: str, unbatched: bool) -> tuple[int, ...]:
@@ -193,8 +192,8 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
     if value and gx is not None:  # the border's gradient belongs to no pixel of x
         inner = (slice(b, n - a) for n, (b, a) in zip(p.x_shape[1:-1], border))
         gx = gx[(slice(None), *inner, slice(None))]
-    gw = lowering.weight_gradient(gy, xc, p, algorithm)
-    gb = bias_gradient(gy, p.dtype).astype(out) if bias else None
+    gw, gb = lowering.weight_gradient(gy, xc, p, algorithm, bias=bias)
+    gb = None if gb is None else gb.astype(out)
     return (
         None if gx is None else
         from_channels_last(gx, prep.data_format, prep.unbatched).astype(out, copy=False),

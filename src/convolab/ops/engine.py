@@ -73,16 +73,21 @@ def weight_gradient_algorithm(p: ConvProblem, algorithm: str = "auto") -> str:
 
 def weight_gradient(
     gy: np.ndarray, x: np.ndarray, p: ConvProblem, algorithm: str = "auto",
-    engine: ConvProblem | None = None,
-) -> np.ndarray:
-    """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``. A volume
-    ``p`` (for an algorithm that reads volumes) is chosen for by its rank-2 ``engine``
-    problem."""
+    engine: ConvProblem | None = None, *, bias: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``grad_w`` (HWIO) from NHWC ``gy`` and ``x``, canonical arrays of ``p.dtype``, and with
+    ``bias`` ``grad_b`` (O,) (else None): in the same pass over ``gy`` where the algorithm has
+    one (``backward_weight_and_bias``). A volume ``p`` (for an algorithm that reads volumes)
+    is chosen for by its rank-2 ``engine`` problem."""
     if p.empty or min(p.y_shape) == 0:  # no product of the definition involves a weight
-        return np.zeros(p.w_shape, p.dtype)
+        return np.zeros(p.w_shape, p.dtype), bias_gradient(gy, p.dtype) if bias else None
     module = REGISTRY[weight_gradient_algorithm(engine or p, algorithm)]
     gy = np.ascontiguousarray(gy, dtype=p.dtype)
-    return getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
+    both = getattr(module, "backward_weight_and_bias", None) if bias else None
+    if both is not None:
+        return both(gy, x, p)
+    gw = getattr(module, "backward_weight", im2col.backward_weight)(gy, x, p)
+    return gw, bias_gradient(gy, p.dtype) if bias else None
 
 
 def bias_gradient(gy: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -158,15 +158,19 @@ def input_gradient(gy: np.ndarray, w: np.ndarray, p: ConvProblem,
     return fold_input_gradient(gxu, p)
 
 
-def weight_gradient(gy: np.ndarray, x: np.ndarray, p: ConvProblem,
-                    algorithm: str = "auto") -> np.ndarray:
-    """``grad_w`` (*kernel, Cg, O) from ``gy`` (N, *out, O) and ``x`` (N, *spatial, C)."""
+def weight_gradient(gy: np.ndarray, x: np.ndarray, p: ConvProblem, algorithm: str = "auto",
+                    *, bias: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """``grad_w`` (*kernel, Cg, O) from ``gy`` (N, *out, O) and ``x`` (N, *spatial, C), and
+    with ``bias`` ``grad_b`` (O,) (else None; the sums of ``gy``, which the lowered problems'
+    ``gy`` holds too)."""
     if p.rank == 2:
-        return engine.weight_gradient(gy, x, p, algorithm)
+        return engine.weight_gradient(gy, x, p, algorithm, bias=bias)
     if p.rank == 1:
-        return weight_gradient(gy[:, None], x[:, None], lifted(p), algorithm)[0]
+        gw, gb = weight_gradient(gy[:, None], x[:, None], lifted(p), algorithm, bias=bias)
+        return gw[0], gb
     if _reads_volumes(engine.weight_gradient_algorithm(gradient_problem(p), algorithm), p):
-        return engine.weight_gradient(gy, x, p, algorithm, gradient_problem(p))
+        return engine.weight_gradient(gy, x, p, algorithm, gradient_problem(p), bias=bias)
     q = unfolded(p)
-    gwu = weight_gradient(gy.reshape(q.y_shape), unfold_input(x, p), q, algorithm)
-    return fold_kernel(gwu, p)
+    gwu, gb = weight_gradient(gy.reshape(q.y_shape), unfold_input(x, p), q, algorithm,
+                              bias=bias)
+    return fold_kernel(gwu, p), gb
