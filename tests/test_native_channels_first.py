@@ -38,9 +38,8 @@ def problems(draw, name: str):
         kh = kw = 3
         stride = dilation = (1, 1)
         c, o = draw(st.integers(1, 20)), draw(st.integers(1, 40))
-    elif name == "direct_depthwise":  # at horizontal stride 1 the planes are read as they lie
+    elif name == "direct_depthwise":  # small images: fused at any stride (not read as planes)
         c = o = groups = draw(st.integers(2, 40))
-        stride = (stride[0], 2)
     else:
         groups = draw(st.sampled_from([1, 1, 2]))
         c, o = groups * draw(st.integers(1, 20)), groups * draw(st.integers(1, 20))
@@ -161,3 +160,20 @@ def test_what_the_fused_path_leaves_to_the_separate_transposes(monkeypatch):
     got = cl.conv2d(np.concatenate([x, x]), w, data_format="NCHW", kernel_format="OIHW")
     np.testing.assert_allclose(got[1], want[0].transpose(2, 0, 1), rtol=1e-12, atol=1e-12)
     assert calls == []
+
+
+def test_a_depthwise_image_within_l2_is_fused_and_a_larger_one_read_as_planes(monkeypatch):
+    """An NCHW depthwise conv whose image (input and output) fits ``FUSED_DEPTHWISE_BYTES``
+    is transposed in L2; a larger one is read as N*C planes, as it lies."""
+    from convolab.ops.layout_routes import FUSED_DEPTHWISE_BYTES, PLANES
+
+    monkeypatch.setattr(scheduler, "workers", lambda: 2)
+
+    def route(c: int, hw: int) -> str:
+        x, w = np.empty((2, c, hw, hw), np.float32), np.empty((c, 1, 3, 3), np.float32)
+        return cl.plan(x, w, padding="same", groups=c, data_format="NCHW",
+                       kernel_format="OIHW").layout
+
+    assert 2 * 128 * 44 * 44 * 4 <= FUSED_DEPTHWISE_BYTES < 2 * 128 * 56 * 56 * 4
+    assert route(128, 44) == FUSED
+    assert route(128, 56) == PLANES

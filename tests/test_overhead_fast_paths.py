@@ -281,7 +281,7 @@ def test_a_repeated_channels_first_call_runs_its_route_on_new_values(
 
 def test_channels_first_calls_that_read_the_input_as_it_lies_are_remembered():
     """The routes this path serves are taken at all: an NCHW layer on the fused transposes,
-    an NCHW depthwise layer read as planes."""
+    an NCHW filter of one channel read as planes."""
     from convolab import _native
     from convolab.ops import conv2d, small_call
     from convolab.ops.layout_routes import FUSED, PLANES
@@ -291,6 +291,6 @@ def test_channels_first_calls_that_read_the_input_as_it_lies_are_remembered():
     x = np.ones((4, 8, 16, 16), np.float32)
     small_call._remembered.clear()
     conv2d(x, np.ones((16, 8, 3, 3), np.float32), data_format="NCHW", kernel_format="OIHW")
-    conv2d(x, np.ones((8, 1, 3, 3), np.float32), groups=8, padding="same",
-           data_format="NCHW", kernel_format="OIHW")
+    conv2d(np.ones((4, 1, 16, 16), np.float32), np.ones((3, 1, 3, 3), np.float32),
+           padding="same", data_format="NCHW", kernel_format="OIHW")
     assert sorted(c.route for c in small_call._remembered.values()) == sorted([FUSED, PLANES])

@@ -38,10 +38,11 @@ def eligible(module: ModuleType, p: ConvProblem) -> bool:
     keeps every worker busy with whole images, and one image is small enough to gain."""
     if p.rank != 2 or p.empty or not native.available() or not hasattr(module, "bind"):
         return False
-    return p.x_shape[0] >= scheduler.workers() and _image_bytes(p) <= IMAGE_BYTES
+    return p.x_shape[0] >= scheduler.workers() and image_bytes(p) <= IMAGE_BYTES
 
 
-def _image_bytes(p: ConvProblem) -> int:
+def image_bytes(p: ConvProblem) -> int:
+    """Bytes of one image's input and output."""
     return (math.prod(p.x_shape[1:]) + math.prod(p.y_shape[1:])) * p.dtype.itemsize
 
 
@@ -53,7 +54,7 @@ def _group(p: ConvProblem, kernel: native.Bound) -> int:
     if n * kernel.items * kernel.macs < native.SERIAL_MACS:
         return n
     per_worker = -(-n // (scheduler.workers() * native.TASKS_PER_WORKER))
-    return max(1, min(per_worker, GROUP_BYTES // _image_bytes(p)))
+    return max(1, min(per_worker, GROUP_BYTES // image_bytes(p)))
 
 
 def forward(kernel: native.Bound, x: np.ndarray, p: ConvProblem) -> np.ndarray | None:
