@@ -663,8 +663,10 @@ def test_nchw_depthwise_runs_on_the_planes_and_matches_reference(isa, c, n, h, w
                                                                  dilation, padding, mode, seed,
                                                                  f64):
     """N*C one-channel images, each filtered by its channel's kernel (C = 1: one image each,
-    its output channel's plane written as it lies): no transpose either way."""
+    its output channel's plane written as it lies): no transpose either way. (A depthwise
+    image within L2 takes the fused transposes: here every size is read as planes.)"""
     from convolab.algorithms import direct_stencil
+    from convolab.ops import layout_routes
 
     kw = dict(stride=(sh, 1), dilation=dilation, padding=padding, padding_mode=mode, groups=c)
     try:
@@ -679,6 +681,7 @@ def test_nchw_depthwise_runs_on_the_planes_and_matches_reference(isa, c, n, h, w
     with _native.using(isa), pytest.MonkeyPatch.context() as mp:
         mp.setattr(direct_stencil, "channels_first",
                    lambda *a: calls.append(1) or real(*a))
+        mp.setattr(layout_routes, "FUSED_DEPTHWISE_BYTES", 0)
         chosen = cl.plan(x, wk, **kw).algorithm
         got = cl.conv2d(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), wk.transpose(3, 2, 0, 1),
                         b, data_format="NCHW", kernel_format="OIHW", **kw)
