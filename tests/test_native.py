@@ -208,6 +208,40 @@ def test_a_plane_map_is_checked_like_the_row_and_column_maps():
         _native.core.small(x, w, None, y, rows, cols, geometry, 0, 0, 8, planes)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=examples(25), deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 2), h=st.integers(2, 9),
+       width=st.integers(1, 90), c=st.integers(1, 3),
+       kernel=st.tuples(st.integers(1, 4), st.integers(1, 7)), dw=st.integers(1, 2),
+       padding=paddings, mode=st.sampled_from(MODES), f64=st.booleans())
+def test_the_stencil_computes_a_row_to_the_same_bits_alone_or_paired(
+        isa, seed, n, h, width, c, kernel, dw, padding, mode, f64):
+    """One output channel at vertical stride 1: output rows go through the stencil in pairs
+    that share their input rows' loads, a task's last row alone. Which rows pair up depends on
+    where the region cuts its tasks, so a row must come out the same either way: every row
+    computed alone (one call a row) equals the call over all rows, bit for bit, and both
+    equal the definition."""
+    try:
+        g = conv_geometry((h, width), kernel, padding=padding, dilation=(1, dw))
+        check_padding_fits(g.in_shape, g.pads, mode)
+    except ValueError:
+        assume(False)
+    dt = np.float64 if f64 else np.float32
+    x, w, b = arrays((n, h, width, c), (*kernel, c, 1), seed, dt)
+    kw_args = dict(padding=padding, dilation=(1, dw), padding_mode=mode)
+    with _native.using(isa):
+        p = problem_of(x, w, **kw_args)
+        rows, cols = native.maps(p)
+        geometry = native.geometry(p)
+        _, ho, wo, _ = p.y_shape
+        together, alone = np.empty(p.y_shape, dt), np.empty(p.y_shape, dt)
+        _native.core.stencil(x, w, b, together, rows, cols, geometry, 0, 0, n * ho * wo)
+        for r in range(n * ho):
+            _native.core.stencil(x, w, b, alone, rows, cols, geometry, 0, r * wo, (r + 1) * wo)
+    np.testing.assert_array_equal(together, alone)
+    assert rel_err(together, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
+
+
 def _tiles() -> list[tuple[str, int]]:
     """(instruction set, vectors of output channels) of every direct tile built."""
     pairs = []

@@ -155,6 +155,108 @@ CL_STENCIL_ROW(6)
 CL_STENCIL_ROW(7)
 CL_STENCIL_ROW(8)
 
+/* One tap of a pair of rows: its input vectors loaded once, into the top row's sums with
+ * weight wt and the bottom row's with wb (where the row has that kernel row). */
+CL_INLINE void FN(stencil_pair_tap)(const int vecs, int has_top, int has_bottom, const T *src,
+                                    T wt, T wb, VEC *top, VEC *bottom)
+{
+    VEC xv[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < vecs; ++u)
+        xv[u] = *(const VEC *)(src + u * VW);
+    if (has_top)
+#pragma GCC unroll 4
+        for (int u = 0; u < vecs; ++u)
+            top[u] += xv[u] * wt;
+    if (has_bottom)
+#pragma GCC unroll 4
+        for (int u = 0; u < vecs; ++u)
+            bottom[u] += xv[u] * wb;
+}
+
+/* Output pixels ow .. ow + vecs*VW of two consecutive output rows of one output channel
+ * (vertical stride and dilation 1): rows[0 .. kh] are the kh + 1 padded rows they read, y and
+ * y + ystep the two output rows. Each input vector is loaded once for both: padded row r feeds
+ * kernel row r of the first and r - 1 of the second ((kh + 1) * kw loads a vector of pixels
+ * and channel for the two rows, where a row at a time took 2 * kh * kw). */
+CL_INLINE void FN(stencil_pair_run)(const int vecs, const struct cl_conv *a,
+                                    const T *const *rows, ptrdiff_t cstride, const T *w, T *y,
+                                    ptrdiff_t ystep, ptrdiff_t ow, ptrdiff_t lanes,
+                                    const T *bias)
+{
+    /* stencil_run's sets of sums (column tap j in set j % sets, the last kw % sets taps in
+     * set 0) and its order of terms, so that a row computes to the same bits alone or in a
+     * pair: a region's chunks decide which rows pair up */
+    const int sets = vecs >= 6 ? 1 : vecs >= 3 ? 2 : 4;
+    VEC top[16], bottom[16];  /* [set][vector] */
+#pragma GCC unroll 16
+    for (int k = 0; k < sets * vecs; ++k)
+        top[k] = bottom[k] = (VEC){0};
+    const ptrdiff_t kh = a->kh, kw = a->kw, C = a->c, tap = C;  /* w's column-tap step */
+    for (ptrdiff_t r = 0; r <= kh; ++r) {
+        /* padded row r: kernel row r of the top row (none past the last), r - 1 of the
+         * bottom one (none before the first); a missing one's weights are not read */
+        const int has_top = r < kh, has_bottom = r > 0;
+        for (ptrdiff_t c = 0; c < C; ++c) {
+            const T *src = rows[r] + c * cstride + ow;
+            const T *wt = w + (has_top ? r : 0) * kw * tap + c;
+            const T *wb = w + (has_bottom ? r - 1 : 0) * kw * tap + c;
+            ptrdiff_t j = 0;
+            for (; j + sets <= kw; j += sets)
+#pragma GCC unroll 4
+                for (int s = 0; s < sets; ++s)
+                    FN(stencil_pair_tap)(vecs, has_top, has_bottom, src + (j + s) * a->dw,
+                                         wt[(j + s) * tap], wb[(j + s) * tap],
+                                         top + s * vecs, bottom + s * vecs);
+            for (; j < kw; ++j)
+                FN(stencil_pair_tap)(vecs, has_top, has_bottom, src + j * a->dw, wt[j * tap],
+                                     wb[j * tap], top, bottom);
+        }
+    }
+#pragma GCC unroll 4
+    for (int s = 1; s < sets; ++s)
+#pragma GCC unroll 4
+        for (int u = 0; u < vecs; ++u) {
+            top[u] += top[s * vecs + u];
+            bottom[u] += bottom[s * vecs + u];
+        }
+    const T b = bias ? bias[0] : (T)0;
+#pragma GCC unroll 4
+    for (int u = 0; u < vecs; ++u) {
+        const ptrdiff_t n = u == vecs - 1 ? lanes : VW;
+        FN(store_lanes)(y + ow + u * VW, top[u] + b, n);
+        FN(store_lanes)(y + ystep + ow + u * VW, bottom[u] + b, n);
+    }
+}
+
+/* Two consecutive output rows, all their pixels, one output channel (as stencil_row). */
+static __attribute__((noinline)) void FN(stencil_pair_row)(const struct cl_conv *a,
+                                                           const T *const *rows,
+                                                           ptrdiff_t cstride, const T *w, T *y,
+                                                           ptrdiff_t ystep, const T *bias)
+{
+    ptrdiff_t ow = 0;
+    for (; ow + ST_U * VW <= a->wo; ow += ST_U * VW)
+        FN(stencil_pair_run)(ST_U, a, rows, cstride, w, y, ystep, ow, VW, bias);
+    const ptrdiff_t rest = a->wo - ow, last = rest - (rest - 1) / VW * VW;
+    switch ((rest + VW - 1) / VW) {
+    case 0:
+        break;
+    case 1:
+        FN(stencil_pair_run)(1, a, rows, cstride, w, y, ystep, ow, last, bias);
+        break;
+    case 2:
+        FN(stencil_pair_run)(2, a, rows, cstride, w, y, ystep, ow, last, bias);
+        break;
+    case 3:
+        FN(stencil_pair_run)(3, a, rows, cstride, w, y, ystep, ow, last, bias);
+        break;
+    default:
+        FN(stencil_pair_run)(4, a, rows, cstride, w, y, ystep, ow, last, bias);
+        break;
+    }
+}
+
 /* The interior of the column map: the longest run [lo, hi) of padded columns that read the
  * input row's columns map[lo], map[lo] + 1, ... (one memcpy a row). Found once a call: walking
  * the map column by column for every row took 35% of a 2048x2048 3x3 filter's time, twice
@@ -299,7 +401,7 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
     const struct FN(interior) interior = FN(stencil_interior)(a, width);
     T *ring = calloc((size_t)(slots * stride), sizeof(T));
     ptrdiff_t *tag = malloc(sizeof(ptrdiff_t) * (size_t)slots);
-    const T **rows = malloc(sizeof(const T *) * (size_t)a->kh);
+    const T **rows = malloc(sizeof(const T *) * (size_t)(a->kh + 1));
     if (!ring || !tag || !rows) {
         free(ring);
         free(tag);
@@ -312,6 +414,9 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
                                     FN(stencil_row_3), FN(stencil_row_4), FN(stencil_row_5),
                                     FN(stencil_row_6), FN(stencil_row_7), FN(stencil_row_8)};
     const row_fn run_row = by_oc[a->o];
+    /* one output channel, vertical stride and dilation 1: output rows in pairs that share
+     * their input rows' loads (stencil_pair_row); the ring's span + 1 slots hold both's */
+    const int pairs = a->o == 1 && a->sh == 1 && a->dh == 1;
     const T *w = (const T *)a->w, *bias = (const T *)a->bias;
     ptrdiff_t last_n = -1, prev_first = -1, base = 0;
     for (ptrdiff_t row = q0 / wo; row < q1 / wo; ++row) {
@@ -331,7 +436,8 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         base = first == prev_first + a->sh ? base + a->sh : first % slots;
         base -= base >= slots ? slots : 0;
         prev_first = first;
-        for (ptrdiff_t i = 0, slot = base; i < a->kh; ++i) {
+        const int pair = pairs && oh + 1 < a->ho && row + 1 < q1 / wo;
+        for (ptrdiff_t i = 0, slot = base; i < a->kh + pair; ++i) {
             const ptrdiff_t pr = first + i * a->dh;
             if (tag[slot] != pr) {
                 tag[slot] = pr;
@@ -354,8 +460,16 @@ static int FN(stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         /* output row oh of every channel: interleaved (NHWC), or row oh of each channel's
          * plane (planar: an NCHW result, written as it lies) */
         T *y = (T *)a->y + (a->planar ? (n * a->o * a->ho + oh) * wo : row * wo * a->o);
-        run_row(&flat, rows, cstride, w + k * a->kh * a->kw * flat.c * a->o, y,
-                bias ? bias + k * a->o : NULL, a->planar ? a->ho * wo : 0);
+        const T *wk = w + k * a->kh * a->kw * flat.c * a->o, *bk = bias ? bias + k * a->o : NULL;
+        if (pair) {  /* rows oh and oh + 1: one output channel, so the next row is wo on */
+            FN(stencil_pair_row)(&flat, rows, cstride, wk, y, wo, bk);
+            ++row;
+            prev_first = first + 1;  /* as if row oh + 1 had gone through the loop */
+            base += 1;
+            base -= base >= slots ? slots : 0;
+            continue;
+        }
+        run_row(&flat, rows, cstride, wk, y, bk, a->planar ? a->ho * wo : 0);
     }
     free(ring);
     free(tag);
