@@ -33,7 +33,6 @@ if os.environ.get("CONVOLAB_SANITIZE") == "1":
     link_args += flags
 
 
-
 class ParallelBuildExt(build_ext):
     """``build_ext`` that compiles one extension's sources side by side, one per core.
 

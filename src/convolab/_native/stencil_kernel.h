@@ -17,6 +17,11 @@
  */
 
 #define ST_U 4
+/* Sets of sums that consecutive column taps take turns over, for `chains` sums of a tap: an
+ * FMA's latency is 4 cycles and two retire a cycle, so fewer than 8 chains leave the units
+ * idle (one output channel of a 28-pixel row, 2 chains, ran at a quarter of their speed).
+ * stencil_run and stencil_pair_run both take it: a row sums in the same order either way. */
+#define ST_SETS(chains) ((chains) >= 6 ? 1 : (chains) >= 3 ? 2 : 4)
 
 /* acc[o * vecs + u] += wt[o] * src[u * VW ..]: one tap (and input channel) of a run. */
 CL_INLINE void FN(stencil_tap)(const int oc, const int vecs, const T *src, const T *wt,
@@ -45,10 +50,7 @@ CL_INLINE void FN(stencil_run)(const int oc, const int vecs, const struct cl_con
                                const T *const *rows, ptrdiff_t cstride, const T *w, T *y,
                                ptrdiff_t ow, ptrdiff_t lanes, const T *bias, ptrdiff_t plane)
 {
-    /* sets of oc * vecs sums, consecutive column taps taking turns: an FMA's latency is 4
-     * cycles and two retire a cycle, so fewer than 8 chains leave the units idle (one output
-     * channel of a 28-pixel row, 2 chains, ran at a quarter of their speed) */
-    const int sets = oc * vecs >= 6 ? 1 : oc * vecs >= 3 ? 2 : 4;
+    const int sets = ST_SETS(oc * vecs);
     VEC acc[24];
 #pragma GCC unroll 24
     for (int k = 0; k < sets * oc * vecs; ++k)
@@ -187,7 +189,7 @@ CL_INLINE void FN(stencil_pair_run)(const int vecs, const struct cl_conv *a,
     /* stencil_run's sets of sums (column tap j in set j % sets, the last kw % sets taps in
      * set 0) and its order of terms, so that a row computes to the same bits alone or in a
      * pair: a region's chunks decide which rows pair up */
-    const int sets = vecs >= 6 ? 1 : vecs >= 3 ? 2 : 4;
+    const int sets = ST_SETS(vecs);
     VEC top[16], bottom[16];  /* [set][vector] */
 #pragma GCC unroll 16
     for (int k = 0; k < sets * vecs; ++k)

@@ -90,8 +90,7 @@ def backward_weight_and_bias(gy: np.ndarray, x: np.ndarray, p: ConvProblem
     """``grad_w`` as :func:`backward_weight`, and ``grad_b`` (C,), ``gy`` summed over images
     and pixels, in the same pass over ``gy`` (a pass of its own was a sixth of dw3x3's
     backward)."""
-    gw, gb = _weight_gradients(gy, x, p, bias=True)
-    return gw, gb
+    return _weight_gradients(gy, x, p, bias=True)  # type: ignore[return-value]
 
 
 def _weight_gradients(gy: np.ndarray, x: np.ndarray, p: ConvProblem, *, bias: bool

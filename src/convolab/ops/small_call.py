@@ -4,10 +4,10 @@ A layer or a loop calls the same conv over and over; validating, resolving and c
 algorithm cost ~40 us of Python a call (~60 us with the planning a tiny call does), as much as
 the arithmetic of a small layer (LeNet's second, batch 1) and ten times a tiny one's. The first
 call takes the full path; when it ran on the caller's own arrays (no conversion,
-channels-last, batched; any rank: a signal or a volume is lowered to an image on each call
-as on the full path, ``ops/lowering.py``), its resolved problem and chosen algorithm are remembered
-under the call's shapes, dtypes, options, and what the choice depended on (threads, instruction
-set, workspace limit). A later call with the same key is valid for the same reasons, so it only
+channels-last, batched; any rank: a signal or a volume is lowered to an image on each call as
+on the full path, ``ops/lowering.py``), its resolved problem and chosen algorithm are
+remembered under the call's shapes, dtypes, options, and what the choice depended on (threads,
+instruction set, workspace limit). A later call with the same key is valid for the same reasons, so it only
 runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel
 (the tiny call's choice depends on nothing else, so it does not even ask for those: ~3 us).
 A channels-first call is remembered too when it took a route that reads the caller's array as
