@@ -7,9 +7,10 @@ call takes the full path; when it ran on the caller's own arrays (no conversion,
 channels-last, batched; any rank: a signal or a volume is lowered to an image on each call as
 on the full path, ``ops/lowering.py``), its resolved problem and chosen algorithm are
 remembered under the call's shapes, dtypes, options, and what the choice depended on (threads,
-instruction set, workspace limit). A later call with the same key is valid for the same reasons, so it only
-runs the algorithm: for the ``small`` kernel, only allocates the output and calls the kernel
-(the tiny call's choice depends on nothing else, so it does not even ask for those: ~3 us).
+instruction set, workspace limit). A later call with the same key is valid for the same
+reasons, so it only runs the algorithm: for the ``small`` kernel, only allocates the output
+and calls the kernel (the tiny call's choice depends on nothing else, so it does not even ask
+for those: ~3 us).
 A channels-first call is remembered too when it took a route that reads the caller's array as
 it lies (``ops/layout_routes.py``: ``PLANES``, ``FUSED``); a later call runs that route.
 """
