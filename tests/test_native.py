@@ -301,6 +301,37 @@ def test_merged_rows_on_long_rows_match_reference(isa, tile, seed, n, h, width, 
     assert rel_err(y, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
 
 
+@pytest.mark.parametrize(("isa", "tile"), _tiles() if ISAS else [])
+@settings(max_examples=examples(15), deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 2), h=st.integers(1, 4),
+       width=st.integers(1, 40), c=st.integers(32, 80), o=st.integers(1, 40),
+       kernel=st.tuples(st.integers(1, 3), st.integers(1, 4)), stride=st.integers(1, 2),
+       padding=paddings, mode=st.sampled_from(MODES), f64=st.booleans())
+def test_tiles_that_prefetch_the_next_tiles_input_match_reference(isa, tile, seed, n, h, width,
+                                                                 c, o, kernel, stride, padding,
+                                                                 mode, f64):
+    """Wide pixels (a group's channels past CL_PREFETCH_BYTES: 64 float32, 32 float64) take the
+    tiles that prefetch the next tile's input as they go: per tap and merged rows, strided or
+    through the indirection, the last tile of a chunk and a task's remainder."""
+    kh, kw = kernel
+    try:
+        g = conv_geometry((h, width), kernel, stride=(stride, stride), padding=padding)
+        check_padding_fits(g.in_shape, g.pads, mode)
+    except ValueError:
+        assume(False)
+    dt = np.float64 if f64 else np.float32
+    x, w, b = arrays((n, h, width, c), (kh, kw, c, o), seed, dt)
+    kw_args = dict(stride=stride, padding=padding, padding_mode=mode)
+    with _native.using(isa):
+        p = problem_of(x, w, **kw_args)
+        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(x.itemsize))
+        y = np.full(p.y_shape, np.nan, dt)
+        rows, cols = native.maps(p)
+        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
+                            int(np.prod(p.y_shape[:-1])))
+    assert rel_err(y, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
+
+
 @contextlib.contextmanager
 def forced_tile(dot: bool):
     """Inside: ``direct`` runs its dot tiles (True) or its best vector tile (False), whatever
