@@ -643,6 +643,23 @@ def test_transpose_is_numpys_at_every_size(isa, n, c, h, w, f64):
     assert y.flags.c_contiguous and back.flags.c_contiguous
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=examples(40))
+@given(rows=st.integers(1, 9), cols=st.integers(1, 60), data=st.data(), f64=st.booleans())
+def test_a_transposes_columns_are_written_and_nothing_else(isa, rows, cols, data, f64):
+    """A task's columns j0 <= j < j1 of a (rows, cols) matrix, alone: few rows (under 8) take
+    the path whose stores overhang into the next columns, which must stay inside j1."""
+    j0 = data.draw(st.integers(0, cols - 1))
+    j1 = data.draw(st.integers(j0 + 1, cols))
+    dt = np.float64 if f64 else np.float32
+    src = np.random.default_rng(rows * cols).standard_normal((rows, cols)).astype(dt)
+    dst = np.full((cols, rows), np.nan, dt)
+    with _native.using(isa):
+        _native.core.transpose(src, dst, 1, rows, cols, 0, 1, j0, j1)
+    np.testing.assert_array_equal(dst[j0:j1], src.T[j0:j1])
+    assert np.isnan(dst[:j0]).all() and np.isnan(dst[j1:]).all()
+
+
 def test_nchw_calls_give_the_nhwc_results_through_the_transpose():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 16, 40, 40), dtype=np.float32)  # 200 KiB: the kernel's size

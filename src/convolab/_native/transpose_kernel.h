@@ -18,12 +18,10 @@ typedef int FN(m8) __attribute__((vector_size(32)));
 #define V8 FN(v8)
 #define M8 FN(m8)
 
-/* dst[j][i] = src[i][j] for an 8 x 8 tile (row strides ls, ld). */
-CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
+/* out[j][i] = r[i][j]: an 8 x 8 transpose in registers. */
+CL_INLINE void FN(transpose8)(const V8 r[8], V8 out[8])
 {
-    V8 r[8], t[8], u[8];
-    for (int k = 0; k < 8; ++k)
-        r[k] = *(const V8 *)(src + k * ls);
+    V8 t[8], u[8];
     for (int k = 0; k < 8; k += 2) {
         t[k] = __builtin_shuffle(r[k], r[k + 1], (M8){0, 8, 1, 9, 4, 12, 5, 13});
         t[k + 1] = __builtin_shuffle(r[k], r[k + 1], (M8){2, 10, 3, 11, 6, 14, 7, 15});
@@ -37,11 +35,42 @@ CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
         }
     }
     for (int k = 0; k < 4; ++k) {
-        *(V8 *)(dst + k * ld) = __builtin_shuffle(u[k], u[k + 4],
-                                                  (M8){0, 1, 2, 3, 8, 9, 10, 11});
-        *(V8 *)(dst + (k + 4) * ld) = __builtin_shuffle(u[k], u[k + 4],
-                                                        (M8){4, 5, 6, 7, 12, 13, 14, 15});
+        out[k] = __builtin_shuffle(u[k], u[k + 4], (M8){0, 1, 2, 3, 8, 9, 10, 11});
+        out[k + 4] = __builtin_shuffle(u[k], u[k + 4], (M8){4, 5, 6, 7, 12, 13, 14, 15});
     }
+}
+
+/* dst[j][i] = src[i][j] for an 8 x 8 tile (row strides ls, ld). */
+CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
+{
+    V8 r[8], out[8];
+    for (int k = 0; k < 8; ++k)
+        r[k] = *(const V8 *)(src + k * ls);
+    FN(transpose8)(r, out);
+    for (int k = 0; k < 8; ++k)
+        *(V8 *)(dst + k * ld) = out[k];
+}
+
+/* Columns j0 <= j < j1 of a matrix of rows < 8 (a few channels: LeNet's 6, RGB's 3) into a
+ * dense dst (ld == rows), 8 columns a step: the rows' 8 values each, transposed as a tile
+ * with zero rows below, and its 8 output rows stored in order, each 8 values wide, so that
+ * each store's values past `rows` are overwritten by the next (a scalar loop a value was
+ * most of LeNet's second layer's channels-first cost). A step runs only while the last
+ * store's overhang stays inside column j1's start: what is left goes to the caller's
+ * scalar loop, which overwrites the overhang; nothing is written outside columns < j1. */
+static ptrdiff_t FN(transpose_few_rows)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols,
+                                        ptrdiff_t j0, ptrdiff_t j1)
+{
+    ptrdiff_t j = j0;
+    for (; (j + 7) * rows + 8 <= j1 * rows; j += 8) {
+        V8 r[8], out[8];
+        for (int k = 0; k < 8; ++k)
+            r[k] = k < rows ? *(const V8 *)(src + k * cols + j) : (V8){0};
+        FN(transpose8)(r, out);
+        for (int k = 0; k < 8; ++k)
+            *(V8 *)(dst + (j + k) * rows) = out[k];
+    }
+    return j;
 }
 
 /* dst (cols, rows) = src (rows, cols)^T, destination rows j0 <= j < j1, ld apart (>= rows:
@@ -49,6 +78,8 @@ CL_INLINE void FN(tile8)(const T *src, ptrdiff_t ls, T *dst, ptrdiff_t ld)
 static void FN(transpose_to)(const T *src, T *dst, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld,
                              ptrdiff_t j0, ptrdiff_t j1)
 {
+    if (rows < 8 && ld == rows)
+        j0 = FN(transpose_few_rows)(src, dst, rows, cols, j0, j1);
     for (ptrdiff_t jb = j0; jb < j1; jb += 64) {
         const ptrdiff_t je = j1 - jb < 64 ? j1 : jb + 64;
         for (ptrdiff_t ib = 0; ib < rows; ib += 64) {
