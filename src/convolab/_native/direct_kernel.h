@@ -55,7 +55,9 @@ struct FN(ahead) {
 
 /* The reduction: acc[p][j] += sum over taps t and channels c < cn of
  * (ind[t][p] + off)[c] * wt[t][c][j]; wt's taps are wstride values apart, each a row of nv
- * vectors per channel. A strided tile's pixels read one stretch of the input, pstep values
+ * vectors per channel, the rows wrow values apart (nv * VW, packed; a channels-first 1x1
+ * layer's input rows: pointwise_kernel.h). The tile that prefetches reads the next tile's
+ * input as it goes (`ahead`). A strided tile's pixels read one stretch of the input, pstep values
  * apart: only ind[t][0] is given, pixel p reading ind[t][0] + p * pstep. acc is the caller's
  * local array, kept in registers throughout: the callers are functions of their own, since
  * inlined into a driver with many live values GCC spilled half of them. */
@@ -63,9 +65,8 @@ CL_INLINE void FN(direct_reduce)(const int pix, const int nv, const int strided,
                                  const T *const *ind, ptrdiff_t off, const T *wt,
                                  ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
                                  ptrdiff_t pstep, VEC *acc, const int prefetch,
-                                 const struct FN(ahead) *ahead)
+                                 const struct FN(ahead) *ahead, ptrdiff_t wrow)
 {
-    const ptrdiff_t ob = nv * VW;
     for (ptrdiff_t t = 0; t < taps; ++t) {
         const T *px[16], *pf[16];
 #pragma GCC unroll 16
@@ -84,7 +85,7 @@ CL_INLINE void FN(direct_reduce)(const int pix, const int nv, const int strided,
         ptrdiff_t line = 0;
         const T *w = wt + t * wstride;
         __asm__("" : "+r"(w));  /* one pointer stepping by a row of weights (as px above) */
-        for (ptrdiff_t c = 0; c < cn; ++c, w += ob) {
+        for (ptrdiff_t c = 0; c < cn; ++c, w += wrow) {
             if (prefetch) {
                 __builtin_prefetch(pf[pp] + line, 0, 3);
                 if (++pp == pix) {
@@ -118,7 +119,8 @@ CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided
 #pragma GCC unroll 64
     for (int k = 0; k < pix * nv; ++k)
         acc[k] = acc_io[k];
-    FN(direct_reduce)(pix, nv, strided, ind, off, wt, taps, cn, wstride, pstep, acc, 0, NULL);
+    FN(direct_reduce)(pix, nv, strided, ind, off, wt, taps, cn, wstride, pstep, acc, 0, NULL,
+                      nv * VW);
 #pragma GCC unroll 64
     for (int k = 0; k < pix * nv; ++k)
         acc_io[k] = acc[k];
@@ -350,7 +352,7 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, c
             acc[p * nv + j] = c0 ? FN(load_lanes)(yp + j * VW, lanes - j * VW) : (VEC){0};
     }
     FN(direct_reduce)(pix, nv, strided, ind, g * a->cg + c0, wb + c0 * ob, pl->taps, c1 - c0,
-                      pl->wstride, pstep, acc, prefetch, ahead);
+                      pl->wstride, pstep, acc, prefetch, ahead, ob);
     const T *bias = a->bias && c1 == pl->cn ? (const T *)a->bias + (g * nob + b) * ob : NULL;
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {

@@ -65,6 +65,8 @@ struct cl_kernels {
     cl_direct_fn wgrad_f32[CL_MAX_NV + 1], wgrad_f64[CL_MAX_NV + 1];
     cl_direct_fn dw_wgrad_f32, dw_wgrad_f64;    /* C == O == 1, horizontal stride 1 */
     cl_direct_fn stencil_wgrad_f32, stencil_wgrad_f64;  /* C == 1, horizontal stride 1 */
+    /* a channels-first 1x1 conv, per image y = w @ x (pointwise_kernel.h) */
+    cl_direct_fn pointwise_cf_f32, pointwise_cf_f64;
     cl_transpose_f32_fn transpose_f32;
     cl_transpose_f64_fn transpose_f64;
     cl_pool_fn pool_f32, pool_f64;

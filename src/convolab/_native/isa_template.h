@@ -36,6 +36,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "activation_kernel.h"
 #include "channel_kernel.h"
 #include "winograd_kernel.h"
+#include "pointwise_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -64,6 +65,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "activation_kernel.h"
 #include "channel_kernel.h"
 #include "winograd_kernel.h"
+#include "pointwise_kernel.h"
 #undef TSIZE
 #undef T
 #undef TNAME
@@ -102,6 +104,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->channel_sums_f64 = CL_CAT3(channel_sums, f64, ISA);
     k->channel_affine_f32 = CL_CAT3(channel_affine, f32, ISA);
     k->channel_affine_f64 = CL_CAT3(channel_affine, f64, ISA);
+    k->pointwise_cf_f32 = CL_CAT3(pointwise_cf, f32, ISA);
+    k->pointwise_cf_f64 = CL_CAT3(pointwise_cf, f64, ISA);
     k->pool_f32 = CL_CAT3(pool, f32, ISA);
     k->pool_f64 = CL_CAT3(pool, f64, ISA);
 }

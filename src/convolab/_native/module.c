@@ -718,6 +718,43 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(pointwise_cf_doc,
+"pointwise_cf(x, w, bias, y, row_map, col_map, geometry, unused, q0, q1[, plane_map, chunk, workers])\n\n"
+"A 1x1 conv in channels-first layout, pixels q0 <= q < q1 of the flat (N, S) grid: x (N, C, S),\n"
+"y (N, O, S), w the (O, C) kernel as given, bias (O,) or None; geometry that of an image of\n"
+"1 x S pixels, 1x1, stride 1, groups 1 (the maps the identity).");
+
+static PyObject *py_pointwise_cf(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t unused;
+    if (parse(args, &c, &unused, 0, 0) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (c.planar || a->ih != 1 || a->ho != 1 || a->wo != a->iw || a->kh != 1 || a->kw != 1
+        || a->sh != 1 || a->sw != 1 || a->groups != 1) {
+        PyErr_SetString(PyExc_ValueError, "pointwise_cf: needs one row of pixels (ih = ho = 1, "
+                        "wo = iw), a 1x1 kernel, stride 1 and groups 1");
+        goto fail;
+    }
+    const int64_t *cols = (const int64_t *)c.cols.view.buf;
+    for (Py_ssize_t i = 0; i < a->iw; ++i)
+        if (cols[i] != i) {
+            PyErr_SetString(PyExc_ValueError, "col_map: pointwise_cf reads no padding (the "
+                            "identity map)");
+            goto fail;
+        }
+    Py_ssize_t ws[2] = {a->o, a->c};
+    if (check_len(&c.w, "w", product(2, ws)) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", a->o) < 0))
+        goto fail;
+    return run(c.itemsize == 8 ? cl_kernels.pointwise_cf_f64 : cl_kernels.pointwise_cf_f32, &c);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(small_doc,
 "small(x, w, bias, y, row_map, col_map, geometry, 0, 0, n_pixels)\n\n"
 "A small conv by plain loops, every pixel, on the calling thread (the GIL held: it takes\n"
@@ -1152,6 +1189,7 @@ static PyMethodDef methods[] = {
     {"winograd_unpack", py_winograd_unpack, METH_VARARGS, winograd_unpack_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
+    {"pointwise_cf", py_pointwise_cf, METH_VARARGS, pointwise_cf_doc},
     {"small", py_small, METH_VARARGS, small_doc},
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
     {"stencil_planar", py_stencil_planar, METH_VARARGS, stencil_planar_doc},

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from convolab.algorithms import direct_stencil
 from convolab.ops import backends, lowering, small_call
 from convolab.ops.arguments import (
     LAST,
@@ -16,7 +15,7 @@ from convolab.ops.arguments import (
     ready,
     resolve,
 )
-from convolab.ops.layout_routes import FUSED, PLANES, fused, layout_route
+from convolab.ops.layout_routes import READ_AS_IS, layout_route, run_channels_first
 from convolab.select import choose
 
 DASK_CONSTANT = ("padding_value: a constant other than 0 is not taken on Dask arrays yet; pad "
@@ -191,10 +190,9 @@ def _conv(op: str, rank: int | None, x: object, w: object, bias: object, *, stri
     engine = lowering.engine_problem(p)
     name = choose(engine, algorithm)
     route = layout_route(r.data_format, p, engine, name)
-    if route in (PLANES, FUSED):
+    if route in READ_AS_IS:
         x_first = np.ascontiguousarray(np.moveaxis(r.x, -1, 1), p.dtype)  # the caller's x
-        y = (direct_stencil.channels_first(x_first, r.w, p, r.bias) if route == PLANES
-             else fused(x_first, r.w, r.bias, p, engine, name))
+        y = run_channels_first(route, x_first, r.w, r.bias, p, engine, name)
         if y is not None:
             small_call.remember_channels_first(key, r, engine, name, route, x, x_first)
             return (y[0] if r.unbatched else y).astype(r.out_dtype, copy=False)

@@ -1,9 +1,10 @@
 """How a conv call's layout is handled (``layout_route``): the caller's channels-first arrays
-given to the channels-last kernels. Of the two routes that never make a channels-last copy of
-the whole batch, ``PLANES`` is ``direct_stencil.channels_first`` and ``FUSED`` is :func:`fused`.
-Both take the caller's arrays as they are (``x`` channels-first and C-contiguous in the
-compute dtype, ``w`` channels-last, a view is enough), so the repeat-call path
-(``ops/small_call.py``) runs them directly, as the first call did.
+given to the channels-last kernels. Of the routes that never make a channels-last copy of the
+whole batch, ``PLANES`` is ``direct_stencil.channels_first``, ``MATRIX`` is
+``channels_first_pointwise.forward`` and ``FUSED`` is :func:`fused`; :func:`run_channels_first`
+runs any of them. Each takes the caller's arrays as they are (``x`` channels-first and
+C-contiguous in the compute dtype, ``w`` channels-last, a view is enough), so the repeat-call
+path (``ops/small_call.py``) runs them directly, as the first call did.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from convolab.algorithms import (
     REGISTRY,
     ConvProblem,
     channels_first,
+    channels_first_pointwise,
+    direct,
     direct_depthwise,
     direct_stencil,
+    pointwise,
 )
 from convolab.ops.arguments import LAST
 
@@ -24,15 +28,21 @@ PLANES = ("channels first, read as it lies: N*C one-channel images (depthwise), 
           "channel's outputs written plane by plane")
 FUSED = ("channels first, transposed inside the work: a few whole images at a time into NHWC "
          "scratch in L2, and the result out of it (algorithms/channels_first.py)")
+MATRIX = ("channels first, read as it lies: a 1x1 layer is a matrix product per image, "
+          "y[n] = w @ x[n] (algorithms/channels_first_pointwise.py)")
 SEPARATE = "channels first, transposed before the conv and after it, the whole batch at once"
+# the routes that run on the caller's channels-first arrays (run_channels_first)
+READ_AS_IS = (PLANES, MATRIX, FUSED)
 
 
 def layout_route(data_format: str, p: ConvProblem, engine: ConvProblem, name: str) -> str:
-    """Which of ``NATIVE``, ``PLANES``, ``FUSED`` or ``SEPARATE`` a call of problem ``p``
-    (computed as ``engine`` by algorithm ``name``) in ``data_format`` takes; ``cl.plan`` says
-    it too."""
+    """Which of ``NATIVE``, ``PLANES``, ``MATRIX``, ``FUSED`` or ``SEPARATE`` a call of
+    problem ``p`` (computed as ``engine`` by algorithm ``name``) in ``data_format`` takes;
+    ``cl.plan`` says it too."""
     if data_format == LAST:
         return NATIVE
+    if name in (direct.NAME, pointwise.NAME) and channels_first_pointwise.reads(p):
+        return MATRIX
     if name == direct_depthwise.NAME and _fuses_small_images(p, engine):
         return FUSED
     if (p.rank == 2 and not p.empty and name in (direct_depthwise.NAME, direct_stencil.NAME)
@@ -70,3 +80,15 @@ def fused(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, p: ConvProblem,
     b = None if bias is None else bias.astype(dt, copy=False)
     y = channels_first.forward(REGISTRY[name].bind(wl, engine, b), x, engine)
     return None if y is None else y.reshape(x.shape[0], engine.y_shape[-1], *p.y_shape[1:-1])
+
+
+def run_channels_first(route: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+                       p: ConvProblem, engine: ConvProblem, name: str) -> np.ndarray | None:
+    """``y`` (N, O, *out) of a call taking ``route`` (one of ``READ_AS_IS``): ``x`` (N, C,
+    *spatial) C-contiguous in the compute dtype, channels-last ``w``; None when a ``FUSED``
+    kernel reported a non-finite output (the caller then runs the general path)."""
+    if route == PLANES:
+        return direct_stencil.channels_first(x, w, p, bias)
+    if route == MATRIX:
+        return channels_first_pointwise.forward(x, w, p, bias)
+    return fused(x, w, bias, p, engine, name)

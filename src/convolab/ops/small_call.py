@@ -12,7 +12,7 @@ reasons, so it only runs the algorithm: for the ``small`` kernel, only allocates
 and calls the kernel (the tiny call's choice depends on nothing else, so it does not even ask
 for those: ~3 us).
 A channels-first call is remembered too when it took a route that reads the caller's array as
-it lies (``ops/layout_routes.py``: ``PLANES``, ``FUSED``); a later call runs that route.
+it lies (``ops/layout_routes.py``: ``READ_AS_IS``); a later call runs that route.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import direct_stencil, native, scheduler, small
+from convolab.algorithms import native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.ops import lowering
 from convolab.ops.arguments import Prepared, to_kernel_last
-from convolab.ops.layout_routes import NATIVE, PLANES, fused
+from convolab.ops.layout_routes import NATIVE, run_channels_first
 
 _MAX_ENTRIES = 256
 _remembered: dict[tuple, _Call] = {}
@@ -90,8 +90,7 @@ def _run_remembered(call: _Call, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
         if call.route == NATIVE:
             return lowering.forward(x, w, bias, p, call.algorithm)
         wl = to_kernel_last(w, call.kernel_format, p.rank)
-        y = (direct_stencil.channels_first(x, wl, p, bias) if call.route == PLANES
-             else fused(x, wl, bias, p, call.engine, call.algorithm))
+        y = run_channels_first(call.route, x, wl, bias, p, call.engine, call.algorithm)
         return None if y is None else y.astype(call.out_dtype, copy=False)
     if _native.core is None:  # the core turned off since (a test's numpy engine, say)
         return None
@@ -124,7 +123,7 @@ def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, b
 
 def remember_channels_first(k: tuple | None, r: Prepared, engine_problem: ConvProblem,
                             name: str, route: str, x: object, x_first: np.ndarray) -> None:
-    """Remember a channels-first call that took ``route`` (``PLANES`` or ``FUSED``) on the
+    """Remember a channels-first call that took ``route`` (one of ``READ_AS_IS``) on the
     caller's own ``x`` (batched, C-contiguous in the compute dtype: ``x_first`` is ``x``)."""
     if k is None or r.unbatched or not isinstance(x, np.ndarray):
         return
