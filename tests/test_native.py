@@ -251,6 +251,21 @@ def _tiles() -> list[tuple[str, int]]:
     return pairs
 
 
+def direct_at_tile(isa: str, tile: int, x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                   **kw_args) -> np.ndarray:
+    """conv2d of ``x`` and ``w`` plus ``b`` by direct's compiled kernel with ``tile`` vectors
+    of output channels at instruction set ``isa``, every output pixel in one call (y starts
+    as NaN: a pixel left unwritten shows)."""
+    with _native.using(isa):
+        p = problem_of(x, w, **kw_args)
+        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(x.itemsize))
+        y = np.full(p.y_shape, np.nan, x.dtype)
+        rows, cols = native.maps(p)
+        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
+                            int(np.prod(p.y_shape[:-1])))
+    return y
+
+
 @pytest.mark.parametrize(("isa", "tile"), _tiles() if ISAS else [])
 @pytest.mark.parametrize("o", [1, 5, 16, 17, 33, 64, 100])
 def test_every_tile_shape_and_channel_count(isa, o, tile):
@@ -260,13 +275,7 @@ def test_every_tile_shape_and_channel_count(isa, o, tile):
     x = rng.standard_normal((3, 9, 7, 37))
     w = rng.standard_normal((3, 3, 37, o))
     b = rng.standard_normal(o)
-    with _native.using(isa):
-        p = problem_of(x, w)
-        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(8))
-        y = np.empty(p.y_shape)
-        rows, cols = native.maps(p)
-        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
-                            3 * 7 * 5)
+    y = direct_at_tile(isa, tile, x, w, b)
     np.testing.assert_allclose(y, reference.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
 
 
@@ -291,13 +300,7 @@ def test_merged_rows_on_long_rows_match_reference(isa, tile, seed, n, h, width, 
     dt = np.float64 if f64 else np.float32
     x, w, b = arrays((n, h, width, c), (kh, kw, c, o), seed, dt)
     kw_args = dict(stride=(1, stride), padding=padding, padding_mode=mode)
-    with _native.using(isa):
-        p = problem_of(x, w, **kw_args)
-        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(x.itemsize))
-        y = np.full(p.y_shape, np.nan, dt)
-        rows, cols = native.maps(p)
-        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
-                            int(np.prod(p.y_shape[:-1])))
+    y = direct_at_tile(isa, tile, x, w, b, **kw_args)
     assert rel_err(y, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
 
 
@@ -322,13 +325,7 @@ def test_tiles_that_prefetch_the_next_tiles_input_match_reference(isa, tile, see
     dt = np.float64 if f64 else np.float32
     x, w, b = arrays((n, h, width, c), (kh, kw, c, o), seed, dt)
     kw_args = dict(stride=stride, padding=padding, padding_mode=mode)
-    with _native.using(isa):
-        p = problem_of(x, w, **kw_args)
-        packed, pb = direct.pack(w, b, p, tile * _native.core.lanes(x.itemsize))
-        y = np.full(p.y_shape, np.nan, dt)
-        rows, cols = native.maps(p)
-        _native.core.direct(x, packed, pb, y, rows, cols, native.geometry(p), tile, 0,
-                            int(np.prod(p.y_shape[:-1])))
+    y = direct_at_tile(isa, tile, x, w, b, **kw_args)
     assert rel_err(y, reference.conv2d(x, w, b, **kw_args)) < (1e-12 if f64 else 1e-5)
 
 
