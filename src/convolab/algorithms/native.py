@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -130,13 +130,42 @@ def plane_map(p: ConvProblem) -> np.ndarray | None:
     return None if p.rank == 2 else planes(p)
 
 
-def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> list[tuple[int, int]]:
+def pixel_ranges(p: ConvProblem, macs_per_pixel: int) -> Ranges:
     """Ranges of the flat output grid, one per task: whole ``CHUNK``s, about evenly sized
     (:func:`ranges`)."""
     return ranges(math.prod(p.y_shape[:-1]), macs_per_pixel, CHUNK)
 
 
-def ranges(items: int, macs_per_item: int, chunk: int) -> list[tuple[int, int]]:
+class Ranges(Sequence[tuple[int, int]]):
+    """``(i0, i1)`` ranges of ``per`` items covering ``range(items)``, the last one shorter:
+    computed when asked for (a region reads its first and last; a list of 32 tuples cost
+    LeNet's second layer ~3 us a call)."""
+
+    __slots__ = ("items", "per")
+
+    def __init__(self, items: int, per: int) -> None:
+        self.items, self.per = items, per
+
+    def __len__(self) -> int:
+        return -(-self.items // self.per)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[int, int]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[int, int]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        q = (i % n) * self.per
+        return q, min(self.items, q + self.per)
+
+
+def ranges(items: int, macs_per_item: int, chunk: int) -> Ranges:
     """``[(i0, i1), ...]`` covering ``range(items)`` (output pixels, Winograd's tiles), one
     per task: whole ``chunk``s, about evenly sized.
 
@@ -147,15 +176,14 @@ def ranges(items: int, macs_per_item: int, chunk: int) -> list[tuple[int, int]]:
     """
     workers = scheduler.workers()
     macs = items * macs_per_item
-    if workers <= 1 or macs < SERIAL_MACS:
-        return [(0, items)]
+    if workers <= 1 or macs < SERIAL_MACS or items == 0:
+        return Ranges(items, max(items, 1))
     chunks = -(-items // chunk)
     tasks = min(chunks, max(workers * BALANCED_TASKS_PER_WORKER, macs // TASK_MACS))
-    per = -(-chunks // tasks) * chunk
-    return [(q, min(items, q + per)) for q in range(0, items, per)]
+    return Ranges(items, -(-chunks // tasks) * chunk)
 
 
-def region(kernel: Callable[[int, int, int, int], R], tasks: list[tuple[int, int]]) -> R:
+def region(kernel: Callable[[int, int, int, int], R], tasks: Sequence[tuple[int, int]]) -> R:
     """``kernel(q0, q1, chunk, workers)``: a compiled kernel that runs ``tasks`` itself, the
     ranges of ``chunk`` items covering ``q0 .. q1`` (the last one may be shorter: as
     :func:`ranges` makes them), on ``workers`` threads of the native pool
@@ -177,7 +205,7 @@ def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:
                   limit_blas=False)
 
 
-def summed(kernel: Callable[..., None], ranges: list[tuple[int, int]],
+def summed(kernel: Callable[..., None], ranges: Sequence[tuple[int, int]],
            shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """The sum over ``ranges`` of what ``kernel(out, q0, q1)`` adds into ``out`` (zeros of
     ``shape``): each worker adds its ranges into its own array, and those are summed here
