@@ -72,6 +72,55 @@ def test_a_1x1_layer_read_as_it_lies_matches_reference(isa, rank, n, c, o, data,
     assert np.abs(got - want).max(initial=0) / scale < (1e-12 if f64 else 1e-5)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=examples(30), deadline=None)
+@given(rank=st.integers(1, 3), n=st.integers(1, 3), c=st.integers(1, 40), o=st.integers(1, 40),
+       data=st.data(), seed=st.integers(0, 2**31 - 1), f64=st.booleans(), bias=st.booleans(),
+       input_gradient=st.booleans(), unbatched=st.booleans(), kernel_last=st.booleans())
+def test_the_gradients_of_a_1x1_layer_read_as_it_lies_match_reference(
+        isa, rank, n, c, o, data, seed, f64, bias, input_gradient, unbatched, kernel_last):
+    """conv_backward of a channels-first 1x1 layer: grad_x by the same kernel (w transposed),
+    grad_w and grad_b on the channels-first arrays, none of them transposed; every rank, a
+    kernel in either layout, one unbatched example."""
+    spatial = tuple(data.draw(st.integers(1, 50 if rank == 1 else 9)) for _ in range(rank))
+    rng = np.random.default_rng(seed)
+    dt = np.float64 if f64 else np.float32
+    n = 1 if unbatched else n
+    x = rng.standard_normal((n, *spatial, c)).astype(dt)
+    w = rng.standard_normal((*(1,) * rank, c, o)).astype(dt)
+    gy = rng.standard_normal((n, *spatial, o)).astype(dt)
+    want = reference.conv_backward(gy, x, w)
+    data_format, kernel_format = FORMATS[rank]
+    first = (lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 1))[0]) if unbatched else \
+        (lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 1)))
+    w_caller = w if kernel_last else np.ascontiguousarray(np.moveaxis(w, (-1, -2), (0, 1)))
+    calls = []
+    real = channels_first_pointwise.backward
+    with pytest.MonkeyPatch.context() as mp, _native.using(isa):
+        mp.setattr(channels_first_pointwise, "backward",
+                   lambda *a, **k: calls.append(1) or real(*a, **k))
+        mp.setattr(native, "SERIAL_MACS", 0)
+        mp.setattr(scheduler, "workers", lambda: 2)
+        gx, gw, gb = cl.conv_backward(
+            first(gy), first(x), w_caller, data_format=data_format,
+            kernel_format="channels_last" if kernel_last else kernel_format, bias=bias,
+            input_gradient=input_gradient)
+    assert calls == [1]
+    tol = 1e-12 if f64 else 1e-5
+    if input_gradient:
+        assert gx.dtype == dt and gx.shape == first(want[0]).shape
+        assert rel_err(gx, first(want[0])) < tol
+    else:
+        assert gx is None
+    want_w = want[1] if kernel_last else np.moveaxis(want[1], (-1, -2), (0, 1))
+    assert gw.dtype == dt and gw.shape == want_w.shape and rel_err(gw, want_w) < tol
+    assert (gb is None) if not bias else (gb.dtype == dt and rel_err(gb, want[2]) < tol)
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b), initial=0) / max(np.max(np.abs(b), initial=0), 1e-30))
+
+
 def test_plan_names_the_route_and_a_padded_or_strided_1x1_layer_does_not_take_it():
     x, w = np.ones((2, 8, 5, 5), np.float32), np.ones((4, 8, 1, 1), np.float32)
     plan = cl.plan(x, w, data_format="NCHW", kernel_format="OIHW", algorithm="direct")

@@ -6,7 +6,8 @@ planes (``S`` its pixels, any rank flattened), and its output the ``(O, S)`` pro
 product on ``direct``'s register tiles with the roles swapped (output channels broadcast,
 pixels in vectors). Through the NHWC kernels the layer's two transposes cost more than the
 conv (pw1x1, 256 -> 64 channels on 16 images of 28x28: 3.6 ms in NCHW, 2.3 in NHWC); here the
-same layer runs in 2.4.
+same layer runs in 2.4. Its gradients need no transpose either (:func:`backward`): grad_x[n] =
+w^T @ grad_y[n] is the same product, and grad_w the sum over images of grad_y[n] @ x[n]^T.
 """
 
 from __future__ import annotations
@@ -42,16 +43,37 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``y`` (N, O, *spatial) of ``x`` (N, C, *spatial), C-contiguous in ``p.dtype``, and the
     channels-last kernel ``w`` (1, ..., 1, C, O); ``p`` the channels-last problem."""
-    n, c, o = p.x_shape[0], p.x_shape[-1], p.w_shape[-1]
-    spatial = p.x_shape[1:-1]
-    s = math.prod(spatial)
-    y = np.empty((n, o, *spatial), p.dtype)
-    wm = np.ascontiguousarray(w.reshape(c, o).T, p.dtype)  # (O, C)
+    c, o = p.x_shape[-1], p.w_shape[-1]
     b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
+    return _product(np.ascontiguousarray(w.reshape(c, o).T, p.dtype), x, b)
+
+
+def backward(gy: np.ndarray, x: np.ndarray, w: np.ndarray, p: ConvProblem, *, bias: bool,
+             input_gradient: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(grad_x, grad_w, grad_b)`` of :func:`forward`'s layer: ``gy`` (N, O, *spatial) and
+    ``x`` (N, C, *spatial), C-contiguous in ``p.dtype``; grad_x like ``x`` (None unless
+    ``input_gradient``), grad_w channels-last like ``w``, grad_b (O,) (None unless ``bias``)."""
+    n, c, o = p.x_shape[0], p.x_shape[-1], p.w_shape[-1]
+    gy3, x3 = gy.reshape(n, o, -1), x.reshape(n, c, -1)
+    gx = (_product(np.ascontiguousarray(w.reshape(c, o), p.dtype), gy, None).reshape(x.shape)
+          if input_gradient else None)
+    # grad_w = sum over images of x[n] @ gy[n]^T: (C, S) @ (S, O), each a BLAS product
+    gw = np.matmul(x3, gy3.transpose(0, 2, 1)).sum(axis=0, dtype=p.dtype)
+    gb = gy3.sum(axis=(0, 2), dtype=p.dtype) if bias else None
+    return gx, gw.reshape(p.w_shape), gb
+
+
+def _product(wm: np.ndarray, x: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """``wm @ x[n]`` (+ bias) for every image: ``wm`` (O, C) and ``x`` (N, C, *spatial),
+    C-contiguous in one dtype -> (N, O, *spatial), by the compiled kernel on the workers."""
+    (o, c), n, spatial = wm.shape, x.shape[0], x.shape[2:]
+    s = math.prod(spatial)
+    y = np.empty((n, o, *spatial), x.dtype)
     rows, cols = _maps(s)
     geometry = (n, 1, s, c, 1, s, o, 1, 1, 1, 1, 1, 1, 1)
     native.region(lambda q0, q1, chunk, workers: _native.core.pointwise_cf(
-        x, wm, b, y, rows, cols, geometry, 0, q0, q1, None, chunk, workers), _ranges(n, s, c * o))
+        x, wm, bias, y, rows, cols, geometry, 0, q0, q1, None, chunk, workers),
+        _ranges(n, s, c * o))
     return y
 
 

@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from convolab.algorithms import channels_first_pointwise, direct
 from convolab.ops import lowering
 from convolab.ops.arguments import (
     FIRST,
@@ -23,7 +24,8 @@ from convolab.ops.arguments import (
     constant_border,
     from_channels_last,
     from_kernel_last,
-    prepare,
+    ready,
+    resolve,
     result_dtype,
     to_channels_last,
 )
@@ -179,8 +181,12 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
             raise TypeError(f"{name}: expected True or False ({meaning}), "
                             f"got {type(flag).__name__}")
     value = check_padding_value(padding_value, options["padding_mode"])
-    prep = prepare(x, w, None, rank=rank, **options)
-    gy = check_grad_y(grad_y, prep)
+    r = resolve(x, w, None, rank=rank, **options)
+    gy = check_grad_y(grad_y, r)
+    if (not value and r.data_format == FIRST and algorithm in ("auto", direct.NAME)
+            and channels_first_pointwise.reads(r.problem)):  # a 1x1 layer: no transposes
+        return _channels_first_1x1(gy, r, bias=bias, input_gradient=input_gradient)
+    prep = ready(r)
     border = prep.problem.geom.pads
     if value:  # the constant border is part of the input the weights see, not of x
         prep = constant_border(prep, value)
@@ -199,4 +205,21 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
         from_channels_last(gx, prep.data_format, prep.unbatched).astype(out, copy=False),
         np.ascontiguousarray(from_kernel_last(gw, prep.kernel_format), dtype=out),
         gb,
+    )
+
+
+def _channels_first_1x1(gy: np.ndarray, r: Prepared, *, bias: bool, input_gradient: bool
+                        ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """:func:`_backward` of a channels-first 1x1 layer that ``channels_first_pointwise`` reads
+    as it lies: ``gy`` and ``r`` channels-last views of the caller's arrays."""
+    out = np.result_type(r.out_dtype, result_dtype(gy))
+    p = dataclasses.replace(r.problem, dtype=compute_dtype(out))
+    gx, gw, gb = channels_first_pointwise.backward(
+        np.ascontiguousarray(np.moveaxis(gy, -1, 1), p.dtype),
+        np.ascontiguousarray(np.moveaxis(r.x, -1, 1), p.dtype), r.w, p, bias=bias,
+        input_gradient=input_gradient)
+    return (
+        None if gx is None else (gx[0] if r.unbatched else gx).astype(out, copy=False),
+        np.ascontiguousarray(from_kernel_last(gw, r.kernel_format), dtype=out),
+        None if gb is None else gb.astype(out),
     )
