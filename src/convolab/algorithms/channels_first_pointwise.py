@@ -57,8 +57,14 @@ def backward(gy: np.ndarray, x: np.ndarray, w: np.ndarray, p: ConvProblem, *, bi
     gy3, x3 = gy.reshape(n, o, -1), x.reshape(n, c, -1)
     gx = (_product(np.ascontiguousarray(w.reshape(c, o), p.dtype), gy, None).reshape(x.shape)
           if input_gradient else None)
-    # grad_w = sum over images of x[n] @ gy[n]^T: (C, S) @ (S, O), each a BLAS product
-    gw = np.matmul(x3, gy3.transpose(0, 2, 1)).sum(axis=0, dtype=p.dtype)
+    # grad_w = sum over images of x[n] @ gy[n]^T, (C, S) @ (S, O): the images split between
+    # the workers, each product on one BLAS thread (on two, OpenBLAS's second thread spun on
+    # after it and took a core from the next call's kernel: 2.1 -> 4.2 ms)
+    def add(out: np.ndarray, n0: int, n1: int) -> None:
+        out += np.matmul(x3[n0:n1], gy3[n0:n1].transpose(0, 2, 1)).sum(axis=0, dtype=p.dtype)
+
+    gw = native.summed(add, native.ranges(n, c * o * x3.shape[2], 1), (c, o), p.dtype,
+                       blas=True)
     gb = gy3.sum(axis=(0, 2), dtype=p.dtype) if bias else None
     return gx, gw.reshape(p.w_shape), gb
 

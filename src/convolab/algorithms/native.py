@@ -206,13 +206,14 @@ def run(kernel: Callable[..., None], tasks: list[tuple[int, ...]]) -> None:
 
 
 def summed(kernel: Callable[..., None], ranges: Sequence[tuple[int, int]],
-           shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+           shape: tuple[int, ...], dtype: np.dtype, *, blas: bool = False) -> np.ndarray:
     """The sum over ``ranges`` of what ``kernel(out, q0, q1)`` adds into ``out`` (zeros of
     ``shape``): each worker adds its ranges into its own array, and those are summed here
-    (a weight gradient, a reduction over pixels)."""
+    (a weight gradient, a reduction over pixels). ``blas``: the kernel calls BLAS, held to one
+    thread while the workers run."""
     n_workers = min(scheduler.workers(), len(ranges))
     parts = [aligned_zeros(shape, dtype) for _ in range(n_workers)]
-    scheduler.run(ranges, lambda r, i: kernel(parts[i], *r), n_workers, limit_blas=False)
+    scheduler.run(ranges, lambda r, i: kernel(parts[i], *r), n_workers, limit_blas=blas)
     total = parts[0]
     for part in parts[1:]:
         total += part
