@@ -7,13 +7,14 @@ product on ``direct``'s register tiles with the roles swapped (output channels b
 pixels in vectors). Through the NHWC kernels the layer's two transposes cost more than the
 conv (pw1x1, 256 -> 64 channels on 16 images of 28x28: 3.6 ms in NCHW, 2.3 in NHWC); here the
 same layer runs in 2.4. Its gradients need no transpose either (:func:`backward`): grad_x[n] =
-w^T @ grad_y[n] is the same product, and grad_w the sum over images of grad_y[n] @ x[n]^T.
+w^T @ grad_y[n] is the same product, and grad_w (C, O) the sum over images of x[n] @ grad_y[n]^T.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def _product(wm: np.ndarray, x: np.ndarray, bias: np.ndarray | None) -> np.ndarr
     return y
 
 
-def _ranges(n: int, s: int, macs_per_pixel: int) -> list[tuple[int, int]]:
+def _ranges(n: int, s: int, macs_per_pixel: int) -> Sequence[tuple[int, int]]:
     """Pixel ranges of the flat (N, S) grid, one a task (``native.ranges``): blocks of
     ``ALIGN`` pixels when every image splits at vectors, else whole images."""
     if s % LANES == 0:

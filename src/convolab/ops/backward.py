@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from convolab.algorithms import channels_first_pointwise, direct
+from convolab.algorithms import channels_first_pointwise, direct, pointwise
 from convolab.ops import lowering
 from convolab.ops.arguments import (
     FIRST,
@@ -183,7 +183,7 @@ def _backward(rank: int | None, grad_y: object, x: object, w: object, *, algorit
     value = check_padding_value(padding_value, options["padding_mode"])
     r = resolve(x, w, None, rank=rank, **options)
     gy = check_grad_y(grad_y, r)
-    if (not value and r.data_format == FIRST and algorithm in ("auto", direct.NAME)
+    if (not value and r.data_format == FIRST and algorithm in ("auto", direct.NAME, pointwise.NAME)
             and channels_first_pointwise.reads(r.problem)):  # a 1x1 layer: no transposes
         return _channels_first_1x1(gy, r, bias=bias, input_gradient=input_gradient)
     prep = ready(r)
