@@ -40,6 +40,10 @@ struct cl_conv {
     const ptrdiff_t *run_start; /* direct's merged rows' run starts and tile breaks
                                    (cl_run_starts), found once a region, or NULL: each
                                    kernel call finds its own */
+    /* direct: output pixel (n, oh, ow) starts at y + y0 + n*ysn + oh*ysh + ow*ysw, which is
+     * (N, Ho, Wo, O) itself unless the entry point was given a placement (a stride's phase
+     * of an input gradient writes every sh-th row and sw-th column of grad_x) */
+    ptrdiff_t y0, ysn, ysh, ysw;
 };
 
 /* Whether direct's kernels walk a kernel row as one merged tap of kw * C values (groups == 1,

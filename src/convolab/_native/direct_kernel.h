@@ -243,10 +243,12 @@ CL_INLINE const T *FN(input_row)(const struct cl_conv *a, ptrdiff_t n, ptrdiff_t
  * its pixels in one output row, every kernel row's sources one strided stretch of a real
  * input row (cl_run_starts' tile breaks); only its first pixel's pointers are written. A
  * 1-D signal's tiles all are but one a row, and building a pointer a pixel and tap was a tenth
- * of its conv. */
+ * of its conv.
+ * With `yoff` (NULL: none), yoff[q - s] is where output pixel q starts in y (struct cl_conv's
+ * placement). */
 static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, int pix,
                             ptrdiff_t s, ptrdiff_t e, const T **ind, T *scratch,
-                            unsigned char *strided)
+                            unsigned char *strided, ptrdiff_t *yoff)
 {
     const T *zero = (const T *)a->zero;
     const ptrdiff_t hw = a->ho * a->wo, full = (e - s) / pix * pix, taps = pl->taps;
@@ -270,6 +272,11 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
                     real_rows &= kept[d * a->kh + i] != NULL;
                 }
         const ptrdiff_t end = e - s - k < a->wo - ow ? e - s : k + a->wo - ow;
+        if (yoff) {
+            const ptrdiff_t row = a->y0 + n * a->ysn + oh * a->ysh;
+            for (ptrdiff_t kk = k, col = ow; kk < end; ++kk, ++col)
+                yoff[kk] = row + col * a->ysw;
+        }
         if (pl->merged) {
             /* a loop of its own, few live values (inside the per-tap loop below, GCC kept
              * half of them on the stack: the indirection was a tenth of a 1-D signal's conv) */
@@ -329,15 +336,16 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
     }
 }
 
-/* One tile: pixels q .. q+pix-1 of the flat grid, o-block b of group g, reduction indices
+/* One tile: the pixels whose outputs start at y + yoff[0 .. pix-1], o-block b of group g,
+ * reduction indices
  * c0 <= c < c1 of each tap: the sum starts from y's partial sums unless c0 == 0, and the
  * bias is added when c1 ends the reduction. The accumulators go from zeros (or y) through
  * the reduction to y in registers (through a microkernel's memory, they cost a 1-D signal's
  * 80-value reduction ~7%). */
 CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, const int prefetch,
                                const struct cl_conv *a, const struct FN(plan) *pl,
-                               const T *const *ind, ptrdiff_t q, ptrdiff_t g, ptrdiff_t b,
-                               ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep,
+                               const T *const *ind, const ptrdiff_t *yoff, ptrdiff_t g,
+                               ptrdiff_t b, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep,
                                const struct FN(ahead) *ahead)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
@@ -346,7 +354,7 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, c
     VEC acc[64] __attribute__((aligned(64)));
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
-        const T *yp = (const T *)a->y + (q + p) * a->o + g * a->og + b * ob;
+        const T *yp = (const T *)a->y + yoff[p] + g * a->og + b * ob;
 #pragma GCC unroll 4
         for (int j = 0; j < nv; ++j)
             acc[p * nv + j] = c0 ? FN(load_lanes)(yp + j * VW, lanes - j * VW) : (VEC){0};
@@ -356,7 +364,7 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, c
     const T *bias = a->bias && c1 == pl->cn ? (const T *)a->bias + (g * nob + b) * ob : NULL;
 #pragma GCC unroll 16
     for (int p = 0; p < pix; ++p) {
-        T *yp = (T *)a->y + (q + p) * a->o + g * a->og + b * ob;
+        T *yp = (T *)a->y + yoff[p] + g * a->og + b * ob;
 #pragma GCC unroll 4
         for (int j = 0; j < nv; ++j) {
             VEC v = acc[p * nv + j];
@@ -368,18 +376,19 @@ CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, c
 }
 
 typedef void (*FN(tile_fn))(const struct cl_conv *, const struct FN(plan) *, const T *const *,
-                            ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                            const struct FN(ahead) *);
+                            const ptrdiff_t *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                            ptrdiff_t, const struct FN(ahead) *);
 
 /* FN(tile_PIXxNV), and with STRIDED 1, FN(tile_PIXxNV_strided); PREFETCH 1: the variant that
  * prefetches the next tile's input (SUFFIX _ahead) */
 #define CL_TILE(PIX, NV, STRIDED, PREFETCH, SUFFIX)                                           \
     static __attribute__((noinline)) void FN(tile_##PIX##x##NV##SUFFIX)(                      \
-        const struct cl_conv *a, const struct FN(plan) *pl, const T *const *ind, ptrdiff_t q,  \
-        ptrdiff_t g, ptrdiff_t b, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t pstep,                \
-        const struct FN(ahead) *ahead)                                                        \
+        const struct cl_conv *a, const struct FN(plan) *pl, const T *const *ind,              \
+        const ptrdiff_t *yoff, ptrdiff_t g, ptrdiff_t b, ptrdiff_t c0, ptrdiff_t c1,           \
+        ptrdiff_t pstep, const struct FN(ahead) *ahead)                                       \
     {                                                                                         \
-        FN(direct_tile)(PIX, NV, STRIDED, PREFETCH, a, pl, ind, q, g, b, c0, c1, pstep, ahead); \
+        FN(direct_tile)(PIX, NV, STRIDED, PREFETCH, a, pl, ind, yoff, g, b, c0, c1, pstep,    \
+                        ahead);                                                               \
     }
 
 /* How a call walks its reduction (wstride left to the caller: it depends on the packing);
@@ -434,6 +443,7 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, const FN(tile_fn) ti
      * (stem 6%, M5's 80-tap first layer 6%). */
     const int prefetch = a->cg * (ptrdiff_t)sizeof(T) >= CL_PREFETCH_BYTES;
     unsigned char strided[CL_CHUNK];        /* per tile of the chunk */
+    ptrdiff_t yoff[CL_CHUNK];               /* per pixel of the chunk: where its output starts */
     const T **ind = malloc(sizeof(const T *) * (size_t)(CL_CHUNK * pl.taps));
     T *scratch = pl.merged ? malloc(sizeof(T) * (size_t)(CL_CHUNK * pl.taps * pl.seg)) : NULL;
     if (!ind || (pl.merged && !scratch)) {
@@ -445,7 +455,7 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, const FN(tile_fn) ti
     for (ptrdiff_t s = q0; s < q1; s += CL_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_CHUNK ? q1 : s + CL_CHUNK;
         const ptrdiff_t full = (e - s) / pix * pix;
-        FN(indirection)(a, &pl, pix, s, e, ind, scratch, pl.merged ? strided : NULL);
+        FN(indirection)(a, &pl, pix, s, e, ind, scratch, pl.merged ? strided : NULL, yoff);
         for (ptrdiff_t g = 0; g < a->groups; ++g) {
             for (ptrdiff_t b = 0; b < nob; ++b) {
                 for (ptrdiff_t c0 = 0; c0 < pl.cn; c0 += cb) {
@@ -456,10 +466,10 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, const FN(tile_fn) ti
                         const struct FN(ahead) ahead = {
                             ind + kn * pl.taps, pl.merged && strided[kn / pix]};
                         tiles[2 * prefetch + (pl.merged && strided[t])](
-                            a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1, pstep, &ahead);
+                            a, &pl, ind + k * pl.taps, yoff + k, g, b, c0, c1, pstep, &ahead);
                     }
                     for (ptrdiff_t k = full; k < e - s; ++k)
-                        tile1(a, &pl, ind + k * pl.taps, s + k, g, b, c0, c1, 0, NULL);
+                        tile1(a, &pl, ind + k * pl.taps, yoff + k, g, b, c0, c1, 0, NULL);
                 }
             }
         }

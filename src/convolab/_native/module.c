@@ -132,6 +132,7 @@ struct call {
     Py_ssize_t planar;          /* x and y channels-first, q0 .. q1 whole images (planar.h) */
     Py_ssize_t items;           /* the kernel's items an image, set by an entry that takes
                                    planar calls (0: it takes none) */
+    int placed;                 /* y written through a placement (place()) */
     void *zero;
 };
 
@@ -184,6 +185,56 @@ static PyObject *run(cl_direct_fn fn, struct call *c)
     Py_RETURN_NONE;
 }
 
+/* Where output pixel (n, oh, ow) starts (struct cl_conv's y0, ysn, ysh, ysw): by `placement`,
+ * a tuple (y0, ysn, ysh, ysw) of element offsets, or None: y is (N, Ho, Wo, O) itself. A
+ * placement's pixels must not overlap (ysw >= O, ysh at least a row's span, ysn an image's)
+ * and its last pixel must end inside y. */
+static int place(struct call *c, PyObject *placement, Py_ssize_t ny)
+{
+    struct cl_conv *a = &c->a;
+    if (placement == Py_None) {
+        a->y0 = 0;
+        a->ysw = a->o;
+        a->ysh = a->wo * a->o;
+        a->ysn = a->ho * a->ysh;
+        return check_len(&c->y, "y", ny);
+    }
+    if (!PyTuple_Check(placement) || PyTuple_GET_SIZE(placement) != 4) {
+        PyErr_SetString(PyExc_TypeError, "placement: expected a tuple (y0, ysn, ysh, ysw)");
+        return -1;
+    }
+    Py_ssize_t s[4];
+    for (int i = 0; i < 4; ++i) {
+        s[i] = PyNumber_AsSsize_t(PyTuple_GET_ITEM(placement, i), PyExc_OverflowError);
+        if (s[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    /* a pixel's extent, then a row's, then an image's: each step past the one before (an
+     * axis of one entry takes no step, whatever its stride) */
+    Py_ssize_t extent = a->o, span, end;
+    const Py_ssize_t count[3] = {a->wo, a->ho, a->n}, step[3] = {s[3], s[2], s[1]};
+    const Py_ssize_t len = c->y.view.len / c->y.view.itemsize;
+    int bad = s[0] < 0;
+    for (int i = 0; i < 3 && !bad; ++i)
+        bad = count[i] > 1 && (step[i] < extent
+                               || __builtin_mul_overflow(count[i] - 1, step[i], &span)
+                               || __builtin_add_overflow(extent, span, &extent));
+    bad = bad || (a->n > 0 && (__builtin_add_overflow(s[0], extent, &end) || end > len));
+    if (bad) {
+        PyErr_Format(PyExc_ValueError,
+                     "placement (%zd, %zd, %zd, %zd): expected y0 >= 0, pixels, rows and images "
+                     "apart (ysw >= O = %zd, ysh >= a row's span, ysn >= an image's) and inside "
+                     "y (%zd items)", s[0], s[1], s[2], s[3], a->o, len);
+        return -1;
+    }
+    c->placed = 1;
+    a->y0 = s[0];
+    a->ysn = s[1];
+    a->ysh = s[2];
+    a->ysw = s[3];
+    return 0;
+}
+
 /* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1[, plane_map, chunk,
  * workers]): the items q0 .. q1 run as a region of chunks on `workers` threads (region.h;
  * default one thread, and a weight gradient takes only that); geometry is
@@ -191,16 +242,22 @@ static PyObject *run(cl_direct_fn fn, struct call *c)
  * from np input planes through plane_map (n * kd entries, see direct.h) when given, else
  * np = n and kd = 1. Checks what is common to every family; the caller checks w and bias,
  * and a family without depth taps (`volumes` 0) refuses kd > 1. */
-static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient, int volumes)
+static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient, int volumes,
+                 int placeable)
 {
-    PyObject *x, *w, *bias, *y, *rows, *cols, *geometry, *planes = Py_None;
+    PyObject *x, *w, *bias, *y, *rows, *cols, *geometry, *planes = Py_None, *placement = Py_None;
     Py_ssize_t g[16];
     memset(c, 0, sizeof *c);
     c->workers = 1;
-    if (!PyArg_ParseTuple(args, "OOOOOOO!nnn|Onnn", &x, &w, &bias, &y, &rows, &cols,
+    if (!PyArg_ParseTuple(args, "OOOOOOO!nnn|OnnnO", &x, &w, &bias, &y, &rows, &cols,
                           &PyTuple_Type, &geometry, extra, &c->q0, &c->q1, &planes, &c->chunk,
-                          &c->workers, &c->planar))
+                          &c->workers, &c->planar, &placement))
         return -1;
+    if (placement != Py_None && (!placeable || c->planar)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "placement: only direct's channels-last forward tiles take one");
+        return -1;
+    }
     if (c->planar && (gradient || planes != Py_None)) {
         PyErr_SetString(PyExc_ValueError, "planar: a forward conv of images only");
         return -1;
@@ -269,7 +326,7 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     Py_ssize_t xs[4] = {a->np, a->ih, a->iw, a->c}, ys[4] = {a->n, a->ho, a->wo, a->o};
     Py_ssize_t pixels[3] = {a->n, a->ho, a->wo};
     Py_ssize_t nx = product(4, xs), ny = product(4, ys), nq = product(3, pixels);
-    if (nx < 0 || ny < 0 || nq < 0 || check_len(&c->x, "x", nx) < 0 || check_len(&c->y, "y", ny) < 0)
+    if (nx < 0 || ny < 0 || nq < 0 || check_len(&c->x, "x", nx) < 0 || place(c, placement, ny) < 0)
         return nx < 0 || ny < 0 || nq < 0
             ? (PyErr_SetString(PyExc_ValueError, "sizes overflow"), -1) : -1;
     const Py_ssize_t nitems = c->planar ? a->n : nq;  /* planar: whole images */
@@ -304,22 +361,29 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
 }
 
 PyDoc_STRVAR(direct_doc,
-"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map, chunk, workers])\n\n"
+"direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map, chunk, workers,\n"
+"planar, placement])\n\n"
 "Direct convolution of output pixels q0 <= q < q1 (flat over N, Ho, Wo) into y; with\n"
 "chunk and workers, the pixels in chunks on that many threads of the native pool.\n"
 "w packed (G, nob, kd, kh, kw, C/G, nv*lanes), bias (G, nob, nv*lanes) or None; nv = 0:\n"
 "dot tiles (few outputs), w (G, nob, taps, dot_outputs, cnp) (dot_kernel.h), bias (O,).\n"
-"With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd depth taps.");
+"With plane_map, geometry ends with (np, kd): x holds np planes, image m sums kd depth taps.\n"
+"With placement (y0, ysn, ysh, ysw), tiles only (nv > 0), pixel (n, oh, ow) goes to\n"
+"y[y0 + n*ysn + oh*ysh + ow*ysw:][:O], y any buffer holding every such pixel.");
 
 static PyObject *py_direct(PyObject *self, PyObject *args)
 {
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 0, 1) < 0)
+    if (parse(args, &c, &nv, 0, 1, 1) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
+    if (nv == 0 && c.placed) {
+        PyErr_SetString(PyExc_ValueError, "placement: dot tiles (nv = 0) take none");
+        goto fail;
+    }
     if (nv == 0) {  /* dot tiles: w (G, nob, taps, CL_DOT_O, cnp), bias (O,) */
         const Py_ssize_t lanes = f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32;
         const int merged = cl_dot_merged_rows(a, lanes);
@@ -401,7 +465,7 @@ static PyObject *winograd_entry(PyObject *args, int gradient)
 {
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, gradient, 1) < 0)
+    if (parse(args, &c, &nv, gradient, 1, 0) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     struct cl_conv *a = &c.a;
@@ -542,7 +606,7 @@ static PyObject *py_depthwise(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t cp;
-    if (parse(args, &c, &cp, 0, 1) < 0)
+    if (parse(args, &c, &cp, 0, 1, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
@@ -573,7 +637,7 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t nv;
-    if (parse(args, &c, &nv, 1, 1) < 0)
+    if (parse(args, &c, &nv, 1, 1, 0) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
     if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv]) {
@@ -607,7 +671,7 @@ static PyObject *py_dw_wgrad(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t cp;
-    if (parse(args, &c, &cp, 1, 1) < 0)
+    if (parse(args, &c, &cp, 1, 1, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != a->c || a->o != a->c || cp < a->c || cp % 64) {
@@ -649,7 +713,7 @@ static PyObject *stencil_entry(PyObject *args, int planar)
 {
     struct call c;
     Py_ssize_t bank;
-    if (parse(args, &c, &bank, 0, 1) < 0)
+    if (parse(args, &c, &bank, 0, 1, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->groups != 1 || a->o < 1 || a->o > 8 || a->sw != 1 || c.q0 % a->wo
@@ -701,7 +765,7 @@ static PyObject *py_stencil_wgrad(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused, 1, 0) < 0)
+    if (parse(args, &c, &unused, 1, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (a->c != 1 || a->sw != 1 || c.q0 % a->wo || c.q1 % a->wo || c.bias.held) {
@@ -729,7 +793,7 @@ static PyObject *py_pointwise_cf(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused, 0, 0) < 0)
+    if (parse(args, &c, &unused, 0, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     if (c.planar || a->ih != 1 || a->ho != 1 || a->wo != a->iw || a->kh != 1 || a->kw != 1
@@ -765,7 +829,7 @@ static PyObject *py_small(PyObject *self, PyObject *args)
     (void)self;
     struct call c;
     Py_ssize_t unused;
-    if (parse(args, &c, &unused, 0, 0) < 0)
+    if (parse(args, &c, &unused, 0, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
     Py_ssize_t ws[4] = {a->kh, a->kw, a->cg, a->o};

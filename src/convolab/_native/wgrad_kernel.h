@@ -97,7 +97,7 @@ CL_INLINE int FN(wgrad_drive)(const int cbmax, const int nv, FN(wgrad_fn) tiles[
     T *gw = (T *)a->w;
     for (ptrdiff_t s = q0; s < q1; s += CL_WGRAD_CHUNK) {
         const ptrdiff_t e = q1 - s < CL_WGRAD_CHUNK ? q1 : s + CL_WGRAD_CHUNK;
-        FN(indirection)(a, &pl, 1, s, e, ind, scratch, NULL);  /* one pixel a "tile" */
+        FN(indirection)(a, &pl, 1, s, e, ind, scratch, NULL, NULL);  /* one pixel a "tile" */
         for (ptrdiff_t g = 0; g < a->groups; ++g)
             for (ptrdiff_t b = 0; b < nob; ++b) {
                 const int ragged = a->og - b * ob < ob;

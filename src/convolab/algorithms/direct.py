@@ -180,9 +180,10 @@ def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> nativ
     plane_map = native.plane_map(p)
 
     def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int, chunk: int = 0,
-            workers: int = 1, planar: bool = False) -> bool:
+            workers: int = 1, planar: bool = False,
+            placement: tuple[int, int, int, int] | None = None) -> bool:
         _native.core.direct(x, packed, b, y, rows, cols, native.geometry(p, n), nv, q0, q1,
-                            plane_map, chunk, workers, planar)
+                            plane_map, chunk, workers, planar, placement)
         return True
 
     return native.Bound(run, math.prod(p.y_shape[1:-1]), math.prod(p.w_shape))
@@ -198,6 +199,24 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers),
                   native.pixel_ranges(p, kernel.macs))
     return y
+
+
+def forward_into(x: np.ndarray, w: np.ndarray, p: ConvProblem, base: np.ndarray,
+                 out: np.ndarray) -> None:
+    """:func:`forward` (no bias) written into ``out`` (N, Ho, Wo, O), a view of the
+    C-contiguous ``base`` with contiguous channels (every sh-th row and sw-th column of
+    ``grad_x``, a stride's phase of an input gradient): the tiles store each pixel where
+    ``out`` has it, so no output is made and copied. Dot tiles store only a whole ``y``:
+    theirs is copied."""
+    if not tile(p)[0]:
+        out[...] = forward(x, w, p)
+        return
+    kernel = bind(w, p)
+    where = native.placement(base, out)
+    n = p.x_shape[0]
+    native.region(lambda q0, q1, chunk, workers: kernel.run(x, base, n, q0, q1, chunk, workers,
+                                                            placement=where),
+                  native.pixel_ranges(p, kernel.macs))
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:

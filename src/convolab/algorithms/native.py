@@ -92,7 +92,9 @@ class Bound:
     forward runs it on the whole batch, in chunks of items on ``workers`` threads of the
     native pool (:func:`region`). With ``planar``, ``x`` (n, C, *spatial) and ``y`` (n, O,
     *out) are channels-first and ``i0 .. i1`` count whole images, ``chunk`` of them through
-    the thread's NHWC scratch (``algorithms/channels_first.py``).
+    the thread's NHWC scratch (``algorithms/channels_first.py``). Direct's ``run`` also takes
+    a ``placement`` (:func:`placement`): ``y`` is then any buffer, pixel (n, oh, ow) written
+    at ``y0 + n*ysn + oh*ysh + ow*ysw``.
     """
 
     run: Callable[..., bool]
@@ -218,6 +220,18 @@ def summed(kernel: Callable[..., None], ranges: Sequence[tuple[int, int]],
     for part in parts[1:]:
         total += part
     return total
+
+
+def placement(base: np.ndarray, view: np.ndarray) -> tuple[int, int, int, int]:
+    """``(y0, ysn, ysh, ysw)``, in items of ``base``: where ``view`` (N, Ho, Wo, O), a view of
+    the C-contiguous ``base`` whose pixels' channels are contiguous, puts pixel (n, oh, ow)
+    (``struct cl_conv``'s placement: a kernel writes ``view`` through ``base``)."""
+    size = base.itemsize
+    if not base.flags.c_contiguous or view.strides[-1] != size or min(view.strides) < 0:
+        raise ValueError("placement: expected a C-contiguous base and a view of it with "
+                         "contiguous channels and strides >= 0")
+    offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return (offset // size, *(s // size for s in view.strides[:-1]))
 
 
 def kernel_name(family: str, p: ConvProblem, tile: str = "") -> str:

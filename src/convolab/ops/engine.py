@@ -58,9 +58,9 @@ def input_gradient(
         # the definition never does: 0 * inf would spread (``algorithms/finite.py``)
         return im2col.backward_input(gy, w, p)
     if name.startswith(ADJOINT):
-        forward = REGISTRY[name.removeprefix(ADJOINT)].forward
+        module = REGISTRY[name.removeprefix(ADJOINT)]
         return adjoint.input_gradient(gy, adjoint.transposed_kernel(w, p.groups), p, p.groups,
-                                      forward)
+                                      module.forward, getattr(module, "forward_into", None))
     module = INPUT_GRADIENT.get(name) or REGISTRY[name]
     return getattr(module, "backward_input", im2col.backward_input)(gy, w, p)
 
