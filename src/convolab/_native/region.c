@@ -1,20 +1,57 @@
 /* The native pool behind cl_region (region.h): helper threads started on first use, each
- * asleep on a condition variable between regions. No thread spins while it waits: a waiting
- * thread that spins takes a core from the work (OpenBLAS's idle threads, after a product on
- * two threads, slowed the compiled kernels that ran next 1.5-2x). */
+ * asleep on a condition variable between regions. Waking a sleeping thread costs ~50 us on
+ * these machines (measured: a 1 us region on two threads took 50-60 us, back to back), a
+ * fifth of LeNet's second layer; so a helper that finishes a region watches for the next one
+ * for CL_SPIN_NS before it sleeps, and the caller watches for its helpers' last chunks the
+ * same way. No longer: a waiting thread that spins takes a core from the work (OpenBLAS's
+ * idle threads, spinning for milliseconds after a product on two threads, slowed the compiled
+ * kernels that ran next 1.5-2x). */
 #include "region.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
+
+#ifndef CL_SPIN_NS
+#define CL_SPIN_NS 200000  /* 200 us: a layer's Python between two convs is ~10-100 us */
+#endif
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin for up to CL_SPIN_NS while *flag == value; whether it changed. */
+static int watch(const atomic_ulong *flag, unsigned long value)
+{
+    const long long until = now_ns() + CL_SPIN_NS;
+    for (int i = 0;; ++i) {
+        if (atomic_load_explicit(flag, memory_order_acquire) != value)
+            return 1;
+        relax();
+        if ((i & 63) == 63 && now_ns() > until)
+            return 0;
+    }
+}
 
 static struct {
     pthread_mutex_t mu;        /* guards everything below but the job's counters */
     pthread_cond_t go, done;
     pthread_mutex_t region;    /* held by the one region running */
     int started;               /* helper threads alive */
-    unsigned long generation;  /* counts regions: a helper runs each new one it is asked to */
+    atomic_ulong generation;   /* counts regions: a helper runs each new one it is asked to
+                                  (written under mu, watched without it) */
     int wanted;                /* helpers 0 .. wanted-1 take part in the current region */
-    int running;               /* of those, how many have not finished it */
+    atomic_ulong running;      /* of those, how many have not finished it (the same) */
     /* the current region */
     cl_direct_fn fn;
     const struct cl_conv *a;
@@ -50,15 +87,18 @@ static void *helper(void *arg)
     pthread_mutex_lock(&pool.mu);
     unsigned long seen = seen_at_start[index];
     for (;;) {
-        while (pool.generation == seen)
+        pthread_mutex_unlock(&pool.mu);
+        watch(&pool.generation, seen);
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load(&pool.generation) == seen)
             pthread_cond_wait(&pool.go, &pool.mu);
-        seen = pool.generation;
+        seen = atomic_load(&pool.generation);
         if (index >= pool.wanted)
             continue;
         pthread_mutex_unlock(&pool.mu);
         take_chunks();
         pthread_mutex_lock(&pool.mu);
-        if (--pool.running == 0)
+        if (atomic_fetch_sub(&pool.running, 1) == 1)
             pthread_cond_signal(&pool.done);
     }
     return NULL;
@@ -73,7 +113,8 @@ static void after_fork_in_child(void)
     pthread_cond_init(&pool.go, NULL);
     pthread_cond_init(&pool.done, NULL);
     pool.started = 0;
-    pool.wanted = pool.running = 0;
+    pool.wanted = 0;
+    atomic_store(&pool.running, 0);
 }
 
 /* Start helpers up to `count` (under pool.mu); how many there are then. */
@@ -89,7 +130,7 @@ static int start_helpers(int count)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        seen_at_start[pool.started] = pool.generation;
+        seen_at_start[pool.started] = atomic_load(&pool.generation);
         const int rc = pthread_create(&t, &attr, helper, (void *)(ptrdiff_t)pool.started);
         pthread_attr_destroy(&attr);
         if (rc != 0)
@@ -126,15 +167,21 @@ int cl_region(cl_direct_fn fn, const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t 
     atomic_store(&pool.next, q0);
     atomic_store(&pool.failed, 0);
     atomic_store(&pool.flagged, 0);
-    pool.wanted = pool.running = helpers;
-    ++pool.generation;
+    pool.wanted = helpers;
+    atomic_store(&pool.running, (unsigned long)helpers);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool.go);
     pthread_mutex_unlock(&pool.mu);
 
     take_chunks();
 
+    for (;;) {  /* the helpers' last chunks: watched, then slept on */
+        const unsigned long left = atomic_load(&pool.running);
+        if (left == 0 || !watch(&pool.running, left))
+            break;
+    }
     pthread_mutex_lock(&pool.mu);
-    while (pool.running > 0)
+    while (atomic_load(&pool.running) > 0)
         pthread_cond_wait(&pool.done, &pool.mu);
     const int rc = atomic_load(&pool.failed) ? -1 : atomic_load(&pool.flagged);
     pthread_mutex_unlock(&pool.mu);
