@@ -82,3 +82,39 @@ def test_a_forked_child_runs_parallel_convs():
         time.sleep(0.05)
     os.kill(pid, 9)
     pytest.fail("the forked child hung in a parallel region")
+
+
+@pytest.mark.parametrize("make", [crew._LockBell] + (
+    [lambda: crew._native.core.Bell()] if crew._native.available() else []),
+    ids=lambda m: "lock" if m is crew._LockBell else "compiled")
+def test_a_bell_lets_one_wait_through_per_ring(make):
+    """A ring before the wait lets it pass at once; a wait with no ring pending blocks until
+    another thread rings, past the compiled bell's watching (200 us) into its sleep; each ring
+    lets exactly one wait through."""
+    bell = make()
+    bell.ring()
+    bell.wait()
+    passed = threading.Event()
+
+    def waiter() -> None:
+        bell.wait()
+        passed.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert not passed.wait(0.05)  # no ring pending: it waits, asleep by now
+    bell.ring()
+    assert passed.wait(5)
+    t.join()
+    second = threading.Thread(target=waiter)
+    passed.clear()
+    second.start()
+    assert not passed.wait(0.05)  # the ring was taken by the first wait only
+    bell.ring()
+    second.join(5)
+    assert passed.is_set()
+
+
+def test_the_crew_waits_on_the_compiled_bell_when_the_core_runs():
+    want = "Bell" if crew._native.available() else "_LockBell"
+    assert type(crew.bell()).__name__ == want

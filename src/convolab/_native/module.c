@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "isa.h"
+#include "bell.h"
 #include "planar.h"
 #include "region.h"
 #include "small.h"
@@ -1282,5 +1283,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     cl_isa_use(cl_isa_best(CL_ISA_COUNT));
-    return PyModule_Create(&module);
+    if (PyType_Ready(&cl_bell_type) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddObjectRef(m, "Bell", (PyObject *)&cl_bell_type) < 0)
+        Py_CLEAR(m);
+    return m;
 }

@@ -1,47 +1,14 @@
 /* The native pool behind cl_region (region.h): helper threads started on first use, each
- * asleep on a condition variable between regions. Waking a sleeping thread costs ~50 us on
- * these machines (measured: a 1 us region on two threads took 50-60 us, back to back), a
- * fifth of LeNet's second layer; so a helper that finishes a region watches for the next one
- * for CL_SPIN_NS before it sleeps, and the caller watches for its helpers' last chunks the
- * same way. No longer: a waiting thread that spins takes a core from the work (OpenBLAS's
- * idle threads, spinning for milliseconds after a product on two threads, slowed the compiled
- * kernels that ran next 1.5-2x). */
+ * asleep on a condition variable between regions. A helper that finishes a region watches for
+ * the next one before it sleeps, and the caller watches for its helpers' last chunks the same
+ * way (spin.h): a 1 us region on two threads took 50-60 us back to back when both slept, a
+ * fifth of LeNet's second layer. */
 #include "region.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
-#ifndef CL_SPIN_NS
-#define CL_SPIN_NS 200000  /* 200 us: a layer's Python between two convs is ~10-100 us */
-#endif
-
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Spin for up to CL_SPIN_NS while *flag == value; whether it changed. */
-static int watch(const atomic_ulong *flag, unsigned long value)
-{
-    const long long until = now_ns() + CL_SPIN_NS;
-    for (int i = 0;; ++i) {
-        if (atomic_load_explicit(flag, memory_order_acquire) != value)
-            return 1;
-        relax();
-        if ((i & 63) == 63 && now_ns() > until)
-            return 0;
-    }
-}
+#include "spin.h"
 
 static struct {
     pthread_mutex_t mu;        /* guards everything below but the job's counters */
@@ -88,7 +55,7 @@ static void *helper(void *arg)
     unsigned long seen = seen_at_start[index];
     for (;;) {
         pthread_mutex_unlock(&pool.mu);
-        watch(&pool.generation, seen);
+        cl_watch(&pool.generation, seen);
         pthread_mutex_lock(&pool.mu);
         while (atomic_load(&pool.generation) == seen)
             pthread_cond_wait(&pool.go, &pool.mu);
@@ -177,7 +144,7 @@ int cl_region(cl_direct_fn fn, const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t 
 
     for (;;) {  /* the helpers' last chunks: watched, then slept on */
         const unsigned long left = atomic_load(&pool.running);
-        if (left == 0 || !watch(&pool.running, left))
+        if (left == 0 || !cl_watch(&pool.running, left))
             break;
     }
     pthread_mutex_lock(&pool.mu);
