@@ -3,6 +3,7 @@ helper's exception reaches the caller after all have finished, the crew grows wi
 and a forked child (Dask's and multiprocessing's workers) runs parallel convs of its own."""
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -118,3 +119,21 @@ def test_a_bell_lets_one_wait_through_per_ring(make):
 def test_the_crew_waits_on_the_compiled_bell_when_the_core_runs():
     want = "Bell" if crew._native.available() else "_LockBell"
     assert type(crew.bell()).__name__ == want
+
+
+@pytest.mark.skipif(not crew._native.available(), reason="the compiled bell needs the core")
+def test_ctrl_c_reaches_a_main_thread_asleep_on_a_compiled_bell():
+    """As an interrupted lock wait does: the sleeping wait looks at Python's signals (every
+    20 ms), so a KeyboardInterrupt reaches a caller waiting for its helpers."""
+    code = ("import os, signal, threading, time\n"
+            "from convolab import _native\n"
+            "threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+            "t = time.perf_counter()\n"
+            "try:\n"
+            "    _native.core.Bell().wait()\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted after', time.perf_counter() - t)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split()[-1]) < 10, out.stdout

@@ -2,19 +2,25 @@
  * wait() through, as releasing a held threading.Lock lets one acquire() through; wait()
  * watches for a ring before it sleeps (spin.h), with the GIL released. A lock's waiter sleeps
  * at once, and waking it cost ~50 us: a region of the crew took 47-59 us with empty jobs, and
- * a LeNet training step opens ~40 of them. */
+ * a LeNet training step opens ~40 of them. Asleep, a waiter looks at Python's signals every
+ * CL_BELL_POLL_NS, as an interrupted lock wait does at once: Ctrl-C reaches a main thread
+ * that waits for its helpers (the CLI's chunked jobs stop, saying what they wrote). */
 #include "bell.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "spin.h"
+
+#define CL_BELL_POLL_NS 20000000  /* 20 ms */
 
 typedef struct {
     PyObject_HEAD
     atomic_ulong rings;  /* rung and not yet waited through (changed under mu) */
     pthread_mutex_t mu;
-    pthread_cond_t rung;
+    pthread_cond_t rung; /* on CLOCK_MONOTONIC */
 } Bell;
 
 static PyObject *bell_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -28,7 +34,11 @@ static PyObject *bell_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     atomic_init(&self->rings, 0);
     pthread_mutex_init(&self->mu, NULL);
-    pthread_cond_init(&self->rung, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->rung, &attr);
+    pthread_condattr_destroy(&attr);
     return (PyObject *)self;
 }
 
@@ -49,18 +59,41 @@ static PyObject *bell_ring(Bell *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* Take a ring if one comes within CL_BELL_POLL_NS (watched for first when `watch`); whether
+ * one was taken. Called without the GIL. */
+static int take(Bell *self, int watch)
+{
+    if (watch)
+        cl_watch(&self->rings, 0);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += CL_BELL_POLL_NS;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&self->mu);
+    while (atomic_load(&self->rings) == 0
+           && pthread_cond_timedwait(&self->rung, &self->mu, &until) != ETIMEDOUT) {
+    }
+    const int taken = atomic_load(&self->rings) > 0;
+    if (taken)
+        atomic_fetch_sub(&self->rings, 1);
+    pthread_mutex_unlock(&self->mu);
+    return taken;
+}
+
 static PyObject *bell_wait(Bell *self, PyObject *unused)
 {
     (void)unused;
-    Py_BEGIN_ALLOW_THREADS
-    cl_watch(&self->rings, 0);
-    pthread_mutex_lock(&self->mu);
-    while (atomic_load(&self->rings) == 0)
-        pthread_cond_wait(&self->rung, &self->mu);
-    atomic_fetch_sub(&self->rings, 1);
-    pthread_mutex_unlock(&self->mu);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    for (int watch = 1;; watch = 0) {
+        int taken;
+        Py_BEGIN_ALLOW_THREADS
+        taken = take(self, watch);
+        Py_END_ALLOW_THREADS
+        if (taken)
+            Py_RETURN_NONE;
+        if (PyErr_CheckSignals() < 0)  /* a handler raised (KeyboardInterrupt): no ring taken */
+            return NULL;
+    }
 }
 
 static PyMethodDef bell_methods[] = {
