@@ -23,7 +23,7 @@ noise so that they compress as photos do, not as flat colour). For each case:
 Targets (issue 13 item 10): the filtering step at most 1.0x cv2.filter2D, the whole run at
 most 2x Pillow's read + write, peak memory at most 3x the image's size as float32. Times are
 the best of ``--repeat`` runs (the least disturbed by the rest of the machine), peak memory the
-largest. Run it on a quiet machine (here: under ``quietly``, which pauses other Python work).
+largest. Run it on a quiet machine: nothing else running.
 """
 
 from __future__ import annotations
@@ -220,9 +220,8 @@ def environment(threads: int) -> str:
 def markdown(rows: list[dict], env: str, argv: list[str]) -> str:
     flags = " ".join(argv)
     lines = [
-        f"{env}. Command: `quietly .venv/bin/python benchmarks/filter_big.py"
-        f"{' ' + flags if flags else ''}` (`quietly` pauses the machine's other Python "
-        "processes while it runs).",
+        f"{env}. Command: `.venv/bin/python benchmarks/filter_big.py"
+        f"{' ' + flags if flags else ''}` (nothing else running).",
         "",
         "| case | file | read | filter | write | whole run | peak memory | filtering step "
         "vs cv2.filter2D | whole run vs Pillow read + write | peak vs image as float32 |",

@@ -145,7 +145,7 @@ def markdown(accuracy: list[dict], steps: list[dict], env: dict) -> str:
     lines = [
         f"Run {env['date']} on {env['machine']}, {env['threads']} threads; PyTorch "
         f"{env['torch']}; convolab's core: {env['isa']}.",
-        "Command: `quietly .venv/bin/python benchmarks/lenet.py`.",
+        "Command: `.venv/bin/python benchmarks/lenet.py` (nothing else running).",
     ]
     if accuracy:
         lines += ["", "| model | trained on | epochs | training time | test accuracy |",
