@@ -1,6 +1,7 @@
 /* cl_watch (spin.h). */
 #include "spin.h"
 
+#include <sched.h>
 #include <time.h>
 
 static long long now_ns(void)
@@ -24,7 +25,12 @@ int cl_watch(const atomic_ulong *flag, unsigned long value)
         if (atomic_load_explicit(flag, memory_order_acquire) != value)
             return 1;
         relax();
-        if ((i & 63) == 63 && now_ns() > until)
-            return 0;
+        if ((i & 63) == 63) {
+            if (now_ns() > until)
+                return 0;
+            /* a thread with work waiting for this core (the other pool's helper, a BLAS or
+             * OpenMP thread) runs now, not after the watch */
+            sched_yield();
+        }
     }
 }
