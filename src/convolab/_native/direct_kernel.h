@@ -337,9 +337,8 @@ static void FN(indirection)(const struct cl_conv *a, const struct FN(plan) *pl, 
 }
 
 /* One tile: the pixels whose outputs start at y + yoff[0 .. pix-1], o-block b of group g,
- * reduction indices
- * c0 <= c < c1 of each tap: the sum starts from y's partial sums unless c0 == 0, and the
- * bias is added when c1 ends the reduction. The accumulators go from zeros (or y) through
+ * reduction indices c0 <= c < c1 of each tap: the sum starts from y's partial sums unless
+ * c0 == 0, and the bias is added when c1 ends the reduction. The accumulators go from zeros (or y) through
  * the reduction to y in registers (through a microkernel's memory, they cost a 1-D signal's
  * 80-value reduction ~7%). */
 CL_INLINE void FN(direct_tile)(const int pix, const int nv, const int strided, const int prefetch,

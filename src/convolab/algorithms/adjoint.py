@@ -65,7 +65,7 @@ def gradient_problem(p: ConvProblem, w_flipped_shape: tuple[int, ...] | None = N
     in ``groups`` groups (default ``p.groups``). Its padding gives ``dL/dx`` directly where it
     can (zero padding, ``top <= span - 1``), else "full": the gradient on the padded rows read.
 
-    >>> from convolab.shapes import ConvGeometry, conv_geometry
+    >>> from convolab.shapes import conv_geometry
     >>> geom = conv_geometry((5, 5), (3, 3), stride=2, padding="same")
     >>> p = ConvProblem((1, 5, 5, 2), (3, 3, 2, 4), geom, 1, "zeros", np.dtype("f8"))
     >>> q = gradient_problem(p)

@@ -193,12 +193,19 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``(N, H, W, C) * (kh, kw, C/G, O) -> (N, Ho, Wo, O)``, bias added, in ``p.dtype``; or a
     volume ``(N, D, H, W, C) * (kd, kh, kw, C/G, O) -> (N, Do, Ho, Wo, O)``."""
-    kernel = bind(w, p, bias)
     y = np.empty(p.y_shape, p.dtype)
-    n = p.x_shape[0]
-    native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers),
-                  native.pixel_ranges(p, kernel.macs))
+    _run(bind(w, p, bias), x, y, p)
     return y
+
+
+def _run(kernel: native.Bound, x: np.ndarray, y: np.ndarray, p: ConvProblem,
+         placement: tuple[int, int, int, int] | None = None) -> None:
+    """``kernel`` over every output pixel of ``p`` on the native pool, into ``y`` (at
+    ``placement``, if given)."""
+    n = p.x_shape[0]
+    native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers,
+                                                            placement=placement),
+                  native.pixel_ranges(p, kernel.macs))
 
 
 def forward_into(x: np.ndarray, w: np.ndarray, p: ConvProblem, base: np.ndarray,
@@ -211,12 +218,7 @@ def forward_into(x: np.ndarray, w: np.ndarray, p: ConvProblem, base: np.ndarray,
     if not tile(p)[0]:
         out[...] = forward(x, w, p)
         return
-    kernel = bind(w, p)
-    where = native.placement(base, out)
-    n = p.x_shape[0]
-    native.region(lambda q0, q1, chunk, workers: kernel.run(x, base, n, q0, q1, chunk, workers,
-                                                            placement=where),
-                  native.pixel_ranges(p, kernel.macs))
+    _run(bind(w, p), x, base, p, native.placement(base, out))
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, p: ConvProblem) -> np.ndarray:
