@@ -390,6 +390,24 @@ typedef void (*FN(tile_fn))(const struct cl_conv *, const struct FN(plan) *, con
                         ahead);                                                               \
     }
 
+/* count strided tiles in a row of the chunk (ind and yoff their first's), without prefetch,
+ * in one call: a 1-D signal's few-channel tiles are short (an 80-value reduction), and a
+ * call, its set-up and its epilogue a tile were ~8% of one. */
+typedef void (*FN(tile_run_fn))(const struct cl_conv *, const struct FN(plan) *,
+                                const T *const *, const ptrdiff_t *, ptrdiff_t, ptrdiff_t,
+                                ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+
+#define CL_TILE_RUN(PIX, NV)                                                                  \
+    static __attribute__((noinline)) void FN(tile_run_##PIX##x##NV)(                          \
+        const struct cl_conv *a, const struct FN(plan) *pl, const T *const *ind,              \
+        const ptrdiff_t *yoff, ptrdiff_t g, ptrdiff_t b, ptrdiff_t c0, ptrdiff_t c1,           \
+        ptrdiff_t pstep, ptrdiff_t count)                                                     \
+    {                                                                                         \
+        for (ptrdiff_t i = 0; i < count; ++i)                                                 \
+            FN(direct_tile)(PIX, NV, 1, 0, a, pl, ind + i * PIX * pl->taps, yoff + i * PIX,   \
+                            g, b, c0, c1, pstep, NULL);                                       \
+    }
+
 /* How a call walks its reduction (wstride left to the caller: it depends on the packing);
  * plan_free releases it. 0, or -1 when out of memory. */
 static int FN(plan_init)(const struct cl_conv *a, struct FN(plan) *pl)
@@ -423,8 +441,8 @@ static void FN(plan_free)(struct FN(plan) *pl)
  * strided] (ahead: the variant that prefetches the next tile's input), the remainder's pixels
  * by tile1. */
 CL_INLINE int FN(direct_drive)(const int pix, const int nv, const FN(tile_fn) tiles[4],
-                               FN(tile_fn) tile1, const struct cl_conv *a, ptrdiff_t q0,
-                               ptrdiff_t q1)
+                               FN(tile_run_fn) run, FN(tile_fn) tile1,
+                               const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     const ptrdiff_t ob = nv * VW, nob = (a->og + ob - 1) / ob;
     struct FN(plan) pl;
@@ -460,6 +478,16 @@ CL_INLINE int FN(direct_drive)(const int pix, const int nv, const FN(tile_fn) ti
                 for (ptrdiff_t c0 = 0; c0 < pl.cn; c0 += cb) {
                     const ptrdiff_t c1 = pl.cn - c0 < cb ? pl.cn : c0 + cb;
                     for (ptrdiff_t k = 0, t = 0; k < full; k += pix, ++t) {
+                        if (!prefetch && pl.merged && strided[t]) {
+                            ptrdiff_t count = 1;
+                            while (k + count * pix < full && strided[t + count])
+                                ++count;
+                            run(a, &pl, ind + k * pl.taps, yoff + k, g, b, c0, c1, pstep,
+                                count);
+                            k += (count - 1) * pix;
+                            t += count - 1;
+                            continue;
+                        }
                         /* the next tile, or this one again after the last */
                         const ptrdiff_t kn = k + pix < full ? k + pix : k;
                         const struct FN(ahead) ahead = {
@@ -488,12 +516,14 @@ CL_TILE(PIX1, 1, 1, 0, _strided)
 CL_TILE(PIX1, 1, 0, 1, _ahead)
 CL_TILE(PIX1, 1, 1, 1, _strided_ahead)
 CL_TILE(1, 1, 0, 0, )
+CL_TILE_RUN(PIX1, 1)
 static int FN(direct_nv1)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     static const FN(tile_fn) tiles[4] = {FN(tile_PIX1x1), FN(tile_PIX1x1_strided),
                                          FN(tile_PIX1x1_ahead),
                                          FN(tile_PIX1x1_strided_ahead)};
-    return FN(direct_drive)(PIX1, 1, tiles, FN(tile_1x1), a, q0, q1);
+    return FN(direct_drive)(PIX1, 1, tiles, FN(tile_run_PIX1x1), FN(tile_1x1), a, q0,
+                            q1);
 }
 #endif
 #if PIX2
@@ -505,12 +535,14 @@ CL_TILE(PIX2, 2, 1, 0, _strided)
 CL_TILE(PIX2, 2, 0, 1, _ahead)
 CL_TILE(PIX2, 2, 1, 1, _strided_ahead)
 CL_TILE(1, 2, 0, 0, )
+CL_TILE_RUN(PIX2, 2)
 static int FN(direct_nv2)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     static const FN(tile_fn) tiles[4] = {FN(tile_PIX2x2), FN(tile_PIX2x2_strided),
                                          FN(tile_PIX2x2_ahead),
                                          FN(tile_PIX2x2_strided_ahead)};
-    return FN(direct_drive)(PIX2, 2, tiles, FN(tile_1x2), a, q0, q1);
+    return FN(direct_drive)(PIX2, 2, tiles, FN(tile_run_PIX2x2), FN(tile_1x2), a, q0,
+                            q1);
 }
 #endif
 #if PIX4
@@ -522,12 +554,14 @@ CL_TILE(PIX4, 4, 1, 0, _strided)
 CL_TILE(PIX4, 4, 0, 1, _ahead)
 CL_TILE(PIX4, 4, 1, 1, _strided_ahead)
 CL_TILE(1, 4, 0, 0, )
+CL_TILE_RUN(PIX4, 4)
 static int FN(direct_nv4)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 {
     static const FN(tile_fn) tiles[4] = {FN(tile_PIX4x4), FN(tile_PIX4x4_strided),
                                          FN(tile_PIX4x4_ahead),
                                          FN(tile_PIX4x4_strided_ahead)};
-    return FN(direct_drive)(PIX4, 4, tiles, FN(tile_1x4), a, q0, q1);
+    return FN(direct_drive)(PIX4, 4, tiles, FN(tile_run_PIX4x4), FN(tile_1x4), a, q0,
+                            q1);
 }
 #endif
 
