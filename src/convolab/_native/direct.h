@@ -78,9 +78,27 @@ static inline void cl_run_starts_into(const struct cl_conv *a, ptrdiff_t *run_st
 {
     const int64_t *m = a->col_map;
     const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* the columns windows read */
-    ptrdiff_t count = 0;
+    ptrdiff_t count = 0, i = 1;
     breaks[0] = 0;
-    for (ptrdiff_t i = 1; i < width; ++i) {
+    /* Breaks are few (a padding's edges): a block of 8 columns is checked for one at once,
+     * with adds and ORs the compiler vectorises (a zero difference m[j] - m[j-1] - 1 and a
+     * clear sign bit of m[j-1] at every j: no break), and only a block with one is counted
+     * column by column (the count's chain alone cost a 16000-sample signal's call 13 us). */
+    for (; i + 8 <= width; i += 8) {
+        uint64_t any = 0;
+        for (int j = 0; j < 8; ++j)
+            any |= ((uint64_t)m[i + j] - (uint64_t)m[i + j - 1] - 1)
+                   | ((uint64_t)m[i + j - 1] & ((uint64_t)1 << 63));
+        if (any)
+            for (int j = 0; j < 8; ++j) {
+                count += m[i + j - 1] < 0 || m[i + j] != m[i + j - 1] + 1;
+                breaks[i + j] = count;
+            }
+        else
+            for (int j = 0; j < 8; ++j)
+                breaks[i + j] = count;
+    }
+    for (; i < width; ++i) {
         count += m[i - 1] < 0 || m[i] != m[i - 1] + 1;
         breaks[i] = count;
     }

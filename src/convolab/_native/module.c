@@ -107,12 +107,16 @@ static int check_map(const struct buf *b, const char *what, Py_ssize_t need, Py_
         return -1;
     }
     const int64_t *m = (const int64_t *)b->view.buf;
-    /* one unsigned compare an entry and no exit in the loop (it runs on every task, over a
-     * long signal's 16000 columns); the first bad entry is looked for only when there is one */
-    int bad = 0;
-    for (Py_ssize_t i = 0; i < need; ++i)
-        bad |= (uint64_t)(m[i] + 1) > (uint64_t)limit;
-    for (Py_ssize_t i = 0; bad && i < need; ++i) {
+    /* Entry m is good when v = m + 1 (wrapping) and limit - v both have the top bit clear
+     * (0 <= v <= limit): an add, a subtract and an OR an entry, which the compiler vectorises
+     * on SSE2 (its unsigned 64-bit compare is AVX-512's only; the scalar loop cost a 16000-
+     * sample signal's call 9 us). The first bad entry is looked for only when there is one. */
+    uint64_t tops = 0;
+    for (Py_ssize_t i = 0; i < need; ++i) {
+        const uint64_t v = (uint64_t)m[i] + 1;
+        tops |= v | ((uint64_t)limit - v);
+    }
+    for (Py_ssize_t i = 0; tops >> 63 && i < need; ++i) {
         if (m[i] < -1 || m[i] >= limit) {
             PyErr_Format(PyExc_ValueError, "%s[%zd] = %lld is outside [-1, %zd)", what, i,
                          (long long)m[i], limit);
