@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convolab.algorithms import bias
+from convolab.algorithms import bias, direct
 from convolab.ops.arguments import prepare, result_dtype
 from convolab.padding import _is_run, gather, index_map
 from convolab.shapes import ConvGeometry, normalize_pair
@@ -294,3 +294,40 @@ def test_channels_first_calls_that_read_the_input_as_it_lies_are_remembered():
     conv2d(np.ones((4, 1, 16, 16), np.float32), np.ones((3, 1, 3, 3), np.float32),
            padding="same", data_format="NCHW", kernel_format="OIHW")
     assert sorted(c.route for c in small_call._remembered.values()) == sorted([FUSED, PLANES])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 3), rank=st.sampled_from([1, 2]),
+       size=st.integers(1, 30), c=st.integers(1, 5), o=st.integers(1, 40),
+       k=st.integers(1, 5), stride=st.integers(1, 3), with_bias=st.booleans(),
+       padding=st.sampled_from(["valid", "same", "full"]), f64=st.booleans())
+def test_a_remembered_direct_call_replays_its_prepared_kernel_on_new_values(
+        seed, n, rank, size, c, o, k, stride, with_bias, padding, f64):
+    """A call remembered on ``direct`` keeps what depends on its problem alone (``prepared``:
+    the maps, the geometry, the tasks); a second call on new weights, bias and input runs
+    that kernel and gives the definition's result. Without the compiled core it is not
+    replayed: the full path takes the call (and refuses ``direct``)."""
+    from convolab import _native, reference
+    from convolab.ops import conv, small_call
+
+    if _native.core is None:
+        pytest.skip("direct's kernel is compiled")
+    rng = np.random.default_rng(seed)
+    dt = np.float64 if f64 else np.float32
+    spatial = (size + k,) * rank
+    x1, x2 = (rng.standard_normal((n, *spatial, c)).astype(dt) for _ in range(2))
+    w1, w2 = (rng.standard_normal((*(k,) * rank, c, o)).astype(dt) for _ in range(2))
+    b1, b2 = (rng.standard_normal(o).astype(dt) if with_bias else None for _ in range(2))
+    kw = dict(padding=padding, stride=stride, algorithm="direct")
+    small_call._remembered.clear()
+    conv(x1, w1, b1, **kw)
+    (call,) = small_call._remembered.values()
+    assert (call.run is not None) == bool(direct.tile(call.problem)[0])
+    tol = dict(rtol=1e-9, atol=1e-9) if f64 else dict(rtol=2e-4, atol=2e-4)
+    y = conv(x2, w2, b2, **kw)
+    np.testing.assert_allclose(y, reference.conv(x2, w2, b2, padding=padding, stride=stride),
+                               **tol)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_native, "core", None)
+        with pytest.raises(ValueError, match="compiled core"):
+            conv(x1, w1, b1, **kw)

@@ -17,12 +17,13 @@ it lies (``ops/layout_routes.py``: ``READ_AS_IS``); a later call runs that route
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import native, scheduler, small
+from convolab.algorithms import direct, native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.ops import lowering
@@ -44,6 +45,9 @@ class _Call:
     kernel_format: str = ""  # the caller's kernel layout
     out_dtype: np.dtype | None = None  # the result's dtype
     signal: bool = False  # a rank-1 call, run as its one-row image (``problem`` is that)
+    # the algorithm's forward with what depends on the problem alone found once (direct's
+    # ``prepared``), or None: the full path's layers down to the kernel
+    run: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray] | None = None
 
 
 def _context() -> tuple:
@@ -88,6 +92,8 @@ def _run_remembered(call: _Call, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
         if _context() != call.context:  # chosen under other threads, say: choose again
             return None
         if call.route == NATIVE:
+            if call.run is not None and _native.core is not None:
+                return call.run(x, w, bias)
             return lowering.forward(x, w, bias, p, call.algorithm)
         wl = to_kernel_last(w, call.kernel_format, p.rank)
         y = run_channels_first(call.route, x, wl, bias, p, call.engine, call.algorithm)
@@ -118,7 +124,8 @@ def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, b
         rows, cols = native.maps(p)
         n, ho, wo, _ = p.y_shape
         fast = (native.geometry(p), rows, cols, n * ho * wo)
-    _remembered[k] = _Call(p, name, fast, _context(), signal=signal)
+    run = direct.prepared(p) if name == direct.NAME and p.rank == 2 else None
+    _remembered[k] = _Call(p, name, fast, _context(), signal=signal, run=run)
 
 
 def remember_channels_first(k: tuple | None, r: Prepared, engine_problem: ConvProblem,
