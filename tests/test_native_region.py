@@ -1,12 +1,12 @@
 """The native pool's regions (``_native/region.c``, ``native.region``): a conv kernel's range
 of items run in chunks on several threads of the pool.
 
-Chunks are taken in whatever order the threads get to them, so these check that every item
-is computed exactly once and as one thread computes it (bit for bit, for every chunk size and
-thread count), that the whole path still gives the definition's result with many chunks on
-several workers, that two regions at once and a forked child work, that a kernel's report (a
-Winograd output that is not finite) survives the split, and that the entry points refuse what
-the pool cannot do.
+Chunks (direct's: guided shares) are taken in whatever order the threads get to them, so
+these check that every item is computed exactly once and as one thread computes it (bit for
+bit, for every chunk size and thread count), that the whole path still gives the
+definition's result with many chunks on several workers, that two regions at once and a
+forked child work, that a kernel's report (a Winograd output that is not finite) survives the
+split, and that the entry points refuse what the pool cannot do.
 """
 
 from __future__ import annotations
@@ -98,6 +98,27 @@ def test_a_region_computes_what_one_thread_computes_bit_for_bit(name, data, work
     assert kernel.run(x, split, n, 0, items, chunk, workers)
     np.testing.assert_array_equal(split, alone)
     assert not np.isnan(split).any()  # every item written
+
+
+@settings(max_examples=examples(10), deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), workers=st.integers(2, 4), n=st.integers(1, 3),
+       width=st.integers(2000, 9000), f64=st.booleans())
+def test_guided_claims_over_many_grains_compute_every_pixel_once(seed, workers, n, width, f64):
+    """Direct's regions claim guided shares (``region.h``): long runs of CL_CHUNK pixels
+    first, one at the end. Over a range of tens of grains, on every thread count, the split
+    result is the one thread's bit for bit, every pixel written."""
+    rng = np.random.default_rng(seed)
+    dt = np.float64 if f64 else np.float32
+    x = rng.standard_normal((n, 1, width, 3)).astype(dt)
+    w = rng.standard_normal((1, 7, 3, 20)).astype(dt)
+    p = problem_of(x, w, stride=(1, 2), padding="same")
+    kernel = direct.bind(w, p, rng.standard_normal(20).astype(dt))
+    items = n * kernel.items
+    alone, split = np.full(p.y_shape, np.nan, dt), np.full(p.y_shape, np.nan, dt)
+    assert kernel.run(x, alone, n, 0, items, 192, 1)
+    assert kernel.run(x, split, n, 0, items, 192, workers)
+    np.testing.assert_array_equal(split, alone)
+    assert not np.isnan(split).any()
 
 
 def test_two_regions_at_once_each_give_their_result():

@@ -125,6 +125,12 @@ static inline ptrdiff_t *cl_run_starts(const struct cl_conv *a)
     return run_start;
 }
 
+#ifndef CL_CHUNK
+/* pixels whose indirection a direct kernel builds at once: a multiple of every PIX (12, 8,
+ * 6), and the grain of its regions' guided claims (region.h) */
+#define CL_CHUNK 192
+#endif
+
 /* Compute output pixels q0 <= q < q1 of the flattened (N, Ho, Wo) grid, every channel;
  * 0, or -1 when out of memory (y then holds no result).
  * Direct: w packed (G, nob, kh, kw, cg, nv * lanes), zero-filled past og; bias packed

@@ -31,10 +31,6 @@
  */
 
 
-#ifndef CL_CHUNK
-/* pixels whose indirection is built at once: a multiple of every PIX (12, 8, 6) */
-#define CL_CHUNK 192
-#endif
 #ifndef CL_PREFETCH_BYTES
 /* bytes of a pixel's channels (of a group) from which a tile prefetches the next tile's input */
 #define CL_PREFETCH_BYTES 256

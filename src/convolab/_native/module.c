@@ -138,6 +138,7 @@ struct call {
     Py_ssize_t items;           /* the kernel's items an image, set by an entry that takes
                                    planar calls (0: it takes none) */
     int placed;                 /* y written through a placement (place()) */
+    Py_ssize_t grain;           /* > 0: the region claims guided shares (region.h) */
     void *zero;
 };
 
@@ -164,11 +165,11 @@ static int region(cl_direct_fn fn, struct call *c)
     if (c->planar) {
         struct cl_planar pl = {.a = c->a, .fn = fn, .items = c->items, .f64 = c->itemsize == 8};
         Py_BEGIN_ALLOW_THREADS
-        rc = cl_region(cl_planar_chunk, &pl.a, c->q0, c->q1, c->chunk, (int)c->workers);
+        rc = cl_region(cl_planar_chunk, &pl.a, c->q0, c->q1, c->chunk, (int)c->workers, 0);
         Py_END_ALLOW_THREADS
     } else {
         Py_BEGIN_ALLOW_THREADS
-        rc = cl_region(fn, &c->a, c->q0, c->q1, c->chunk, (int)c->workers);
+        rc = cl_region(fn, &c->a, c->q0, c->q1, c->chunk, (int)c->workers, c->grain);
         Py_END_ALLOW_THREADS
     }
     return rc;
@@ -423,6 +424,8 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    /* its tiles' work does not grow with a call's range (only its buffers, per CL_CHUNK) */
+    c.grain = CL_CHUNK;
     return run(fn, &c);
 fail:
     call_release(&c);

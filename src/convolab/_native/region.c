@@ -23,6 +23,7 @@ static struct {
     cl_direct_fn fn;
     const struct cl_conv *a;
     ptrdiff_t q1, chunk;
+    ptrdiff_t grain, share;    /* guided claims (grain > 0): what is left / share, in grains */
     atomic_ptrdiff_t next;     /* the first item no thread has taken yet */
     atomic_int failed, flagged;
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
@@ -32,14 +33,34 @@ static struct {
  * begins before its thread first takes the lock) */
 static unsigned long seen_at_start[CL_MAX_HELPERS];
 
-/* Take chunks of the current region until none is left. */
+/* Claim the next items of the current region, s .. *e: a chunk, or a guided share; 0 when
+ * none is left. */
+static int claim(ptrdiff_t *s, ptrdiff_t *e)
+{
+    if (!pool.grain) {
+        *s = atomic_fetch_add(&pool.next, pool.chunk);
+        *e = pool.q1 - *s < pool.chunk ? pool.q1 : *s + pool.chunk;
+        return *s < pool.q1;
+    }
+    ptrdiff_t start = atomic_load(&pool.next), end;
+    do {
+        if (start >= pool.q1)
+            return 0;
+        ptrdiff_t take = (pool.q1 - start) / pool.share / pool.grain * pool.grain;
+        if (take < pool.grain)
+            take = pool.grain;
+        end = pool.q1 - start <= take ? pool.q1 : start + take;
+    } while (!atomic_compare_exchange_weak(&pool.next, &start, end));
+    *s = start;
+    *e = end;
+    return 1;
+}
+
+/* Take the current region's items until none is left. */
 static void take_chunks(void)
 {
-    for (;;) {
-        const ptrdiff_t s = atomic_fetch_add(&pool.next, pool.chunk);
-        if (s >= pool.q1)
-            return;
-        const ptrdiff_t e = pool.q1 - s < pool.chunk ? pool.q1 : s + pool.chunk;
+    ptrdiff_t s, e;
+    while (claim(&s, &e)) {
         const int rc = pool.fn(pool.a, s, e);
         if (rc < 0)
             atomic_store(&pool.failed, 1);
@@ -108,7 +129,7 @@ static int start_helpers(int count)
 }
 
 int cl_region(cl_direct_fn fn, const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1,
-              ptrdiff_t chunk, int workers)
+              ptrdiff_t chunk, int workers, ptrdiff_t grain)
 {
     if (chunk < 1 || chunk >= q1 - q0)
         chunk = q1 - q0;
@@ -131,6 +152,8 @@ int cl_region(cl_direct_fn fn, const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t 
     pool.a = a;
     pool.q1 = q1;
     pool.chunk = chunk;
+    pool.grain = grain > 0 ? grain : 0;
+    pool.share = 2 * (ptrdiff_t)(helpers + 1);
     atomic_store(&pool.next, q0);
     atomic_store(&pool.failed, 0);
     atomic_store(&pool.flagged, 0);

@@ -230,7 +230,8 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 def _run(kernel: native.Bound, x: np.ndarray, y: np.ndarray, p: ConvProblem,
          placement: tuple[int, int, int, int] | None = None) -> None:
     """``kernel`` over every output pixel of ``p`` on the native pool, into ``y`` (at
-    ``placement``, if given)."""
+    ``placement``, if given). The tasks only decide how many threads: the pool's threads
+    claim guided shares of the pixels (``_native/region.h``)."""
     n = p.x_shape[0]
     native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers,
                                                             placement=placement),
