@@ -10,7 +10,8 @@ remembered under the call's shapes, dtypes, options, and what the choice depende
 instruction set, workspace limit). A later call with the same key is valid for the same
 reasons, so it only runs the algorithm: for the ``small`` kernel, only allocates the output
 and calls the kernel (the tiny call's choice depends on nothing else, so it does not even ask
-for those: ~3 us).
+for those: ~3 us); for ``direct``, the kernel prepared for the problem (``direct.prepared``:
+packs the weights and runs the region).
 A channels-first call is remembered too when it took a route that reads the caller's array as
 it lies (``ops/layout_routes.py``: ``READ_AS_IS``); a later call runs that route.
 """
