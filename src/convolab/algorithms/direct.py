@@ -169,50 +169,56 @@ def pack_dot(w: np.ndarray, p: ConvProblem) -> np.ndarray:
     return packed
 
 
-def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
-    """The kernel of ``p`` with HWIO ``w`` (and ``bias``) packed: items are output pixels."""
+def binder(p: ConvProblem) -> Callable[[np.ndarray, np.ndarray | None], native.Bound]:
+    """:func:`bind` for ``p`` with what depends on ``p`` alone found once (the tile, the index
+    maps, the geometry of ``p``'s batch): ``bind_weights(w, bias)`` only packs them."""
     nv, _ = tile(p)
-    if nv:
-        packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
-    else:
-        packed = pack_dot(w, p)
-        b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
     rows, cols = native.maps(p)
     plane_map = native.plane_map(p)
+    batch, geometry = p.x_shape[0], native.geometry(p)
 
-    def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int, chunk: int = 0,
-            workers: int = 1, planar: bool = False,
-            placement: tuple[int, int, int, int] | None = None) -> bool:
-        _native.core.direct(x, packed, b, y, rows, cols, native.geometry(p, n), nv, q0, q1,
-                            plane_map, chunk, workers, planar, placement)
-        return True
+    def bind_weights(w: np.ndarray, bias: np.ndarray | None = None) -> native.Bound:
+        if nv:
+            packed, b = pack(w, bias, p, nv * _native.core.lanes(p.dtype.itemsize))
+        else:
+            packed = pack_dot(w, p)
+            b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
 
-    return native.Bound(run, math.prod(p.y_shape[1:-1]), math.prod(p.w_shape))
+        def run(x: np.ndarray, y: np.ndarray, n: int, q0: int, q1: int, chunk: int = 0,
+                workers: int = 1, planar: bool = False,
+                placement: tuple[int, int, int, int] | None = None) -> bool:
+            images = geometry if n == batch else native.geometry(p, n)
+            _native.core.direct(x, packed, b, y, rows, cols, images, nv, q0, q1, plane_map,
+                                chunk, workers, planar, placement)
+            return True
+
+        return native.Bound(run, math.prod(p.y_shape[1:-1]), math.prod(p.w_shape))
+
+    return bind_weights
+
+
+def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None) -> native.Bound:
+    """The kernel of ``p`` with HWIO ``w`` (and ``bias``) packed: items are output pixels."""
+    return binder(p)(w, bias)
 
 
 def prepared(p: ConvProblem) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None],
                                          np.ndarray] | None:
-    """:func:`forward` for ``p`` with what depends on ``p`` alone found once (the tile, the
-    index maps, the geometry, the tasks): ``run(x, w, bias)`` then only packs the weights,
-    allocates ``y`` and runs the kernel. A remembered call takes it (``ops/small_call.py``):
-    right after a big layer's kernel, the CPU's caches hold none of the Python's state, and
-    its ~10 calls down to the kernel cost a 7x7 stem's ~0.1 ms. None for dot tiles (their
-    packing is their own) and for a problem with no pixel to read."""
-    nv, _ = tile(p)
-    if not nv or p.empty:
+    """:func:`forward` for ``p`` with what depends on ``p`` alone found once (:func:`binder`,
+    and the tasks): ``run(x, w, bias)`` then only packs the weights, allocates ``y`` and runs
+    the kernel. A remembered call takes it (``ops/small_call.py``): right after a big layer's
+    kernel, the CPU's caches hold none of the Python's state, and its ~10 calls down to the
+    kernel cost a 7x7 stem's ~0.1 ms. None for dot tiles (a 1x1 layer's, a few output
+    channels': their layers' Python is a smaller share) and for a problem with no pixel to
+    read."""
+    if not tile(p)[0] or p.empty:
         return None
-    block = nv * _native.core.lanes(p.dtype.itemsize)
-    rows, cols = native.maps(p)
-    plane_map = native.plane_map(p)
-    geometry = native.geometry(p)
+    bind_weights = binder(p)
     tasks = native.pixel_ranges(p, math.prod(p.w_shape))
 
     def run(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-        packed, b = pack(w, bias, p, block)
         y = np.empty(p.y_shape, p.dtype)
-        native.region(lambda q0, q1, chunk, workers: _native.core.direct(
-            x, packed, b, y, rows, cols, geometry, nv, q0, q1, plane_map, chunk, workers),
-            tasks)
+        _run(bind_weights(w, bias), x, y, p, tasks=tasks)
         return y
 
     return run
@@ -228,14 +234,16 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
 
 
 def _run(kernel: native.Bound, x: np.ndarray, y: np.ndarray, p: ConvProblem,
-         placement: tuple[int, int, int, int] | None = None) -> None:
+         placement: tuple[int, int, int, int] | None = None,
+         tasks: native.Ranges | None = None) -> None:
     """``kernel`` over every output pixel of ``p`` on the native pool, into ``y`` (at
-    ``placement``, if given). The tasks only decide how many threads: the pool's threads
-    claim guided shares of the pixels (``_native/region.h``)."""
+    ``placement``, if given). The tasks (``p``'s pixel ranges unless given) only decide how
+    many threads: the pool's threads claim guided shares of the pixels
+    (``_native/region.h``)."""
     n = p.x_shape[0]
     native.region(lambda q0, q1, chunk, workers: kernel.run(x, y, n, q0, q1, chunk, workers,
                                                             placement=placement),
-                  native.pixel_ranges(p, kernel.macs))
+                  native.pixel_ranges(p, kernel.macs) if tasks is None else tasks)
 
 
 def forward_into(x: np.ndarray, w: np.ndarray, p: ConvProblem, base: np.ndarray,

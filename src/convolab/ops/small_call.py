@@ -10,8 +10,8 @@ remembered under the call's shapes, dtypes, options, and what the choice depende
 instruction set, workspace limit). A later call with the same key is valid for the same
 reasons, so it only runs the algorithm: for the ``small`` kernel, only allocates the output
 and calls the kernel (the tiny call's choice depends on nothing else, so it does not even ask
-for those: ~3 us); for ``direct``, the kernel prepared for the problem (``direct.prepared``:
-packs the weights and runs the region).
+for those: ~3 us); for an algorithm with a ``prepared(p)`` (``direct``), the kernel it
+prepared for the problem (packs the weights and runs the region).
 A channels-first call is remembered too when it took a route that reads the caller's array as
 it lies (``ops/layout_routes.py``: ``READ_AS_IS``); a later call runs that route.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convolab import _native
-from convolab.algorithms import direct, native, scheduler, small
+from convolab.algorithms import REGISTRY, native, scheduler, small
 from convolab.algorithms.problem import ConvProblem
 from convolab.config import get_workspace_limit
 from convolab.ops import lowering
@@ -46,8 +46,8 @@ class _Call:
     kernel_format: str = ""  # the caller's kernel layout
     out_dtype: np.dtype | None = None  # the result's dtype
     signal: bool = False  # a rank-1 call, run as its one-row image (``problem`` is that)
-    # the algorithm's forward with what depends on the problem alone found once (direct's
-    # ``prepared``), or None: the full path's layers down to the kernel
+    # the algorithm's forward with what depends on the problem alone found once (its
+    # ``prepared(p)``: direct's), or None: the full path's layers down to the kernel
     run: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray] | None = None
 
 
@@ -125,7 +125,8 @@ def remember(k: tuple | None, p: ConvProblem, name: str, x: object, w: object, b
         rows, cols = native.maps(p)
         n, ho, wo, _ = p.y_shape
         fast = (native.geometry(p), rows, cols, n * ho * wo)
-    run = direct.prepared(p) if name == direct.NAME and p.rank == 2 else None
+    prepare = getattr(REGISTRY.get(name), "prepared", None)  # an algorithm's, if it has one
+    run = prepare(p) if prepare is not None and p.rank == 2 else None
     _remembered[k] = _Call(p, name, fast, _context(), signal=signal, run=run)
 
 
