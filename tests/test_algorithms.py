@@ -23,6 +23,7 @@ from convolab.algorithms import (
     stencil,
     toeplitz,
     winograd,
+    winograd_1d,
     winograd_f4,
 )
 from convolab.padding import check_padding_fits
@@ -55,13 +56,15 @@ SHAPE_TO = {
     "separable": lambda c: dataclasses.replace(c, groups=c.c, cg=1, og=1),
     "winograd_f4": lambda c: dataclasses.replace(c, kh=3, kw=3, stride=(1, 1), dilation=(1, 1),
                                                  groups=1),
+    "winograd_1d": lambda c: dataclasses.replace(c, kh=1, dilation=(c.dilation[0], 1), groups=1),
 }
 # float32 relative error bound of each algorithm (winograd's is derived in winograd.py)
 F32_BOUND = {"im2col": 1e-5, "pointwise": 1e-5, "fft": 1e-5, "depthwise": 1e-5, "implicit": 1e-5,
              "stencil": 1e-5, "toeplitz": 1e-5, "winograd": winograd.ERROR_BOUND_F32,
              "direct": 1e-5, "direct_depthwise": 1e-5, "small": 1e-5,
              "direct_stencil": 1e-5, "separable": 1e-5,
-             "winograd_f4": winograd_f4.ERROR_BOUND_F32}
+             "winograd_f4": winograd_f4.ERROR_BOUND_F32,
+             "winograd_1d": winograd_1d.ERROR_BOUND_F32}
 
 
 def test_every_registered_algorithm_is_tested_here():
@@ -122,15 +125,17 @@ def test_unknown_algorithm_is_a_value_error_with_a_suggestion():
 def test_algorithm_matches_pytorch(name):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
-    # 3x3 (1x1 for pointwise), stride 1, "valid"; depthwise with a channel multiplier of 2
+    # 3x3 (1x1 for pointwise, 1x3 for winograd_1d), stride 1, "valid"; depthwise with a channel
+    # multiplier of 2
     k = 1 if name == "pointwise" else 3
+    kh = 1 if name == "winograd_1d" else k
     groups = 8 if "depthwise" in name else 1
     c, o = (1, 1) if "stencil" in name or name == "separable" else (8, 16)  # one channel
     o = 8 if name == "direct_depthwise" else o  # no channel multiplier
     n = 1 if name == "small" else 2
     c, o = (2, 3) if name == "small" else (c, o)  # a few thousand multiply-adds at most
     x = rng.standard_normal((n, 10, 12, c)).astype(np.float32)
-    w = rng.standard_normal((k, k, c // groups, o)).astype(np.float32)
+    w = rng.standard_normal((kh, k, c // groups, o)).astype(np.float32)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                                       torch.from_numpy(w.transpose(3, 2, 0, 1).copy()),
                                       groups=groups)
@@ -291,6 +296,7 @@ NON_FINITE_CASES = {
     "direct_stencil": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
     "separable": ((2, 40, 37, 1), (3, 3, 1, 1), {}),
     "winograd_f4": ((1, 12, 13, 4), (3, 3, 4, 4), {}),
+    "winograd_1d": ((2, 3, 40, 3), (1, 9, 3, 5), {"stride": (1, 2)}),
 }
 
 

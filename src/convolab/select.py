@@ -37,6 +37,7 @@ from convolab.algorithms import (
     small,
     stencil,
     toeplitz,
+    winograd_1d,
     winograd_f4,
 )
 from convolab.algorithms.cost import Cost, im2col_cost
@@ -56,7 +57,7 @@ COL2IM_VS_IM2COL = 2.0
 ADJOINT = "adjoint:"  # grad_x as the conv of grad_y, run by the algorithm named after this
 # the algorithms whose conv of grad_y beats phased when "auto" picks them for it (measured)
 ADJOINT_OVER_PHASED = (implicit.NAME, stencil.NAME, direct.NAME, direct_depthwise.NAME,
-                       direct_stencil.NAME, small.NAME, winograd_f4.NAME)
+                       direct_stencil.NAME, small.NAME, winograd_f4.NAME, winograd_1d.NAME)
 # ... and past stride 1, by the stride's phases written into grad_x (``adjoint._by_phases``)
 PHASES_OVER_PHASED = (direct.NAME,)
 

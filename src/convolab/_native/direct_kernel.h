@@ -104,22 +104,22 @@ CL_INLINE void FN(direct_reduce)(const int pix, const int nv, const int strided,
     }
 }
 
-/* The microkernel on accumulators in memory, acc_io (Winograd's products): loaded once,
- * stored once. */
+/* The microkernel into memory, acc_out (Winograd's products): the sums from zero, stored
+ * once. */
 CL_INLINE void FN(direct_ukernel)(const int pix, const int nv, const int strided,
                                   const T *const *ind, ptrdiff_t off, const T *wt,
                                   ptrdiff_t taps, ptrdiff_t cn, ptrdiff_t wstride,
-                                  ptrdiff_t pstep, VEC *acc_io)
+                                  ptrdiff_t pstep, VEC *acc_out)
 {
     VEC acc[4 * 16];
 #pragma GCC unroll 64
     for (int k = 0; k < pix * nv; ++k)
-        acc[k] = acc_io[k];
+        acc[k] = (VEC){0};
     FN(direct_reduce)(pix, nv, strided, ind, off, wt, taps, cn, wstride, pstep, acc, 0, NULL,
                       nv * VW);
 #pragma GCC unroll 64
     for (int k = 0; k < pix * nv; ++k)
-        acc_io[k] = acc[k];
+        acc_out[k] = acc[k];
 }
 
 typedef void (*FN(ukernel_fn))(const T *const *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t,

@@ -14,6 +14,7 @@
 #include "depthwise.h"
 #include "pool.h"
 #include "transpose.h"
+#include "winograd_1d.h"
 
 /* Element-wise activations (activation_kernel.h): op 0 sigmoid(a), 1 its derivative
  * (a = grad, b = output), 2 relu's derivative (a = grad, b = output); elements i0 .. i1. */
@@ -31,6 +32,12 @@ typedef void (*cl_channel_affine_fn)(const void *g, const void *x, const void *s
  * ob), output channels o0 .. o1. */
 typedef void (*cl_wino_pack_fn)(const void *w, void *u, ptrdiff_t kd, ptrdiff_t c,
                                 ptrdiff_t o, ptrdiff_t ob, ptrdiff_t o0, ptrdiff_t o1);
+
+/* Winograd along a row's kernel transform (winograd_1d_kernel.h): w (kw, C, O) at stride sw
+ * -> u (nob, G*sw*C, 6, ob), output channels o0 .. o1. */
+typedef void (*cl_wino1d_pack_fn)(const void *w, void *u, ptrdiff_t kw, ptrdiff_t sw,
+                                  ptrdiff_t c, ptrdiff_t o, ptrdiff_t ob, ptrdiff_t o0,
+                                  ptrdiff_t o1);
 
 /* Its weight gradient's last map (winograd_kernel.h): m (36, kd*C, kp) -> grad_w (kd, 3, 3,
  * C, O), output channels o0 .. o1. */
@@ -59,6 +66,10 @@ struct cl_kernels {
     /* its weight gradient: w the transformed sums M'' (added to), y grad_y; by nv */
     cl_direct_fn winograd_wgrad_f32[CL_MAX_NV + 1], winograd_wgrad_f64[CL_MAX_NV + 1];
     cl_wino_unpack_fn winograd_unpack_f32, winograd_unpack_f64;
+    /* Winograd F(4, 3) along rows, a one-row kernel (winograd_1d_kernel.h): returns 1 when
+     * an output is not finite; by nv (1 or 2) */
+    cl_direct_fn winograd_1d_f32[CL_MAX_NV + 1], winograd_1d_f64[CL_MAX_NV + 1];
+    cl_wino1d_pack_fn winograd_1d_pack_f32, winograd_1d_pack_f64;
     cl_depthwise_fn depthwise_f32, depthwise_f64;
     cl_direct_fn stencil_f32, stencil_f64;
     /* weight gradients: y is grad_y (read), w the packed gradient (added to) */

@@ -36,6 +36,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "activation_kernel.h"
 #include "channel_kernel.h"
 #include "winograd_kernel.h"
+#include "winograd_1d_kernel.h"
 #include "pointwise_kernel.h"
 #undef TSIZE
 #undef T
@@ -65,6 +66,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "activation_kernel.h"
 #include "channel_kernel.h"
 #include "winograd_kernel.h"
+#include "winograd_1d_kernel.h"
 #include "pointwise_kernel.h"
 #undef TSIZE
 #undef T
@@ -82,6 +84,10 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->winograd_unpack_f32 = CL_CAT3(wino_unpack, f32, ISA);
     k->winograd_unpack_f64 = CL_CAT3(wino_unpack, f64, ISA);
     k->winograd_pack_f64 = CL_CAT3(wino_pack, f64, ISA);
+    CL_CAT3(wino1d_fill, f32, ISA)(k->winograd_1d_f32);
+    CL_CAT3(wino1d_fill, f64, ISA)(k->winograd_1d_f64);
+    k->winograd_1d_pack_f32 = CL_CAT3(wino1d_pack, f32, ISA);
+    k->winograd_1d_pack_f64 = CL_CAT3(wino1d_pack, f64, ISA);
     k->depthwise_f32 = CL_CAT3(depthwise, f32, ISA);
     k->depthwise_f64 = CL_CAT3(depthwise, f64, ISA);
     CL_CAT3(wgrad_fill, f32, ISA)(k->wgrad_f32);

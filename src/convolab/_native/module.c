@@ -604,6 +604,107 @@ static PyObject *py_winograd_unpack(PyObject *self, PyObject *args)
     return kernel_transform(args, 1);
 }
 
+PyDoc_STRVAR(winograd_1d_doc,
+"winograd_1d(x, u, bias, y, row_map, col_map, geometry, nv, q0, q1[, None, chunk, workers])\n"
+"-> bool\n\n"
+"Winograd F(4, 3) along rows (winograd_1d_kernel.h) of blocks q0 <= q < q1, flat over (N,\n"
+"Ho, blocks), into y: a kernel of one row (kh = 1), any width and stride, no dilation or\n"
+"groups. A row's block holds 4*G outputs, G = ceil(ceil(kw / sw) / 3). nv (1 or 2) vectors\n"
+"of output channels a register tile; u is the kernel's transform packed (nob, G*sw*C, 6,\n"
+"nv*lanes) (winograd_1d_pack), bias (nob*nv*lanes,) or None, zero-filled past O. False when\n"
+"an output is not finite (y then holds no result: compute it the direct way).");
+
+static PyObject *py_winograd_1d(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t nv;
+    if (parse(args, &c, &nv, 0, 0, 0) < 0)
+        goto fail;
+    const int f64 = c.itemsize == 8;
+    struct cl_conv *a = &c.a;
+    cl_direct_fn *table = f64 ? cl_kernels.winograd_1d_f64 : cl_kernels.winograd_1d_f32;
+    if (a->kh != 1 || a->dw != 1 || a->groups != 1 || c.planar) {
+        PyErr_SetString(PyExc_ValueError, "winograd_1d: needs a kernel of one row (kh = 1), "
+                        "no dilation or groups, channels-last input");
+        goto fail;
+    }
+    if (nv < 1 || nv > CL_MAX_NV || !table[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        goto fail;
+    }
+    a->nv = nv;
+    const Py_ssize_t g = cl_wino1d_groups(a->kw, a->sw), blocks = cl_wino1d_blocks(a->wo, g);
+    const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
+    const Py_ssize_t nob = (a->o + ob - 1) / ob;
+    Py_ssize_t ws[5] = {nob, g * a->sw, a->c, 6, ob}, items[3] = {a->n, a->ho, blocks};
+    const Py_ssize_t nw = product(5, ws), nq = product(3, items);
+    if (nw < 0 || nq < 0 || check_len(&c.w, "u", nw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
+        goto fail;
+    if (c.q1 > nq) {
+        PyErr_Format(PyExc_ValueError, "blocks [%zd, %zd) are outside [0, %zd)", c.q0, c.q1, nq);
+        goto fail;
+    }
+    const int rc = region(table[nv], &c);
+    call_release(&c);
+    if (rc < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rc == 0);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
+PyDoc_STRVAR(winograd_1d_pack_doc,
+"winograd_1d_pack(w, u, sw, ob, o0, o1)\n\n"
+"winograd_1d's kernel transform of a one-row kernel w (kw, C, O) at stride sw, in float64,\n"
+"into u packed (nob, G*sw*C, 6, ob) of w's dtype (zero-filled by the caller past O): output\n"
+"channels o0..o1.");
+
+static PyObject *py_winograd_1d_pack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *ko, *uo;
+    Py_ssize_t sw, ob, o0, o1;
+    struct buf bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    if (!PyArg_ParseTuple(args, "OOnnnn", &ko, &uo, &sw, &ob, &o0, &o1))
+        return NULL;
+    if (get(ko, &bufs[0], "w", 0, "float", 0) < 0)
+        return NULL;
+    const Py_ssize_t item = bufs[0].view.itemsize;
+    if (get(uo, &bufs[1], "u", 1, "float", item) < 0)
+        goto fail;
+    const Py_ssize_t *ks = bufs[0].view.shape;
+    if (bufs[0].view.ndim != 3) {
+        PyErr_SetString(PyExc_ValueError, "w: expected a one-row kernel (kw, C, O)");
+        goto fail;
+    }
+    const Py_ssize_t kw = ks[0], c = ks[1], o = ks[2];
+    if (kw < 1 || c < 1 || sw < 1 || ob < 1 || o0 < 0 || o0 > o1 || o1 > o) {
+        PyErr_Format(PyExc_ValueError, "kw = %zd, C = %zd, sw = %zd, ob = %zd, o0 = %zd, o1 = "
+                     "%zd: need kw, C, sw, ob >= 1 and 0 <= o0 <= o1 <= %zd", kw, c, sw, ob,
+                     o0, o1, o);
+        goto fail;
+    }
+    Py_ssize_t us[5] = {(o + ob - 1) / ob, cl_wino1d_groups(kw, sw) * sw, c, 6, ob};
+    const Py_ssize_t nu = product(5, us);
+    if (nu < 0 || check_len(&bufs[1], "u", nu) < 0)
+        goto fail;
+    cl_wino1d_pack_fn fn = item == 8 ? cl_kernels.winograd_1d_pack_f64
+                                     : cl_kernels.winograd_1d_pack_f32;
+    void *k = bufs[0].view.buf, *u = bufs[1].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    fn(k, u, kw, sw, c, o, ob, o0, o1);
+    Py_END_ALLOW_THREADS
+    release_all(bufs, 2);
+    Py_RETURN_NONE;
+fail:
+    release_all(bufs, 2);
+    return NULL;
+}
+
 PyDoc_STRVAR(depthwise_doc,
 "depthwise(x, w, bias, y, row_map, col_map, geometry, cp, q0, q1[, None, chunk, workers])\n\n"
 "Depthwise convolution (groups == C == O) of output pixels q0 <= q < q1 into y.\n"
@@ -1259,6 +1360,8 @@ static PyMethodDef methods[] = {
     {"winograd_pack", py_winograd_pack, METH_VARARGS, winograd_pack_doc},
     {"winograd_wgrad", py_winograd_wgrad, METH_VARARGS, winograd_wgrad_doc},
     {"winograd_unpack", py_winograd_unpack, METH_VARARGS, winograd_unpack_doc},
+    {"winograd_1d", py_winograd_1d, METH_VARARGS, winograd_1d_doc},
+    {"winograd_1d_pack", py_winograd_1d_pack, METH_VARARGS, winograd_1d_pack_doc},
     {"depthwise", py_depthwise, METH_VARARGS, depthwise_doc},
     {"transpose", py_transpose, METH_VARARGS, transpose_doc},
     {"pointwise_cf", py_pointwise_cf, METH_VARARGS, pointwise_cf_doc},

@@ -211,8 +211,6 @@ CL_INLINE void FN(wino_products)(const int pix, const int nv, FN(ukernel_fn) uke
                 const int np = k < full ? pix : 1;
                 const T *first = vt + k * cp;
                 VEC acc[64] __attribute__((aligned(64)));
-                for (int j = 0; j < np * nv; ++j)
-                    acc[j] = (VEC){0};
                 (np == pix ? ukernel_s : ukernel1)(&first, 0, wt, 1, cn, 0, cp, acc);
                 for (int p = 0; p < np; ++p)
                     for (int j = 0; j < nv; ++j)

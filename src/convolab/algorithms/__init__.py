@@ -26,6 +26,7 @@ from convolab.algorithms import (
     stencil,
     toeplitz,
     winograd,
+    winograd_1d,
     winograd_f4,
 )
 from convolab.algorithms.problem import ConvProblem
@@ -33,11 +34,11 @@ from convolab.algorithms.problem import ConvProblem
 REGISTRY: dict[str, ModuleType] = {
     m.NAME: m for m in (im2col, implicit, pointwise, winograd, depthwise, fft, toeplitz, stencil,
                         direct, direct_depthwise, direct_stencil, small, separable,
-                        winograd_f4)
+                        winograd_f4, winograd_1d)
 }
 INPUT_GRADIENT: dict[str, ModuleType] = {phased.NAME: phased}
 # the algorithms that run the compiled core's kernels (they support nothing without it)
 COMPILED = frozenset(m.NAME for m in (direct, direct_depthwise, direct_stencil, small,
-                                      winograd_f4))
+                                      winograd_f4, winograd_1d))
 
 __all__ = ["COMPILED", "INPUT_GRADIENT", "REGISTRY", "ConvProblem"]
