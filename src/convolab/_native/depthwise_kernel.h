@@ -25,17 +25,6 @@
  * loads never need a tail; the input and output do (C % lanes), by masked loads and stores.
  */
 
-/* Keeps v in a register: without it GCC folds the load of an input vector into each of the
- * kw FMAs it feeds, one load per FMA again (seen in the disassembly), which is what the
- * column reuse is there to save. */
-#if VBYTES == 64
-#define CL_IN_REGISTER(v) __asm__("" : "+v"(v))
-#elif defined(__x86_64__)
-#define CL_IN_REGISTER(v) __asm__("" : "+x"(v))
-#else
-#define CL_IN_REGISTER(v) ((void)0)
-#endif
-
 /* The tile's accumulators: pixel p, channel vector v. */
 #define DW_ACC(p, v) acc[(p) * DW_NC + (v)]
 
@@ -328,4 +317,3 @@ static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
 }
 
 #undef DW_ACC
-#undef CL_IN_REGISTER

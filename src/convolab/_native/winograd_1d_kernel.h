@@ -159,9 +159,7 @@ CL_INLINE void FN(wino1d_tile)(const int tp, const int nv, const T *t, ptrdiff_t
 #pragma GCC unroll 2
             for (int j = 0; j < nv; ++j) {
                 wv[j] = *(const VEC *)(u + (k * nv + j) * VW);
-                /* in a register: else GCC folds the load into each tile's multiply-add,
-                 * loading it tp times (measured: 36 loads an iteration for 24 FMAs) */
-                __asm__("" : "+v"(wv[j]));
+                CL_IN_REGISTER(wv[j]);  /* else loaded tp times (36 loads for 24 FMAs) */
             }
 #pragma GCC unroll 4
             for (int p = 0; p < tp; ++p) {
