@@ -287,6 +287,17 @@ static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
         const ptrdiff_t n = q / hw, oh = (q - n * hw) / a->wo, ow0 = q - n * hw - oh * a->wo;
         const ptrdiff_t end = q1 - q < a->wo - ow0 ? ow0 + (q1 - q) : a->wo;
         FN(dw_rows)(a, n, oh, rows);
+        /* The input row the next output row reads that this one does not (its last row
+         * tap), prefetched into L2 a full tile's columns at a time as this row runs: the
+         * hardware's prefetchers left each new row's lines to memory's latency (dw3x3 on 2
+         * cores 3.37 -> 2.74 ms; two rows ahead, the same) */
+        const T *ahead = NULL;
+        if (a->kd == 1 && oh + 1 < a->ho) {
+            const int64_t plane = a->plane_map ? a->plane_map[n] : n;
+            const int64_t r = plane < 0 ? -1
+                              : a->row_map[(oh + 1) * a->sh + (a->kh - 1) * a->dh];
+            ahead = r < 0 ? NULL : (const T *)a->x + (plane * a->ih + r) * a->iw * a->c;
+        }
         T *yrow = y + (q - ow0) * a->c;
         for (ptrdiff_t ow = ow0; ow < end;) {
             const ptrdiff_t col = ow * a->sw, left = end - ow, c0 = a->col_map[col];
@@ -295,6 +306,12 @@ static int FN(depthwise)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1)
                 CL_DW_BLOCKS(FN(dw_edge)(kind, a, rows, col, yp, bc, last));
                 ow += 1;
             } else if (left >= DW_PIX && run[col] >= (DW_PIX - 1) * a->sw + span) {
+                if (ahead) {
+                    const char *pf = (const char *)(ahead + c0 * a->c);
+                    const ptrdiff_t bytes = DW_PIX * a->sw * a->c * (ptrdiff_t)sizeof(T);
+                    for (ptrdiff_t e = 0; e < bytes; e += 64)
+                        __builtin_prefetch(pf + e, 0, 2);
+                }
                 CL_DW_BLOCKS(full(kind, a, rows, c0, yp, bc, last));
                 ow += DW_PIX;
 #if DW_PIX > 4
