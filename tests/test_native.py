@@ -218,8 +218,12 @@ def test_a_plane_map_is_checked_like_the_row_and_column_maps():
     with pytest.raises(ValueError, match="x: expected"):  # np planes of x, checked
         _native.core.direct(x[:, :2].copy(), packed, None, y, rows, cols, geometry, 1, 0, 8,
                             planes)
-    with pytest.raises(ValueError, match="kd: this kernel takes no depth taps"):
+    with pytest.raises(ValueError, match="kd, plane_map: this kernel takes no depth taps"):
         _native.core.small(x, w, None, y, rows, cols, geometry, 0, 0, 8, planes)
+    # a plane map with kd = 1 too: such a kernel reads image n as plane n (x checked for np)
+    flat = (*geometry[:14], geometry[14], 1)
+    with pytest.raises(ValueError, match="plane_map None"):
+        _native.core.small(x, w, None, y, rows, cols, flat, 0, 0, 8, planes[:1])
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -110,7 +110,7 @@ def test_every_register_tile_runs_at_the_entry_point(isa, o):
     three calls, as three tasks, the middle one a single block (a register tile mostly past
     its end)."""
     rng = np.random.default_rng(o)
-    x = rng.standard_normal((3, 1, 130, 2))
+    x = rng.standard_normal((3, 1, 135, 2))  # 66 outputs a row: its last block sticks out
     w = rng.standard_normal((1, 11, 2, o))
     b = rng.standard_normal(o)
     kw = dict(stride=(1, 2), padding=((0, 0), (3, 4)))
@@ -130,12 +130,13 @@ def test_every_register_tile_runs_at_the_entry_point(isa, o):
                            ) < 1e-12
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_long_signals_cut_into_passes_and_tasks_equal_direct(workers):
+@pytest.mark.parametrize(("workers", "chunk"), [(1, 0), (2, 7), (3, 7)])
+def test_long_signals_cut_into_passes_and_tasks_equal_direct(workers, chunk):
     """Signals long enough for several passes a row (the transformed stretch a pass holds is
-    bounded) and tasks that end mid-row, on 1-3 threads of the native pool: every output
-    written once, against direct's float64 result (direct is proven against reference in
-    test_native.py; reference's loops over 10^7 products take minutes)."""
+    bounded: 40 of a row's 80 blocks, in float64 on AVX-512), in one task or in tasks of 7
+    blocks that end mid-row and mid-register-tile, on 1-3 threads of the native pool: every
+    output written once, against direct's float64 result (direct is proven against reference
+    in test_native.py; reference's loops over 10^7 products take minutes)."""
     rng = np.random.default_rng(workers)
     x = rng.standard_normal((3, 9000, 1))
     w = rng.standard_normal((80, 1, 32))
@@ -146,9 +147,8 @@ def test_long_signals_cut_into_passes_and_tasks_equal_direct(workers):
     rows, cols = native.maps(p)
     y = np.full(p.y_shape, np.nan)
     blocks = winograd_1d.blocks(p)
-    chunk = 7  # about ten tasks a row, most ending inside a register tile
     assert _native.core.winograd_1d(x[:, None], u, pb, y, rows, cols, native.geometry(p), nv, 0,
-                                    blocks, None, chunk, workers)
+                                    blocks, None, chunk or blocks, workers)
     want = cl.conv1d(x, w, b, stride=4, algorithm="direct")
     scale = cl.conv1d(np.abs(x), np.abs(w), np.abs(b), stride=4, algorithm="direct")
     assert rel_err(y[:, 0], want, scale) < 1e-12
@@ -273,6 +273,16 @@ def test_the_entry_point_runs_a_valid_call():
 def test_the_entry_point_refuses_what_it_cannot_run(change, message):
     with pytest.raises(ValueError, match=message):
         _native.core.winograd_1d(*_call(**change))
+
+
+def test_the_entry_point_refuses_a_plane_map():
+    """It reads image n of x as plane n: a volume's plane map (a 16-size geometry with fewer
+    planes than images) would read past x."""
+    args = _call()
+    geometry = (*args[6][:14], 1, 1)  # np = 1 plane, kd = 1, for the geometry's n images
+    args[6] = geometry
+    with pytest.raises(ValueError, match="plane_map"):
+        _native.core.winograd_1d(*args, np.zeros(1, np.int64))
 
 
 def test_the_entry_point_refuses_channels_first_input():

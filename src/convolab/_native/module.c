@@ -295,8 +295,11 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
         PyErr_SetString(PyExc_ValueError, "plane_map: given exactly when geometry has np, kd");
         return -1;
     }
-    if (!volumes && g[15] != 1) {
-        PyErr_SetString(PyExc_ValueError, "kd: this kernel takes no depth taps (kd must be 1)");
+    if (!volumes && (g[15] != 1 || planes != Py_None)) {
+        /* such a kernel reads image n of x as plane n: a plane map would be ignored, and
+         * np planes fewer than n images read past x */
+        PyErr_SetString(PyExc_ValueError, "kd, plane_map: this kernel takes no depth taps "
+                        "(kd must be 1, plane_map None)");
         return -1;
     }
     if (get(x, &c->x, "x", 0, "float", 0) < 0)
@@ -639,7 +642,11 @@ static PyObject *py_winograd_1d(PyObject *self, PyObject *args)
     const Py_ssize_t nob = (a->o + ob - 1) / ob;
     Py_ssize_t ws[5] = {nob, g * a->sw, a->c, 6, ob}, items[3] = {a->n, a->ho, blocks};
     const Py_ssize_t nw = product(5, ws), nq = product(3, items);
-    if (nw < 0 || nq < 0 || check_len(&c.w, "u", nw) < 0
+    if (nw < 0 || nq < 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes overflow");
+        goto fail;
+    }
+    if (check_len(&c.w, "u", nw) < 0
         || (c.bias.held && check_len(&c.bias, "bias", nob * ob) < 0))
         goto fail;
     if (c.q1 > nq) {

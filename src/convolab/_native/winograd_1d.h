@@ -10,7 +10,7 @@
  * up (the taps past it weigh zero). */
 static inline ptrdiff_t cl_wino1d_groups(ptrdiff_t kw, ptrdiff_t sw)
 {
-    return ((kw + sw - 1) / sw + 2) / 3;
+    return ((kw - 1) / sw + 1 + 2) / 3;  /* kw, sw >= 1: no sum that can overflow */
 }
 
 /* Blocks of an output row of wo columns: each 4 * G columns, G tiles of four (the last block
