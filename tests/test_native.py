@@ -9,6 +9,7 @@ turned off or missing.
 """
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -527,6 +528,38 @@ def test_a_read_only_output_is_refused():
     y.flags.writeable = False
     with pytest.raises((BufferError, ValueError, TypeError)):
         _native.core.direct(*_call(y=y))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize(("shape", "offset", "f64"), [
+    ((1, 256, 256, 64), 16, False),   # 16 MiB out: every line streamed, the loads split
+    ((1, 245, 241, 72), 0, False),    # 72 channels: a ragged vector a pixel, stored plainly
+    ((1, 180, 184, 64), 8, True),     # float64
+])
+def test_a_large_depthwise_output_is_streamed_and_right(isa, shape, offset, f64):
+    """Outputs of direct_depthwise.STREAM_BYTES or more start a line and go to memory by
+    non-temporal stores of whole aligned vectors (the rest plainly), the input wherever it
+    lies: against NumPy's depthwise algorithm in float64 (proven against reference in
+    test_algorithms.py; reference's loops over 10^7 outputs take minutes)."""
+    from convolab.algorithms import direct_depthwise
+    dtype = np.float64 if f64 else np.float32
+    c = shape[-1]
+    rng = np.random.default_rng(c)
+    raw = np.empty(math.prod(shape) * np.dtype(dtype).itemsize + 64, np.uint8)
+    start = (offset - raw.ctypes.data) % 64
+    x = raw[start:start + math.prod(shape) * np.dtype(dtype).itemsize].view(dtype)
+    x = x.reshape(shape)
+    x[...] = rng.standard_normal(shape)
+    w, b = rng.standard_normal((3, 3, 1, c)), rng.standard_normal(c)
+    kw = dict(groups=c, padding="same")
+    p = problem_of(x, w.astype(dtype), **kw)
+    assert math.prod(p.y_shape) * np.dtype(dtype).itemsize >= direct_depthwise.STREAM_BYTES
+    with _native.using(isa):
+        y = cl.conv2d(x, w.astype(dtype), b.astype(dtype), algorithm="direct_depthwise", **kw)
+    want = cl.conv2d(x.astype(np.float64), w, b, algorithm="depthwise", **kw)
+    scale = cl.conv2d(np.abs(x).astype(np.float64), np.abs(w), np.abs(b),
+                      algorithm="depthwise", **kw)
+    assert rel_err(y, want, scale) < (1e-12 if f64 else 1e-5)
 
 
 def test_the_depthwise_entry_point_checks_its_packing():

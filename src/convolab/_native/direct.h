@@ -37,6 +37,8 @@ struct cl_conv {
     ptrdiff_t cp;             /* depthwise: row length of the packed kernel (>= C);
                                  stencil: kernels in the bank (0: one for all images) */
     int planar;               /* stencil: y is (N, O, Ho, Wo), an NCHW result */
+    int stream;               /* depthwise: whole aligned output vectors stored
+                                 non-temporally (set by the kernel itself) */
     const ptrdiff_t *run_start; /* direct's merged rows' run starts and tile breaks
                                    (cl_run_starts), found once a region, or NULL: each
                                    kernel call finds its own */

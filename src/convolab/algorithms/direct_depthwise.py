@@ -8,6 +8,8 @@ copy. Multiplies exactly the definition's products. A channel multiplier (``O = 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from convolab import _native
@@ -18,6 +20,9 @@ from convolab.algorithms.problem import ConvProblem
 NAME = "direct_depthwise"
 REQUIRES = "the compiled core, and groups equal to the input and output channels"
 ROW = 64  # packed kernel rows are a multiple of this many channels (the kernel's contract)
+# outputs of at least this many bytes are stored non-temporally, from a line's start
+# (CL_STREAM_BYTES in _native/depthwise_kernel.h)
+STREAM_BYTES = 16 << 20
 
 
 def supports(p: ConvProblem) -> bool:
@@ -70,7 +75,10 @@ def bind(w: np.ndarray, p: ConvProblem, bias: np.ndarray | None = None,
 def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
             bias: np.ndarray | None = None) -> np.ndarray:
     """``(N, H, W, C) * (kh, kw, 1, C) -> (N, Ho, Wo, C)``, bias added, in ``p.dtype``."""
-    offset = x.ctypes.data % 64
+    # a large output starts a line, whose whole lines the kernel then stores non-temporally;
+    # a smaller one at the input's offset, so that both align (_native/depthwise_kernel.h)
+    large = math.prod(p.y_shape) * p.dtype.itemsize >= STREAM_BYTES
+    offset = 0 if large else x.ctypes.data % 64
     kernel = bind(w, p, bias, offset)
     y = native.aligned_empty(p.y_shape, p.dtype, offset=offset)
     n = p.x_shape[0]
