@@ -369,6 +369,17 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
     return 0;
 }
 
+/* table[nv], the kernel of nv output-channel vectors a tile, or NULL with the error set when
+ * this instruction set has none. */
+static cl_direct_fn tile_kernel(cl_direct_fn *table, Py_ssize_t nv)
+{
+    if (nv < 1 || nv > CL_MAX_NV || !table[nv]) {
+        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+        return NULL;
+    }
+    return table[nv];
+}
+
 PyDoc_STRVAR(direct_doc,
 "direct(x, w, bias, y, row_map, col_map, geometry, nv, q0, q1[, plane_map, chunk, workers,\n"
 "planar, placement])\n\n"
@@ -407,10 +418,9 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
         c.items = a->ho * a->wo;
         return run(f64 ? cl_kernels.dot_f64 : cl_kernels.dot_f32, &c);
     }
-    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.pix_f64 : cl_kernels.pix_f32)[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+    cl_direct_fn fn = tile_kernel(f64 ? cl_kernels.direct_f64 : cl_kernels.direct_f32, nv);
+    if (!fn)
         goto fail;
-    }
     a->nv = nv;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     const Py_ssize_t nob = (a->og + ob - 1) / ob;
@@ -420,7 +430,6 @@ static PyObject *py_direct(PyObject *self, PyObject *args)
     if (nw < 0 || check_len(&c.w, "w", nw) < 0
         || (c.bias.held && check_len(&c.bias, "bias", product(3, bs)) < 0))
         goto fail;
-    cl_direct_fn fn = (f64 ? cl_kernels.direct_f64 : cl_kernels.direct_f32)[nv];
     c.items = a->ho * a->wo;
     /* found once here, not by every chunk (O(Wo + W): a 16000-sample signal's 5% a chunk) */
     if (cl_merged_rows(a) && !(a->run_start = cl_run_starts(a))) {
@@ -447,10 +456,8 @@ static cl_direct_fn winograd_kernel(const struct call *c, Py_ssize_t nv, cl_dire
                         "winograd: needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
         return NULL;
     }
-    if (nv < 1 || nv > CL_MAX_NV || !table[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+    if (!tile_kernel(table, nv))
         return NULL;
-    }
     Py_ssize_t ts[3] = {a->n, (a->ho + 3) / 4, (a->wo + 3) / 4};
     const Py_ssize_t tiles = product(3, ts);
     if (c->q1 > tiles) {
@@ -632,10 +639,9 @@ static PyObject *py_winograd_1d(PyObject *self, PyObject *args)
                         "no dilation or groups, channels-last input");
         goto fail;
     }
-    if (nv < 1 || nv > CL_MAX_NV || !table[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+    cl_direct_fn fn = tile_kernel(table, nv);
+    if (!fn)
         goto fail;
-    }
     a->nv = nv;
     const Py_ssize_t g = cl_wino1d_groups(a->kw, a->sw), blocks = cl_wino1d_blocks(a->wo, g);
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
@@ -653,7 +659,7 @@ static PyObject *py_winograd_1d(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "blocks [%zd, %zd) are outside [0, %zd)", c.q0, c.q1, nq);
         goto fail;
     }
-    const int rc = region(table[nv], &c);
+    const int rc = region(fn, &c);
     call_release(&c);
     if (rc < 0)
         return PyErr_NoMemory();
@@ -756,10 +762,9 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     if (parse(args, &c, &nv, 1, 1, 0) < 0)
         goto fail;
     const int f64 = c.itemsize == 8;
-    if (nv < 1 || nv > CL_MAX_NV || !(f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv]) {
-        PyErr_Format(PyExc_ValueError, "nv = %zd: no such tile on %s", nv, cl_kernels.name);
+    cl_direct_fn fn = tile_kernel(f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32, nv);
+    if (!fn)
         goto fail;
-    }
     struct cl_conv *a = &c.a;
     const Py_ssize_t ob = nv * (f64 ? cl_kernels.lanes_f64 : cl_kernels.lanes_f32);
     Py_ssize_t ws[5] = {a->groups, (a->og + ob - 1) / ob, a->kd * a->kh * a->kw, a->cg, ob};
@@ -769,7 +774,6 @@ static PyObject *py_wgrad(PyObject *self, PyObject *args)
     }
     if (check_len(&c.w, "grad_w", product(5, ws)) < 0)
         goto fail;
-    cl_direct_fn fn = (f64 ? cl_kernels.wgrad_f64 : cl_kernels.wgrad_f32)[nv];
     return run(fn, &c);
 fail:
     call_release(&c);
