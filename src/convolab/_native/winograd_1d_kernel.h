@@ -68,35 +68,37 @@
 
 /* The flat values f0 .. f0 + len - 1 of padded row ri (< 0: a row of zeros) of image n, f0 and
  * len whole columns (multiples of C): a pointer into x when they are one run of the input row,
- * else a copy in buf, gathered through the column map (zeros where it says so, and past the
- * columns it covers). */
+ * else a copy in buf, gathered through the column map a run of consecutive columns at a time
+ * (zeros where it says so, and past the columns it covers). */
 static const T *FN(wino1d_source)(const struct cl_conv *a, ptrdiff_t n, int64_t ri,
                                   ptrdiff_t f0, ptrdiff_t len, T *buf)
 {
     const ptrdiff_t c = a->c, col0 = f0 / c, cols = len / c;
     const ptrdiff_t width = (a->wo - 1) * a->sw + a->kw;  /* the map's entries */
-    const int64_t *m = a->col_map + col0;
+    const int64_t *m = a->col_map;
     const T *row = (const T *)a->x + (n * a->ih + (ri < 0 ? 0 : ri)) * a->iw * c;
     ptrdiff_t inside = width - col0 < cols ? width - col0 : cols;  /* columns the map names */
     inside = ri < 0 || inside < 0 ? 0 : inside;
-    if (inside > 0 && m[0] >= 0) {
+    if (inside == cols && m[col0] >= 0) {
         uint64_t any = 0;  /* a difference other than one anywhere: not one run */
-        for (ptrdiff_t j = 1; j < inside; ++j)
+        for (ptrdiff_t j = col0 + 1; j < col0 + cols; ++j)
             any |= (uint64_t)m[j] - (uint64_t)m[j - 1] - 1;
-        if (!any) {
-            if (inside == cols)
-                return row + m[0] * c;
-            memcpy(buf, row + m[0] * c, (size_t)(inside * c) * sizeof(T));
-            memset(buf + inside * c, 0, (size_t)((cols - inside) * c) * sizeof(T));
-            return buf;
-        }
+        if (!any)
+            return row + m[col0] * c;
     }
-    for (ptrdiff_t j = 0; j < cols; ++j) {
-        const int64_t cj = j < inside ? m[j] : -1;
-        if (cj < 0)
-            memset(buf + j * c, 0, (size_t)c * sizeof(T));
-        else
-            memcpy(buf + j * c, row + cj * c, (size_t)c * sizeof(T));
+    for (ptrdiff_t j = 0; j < cols;) {
+        const int64_t cj = j < inside ? m[col0 + j] : -1;
+        ptrdiff_t k = j + 1;
+        if (cj < 0) {
+            while (k < cols && (k >= inside || m[col0 + k] < 0))
+                ++k;
+            memset(buf + j * c, 0, (size_t)((k - j) * c) * sizeof(T));
+        } else {
+            while (k < inside && m[col0 + k] == cj + (k - j))
+                ++k;
+            memcpy(buf + j * c, row + cj * c, (size_t)((k - j) * c) * sizeof(T));
+        }
+        j = k;
     }
     return buf;
 }

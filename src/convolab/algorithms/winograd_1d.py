@@ -31,7 +31,9 @@ from convolab.algorithms.problem import ConvProblem
 
 NAME = "winograd_1d"
 REQUIRES = "the compiled core, a kernel of one row, dilation 1, groups=1"
-ERROR_BOUND_F32 = 1e-5  # max |y - y_exact| / max |y_exact|, float32 (tested)
+# float32: max |y - y_exact| over the largest sum of the terms' magnitudes (tested; against
+# the largest output, ~7e-7 on the M5 layer)
+ERROR_BOUND_F32 = 1e-5
 
 # FMA issue slots per vector of values, each way: in, six loads, the six-point transform (~14
 # vector operations) and six stores per vector of a row's values; out, per tile and vector of
