@@ -15,7 +15,13 @@ from strategies import MODES, examples, paddings
 
 import convolab as cl
 from convolab import _native, reference
-from convolab.algorithms import channels_first, channels_first_pointwise, native, scheduler
+from convolab.algorithms import (
+    channels_first,
+    channels_first_pointwise,
+    direct_stencil,
+    native,
+    scheduler,
+)
 from convolab.ops.layout_routes import FUSED, SEPARATE
 from convolab.padding import check_padding_fits
 from convolab.plan import problem_of
@@ -81,8 +87,10 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_the_fused_path_matches_reference(isa, name, problem, seed, f64, group_bytes):
     x_shape, w_shape, kw = problem.draw(problems(name))
     # a 1x1 layer that needs no padding is read as it lies instead (test_native_pointwise_cf)
-    assume(not channels_first_pointwise.reads(problem_of(np.empty(x_shape), np.empty(w_shape),
-                                                         **kw)))
+    p = problem_of(np.empty(x_shape), np.empty(w_shape), **kw)
+    assume(not channels_first_pointwise.reads(p))
+    # a depthwise conv keeping its shape at stride 1 reads its planes flat (test_native_plane)
+    assume(name != "direct_depthwise" or not direct_stencil.reads_flat(p))
     rng = np.random.default_rng(seed)
     dtype = np.float64 if f64 else np.float32
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -168,16 +176,18 @@ def test_what_the_fused_path_leaves_to_the_separate_transposes(monkeypatch):
 
 def test_a_depthwise_image_within_l2_is_fused_and_a_larger_one_read_as_planes(monkeypatch):
     """An NCHW depthwise conv whose image (input and output) fits ``FUSED_DEPTHWISE_BYTES``
-    is transposed in L2; a larger one is read as N*C planes, as it lies."""
+    is transposed in L2; a larger one is read as N*C planes, as it lies. (A "same" conv at
+    stride 1 reads its planes flat at any size: tests/test_native_plane.py.)"""
     from convolab.ops.layout_routes import FUSED_DEPTHWISE_BYTES, PLANES
 
     monkeypatch.setattr(scheduler, "workers", lambda: 2)
 
-    def route(c: int, hw: int) -> str:
+    def route(c: int, hw: int, padding: str = "valid") -> str:
         x, w = np.empty((2, c, hw, hw), np.float32), np.empty((c, 1, 3, 3), np.float32)
-        return cl.plan(x, w, padding="same", groups=c, data_format="NCHW",
-                       kernel_format="OIHW").layout
+        return cl.plan(x, w, padding=padding, groups=c, data_format="NCHW",
+                       kernel_format="OIHW", algorithm="direct_depthwise").layout
 
-    assert 2 * 128 * 44 * 44 * 4 <= FUSED_DEPTHWISE_BYTES < 2 * 128 * 56 * 56 * 4
+    assert 128 * (44 * 44 + 42 * 42) * 4 <= FUSED_DEPTHWISE_BYTES < 128 * (56 * 56 + 54 * 54) * 4
     assert route(128, 44) == FUSED
     assert route(128, 56) == PLANES
+    assert route(128, 44, "same") == PLANES

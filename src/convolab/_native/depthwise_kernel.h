@@ -28,35 +28,6 @@
 /* The tile's accumulators: pixel p, channel vector v. */
 #define DW_ACC(p, v) acc[(p) * DW_NC + (v)]
 
-#ifndef CL_STREAM_BYTES
-/* Outputs of at least this many bytes are stored non-temporally (FN(dw_stream)): larger
- * than half of a current server's L3, they would leave it before a next layer read them
- * (convolab.algorithms.direct_depthwise.STREAM_BYTES places them line-aligned) */
-#define CL_STREAM_BYTES (16 << 20)
-#endif
-
-/* v to p, VBYTES-aligned, with a non-temporal store where the set has one: the line goes to
- * memory whole, not read first and written back later as a plain store's is (dw3x3's 25.7 MB
- * output: 2.82 -> 2.09 ms on 2 cores). Ordered by an sfence before the kernel returns. */
-CL_INLINE void FN(dw_stream)(T *p, VEC v)
-{
-#if VBYTES == 64 && defined(__AVX512F__) && TSIZE == 4
-    _mm512_stream_ps(p, (__m512)v);
-#elif VBYTES == 64 && defined(__AVX512F__)
-    _mm512_stream_pd(p, (__m512d)v);
-#elif VBYTES == 32 && defined(__AVX__) && TSIZE == 4
-    _mm256_stream_ps(p, (__m256)v);
-#elif VBYTES == 32 && defined(__AVX__)
-    _mm256_stream_pd(p, (__m256d)v);
-#elif VBYTES == 16 && defined(__SSE2__) && TSIZE == 4
-    _mm_stream_ps(p, (__m128)v);
-#elif VBYTES == 16 && defined(__SSE2__)
-    _mm_stream_pd(p, (__m128d)v);
-#else
-    *(VEC *)p = v;
-#endif
-}
-
 /* acc[p][v] += (zero row) * w: a padded input row's taps, no load. */
 CL_INLINE void FN(dw_zero_row)(const int pix, const int nc, const T *wr, ptrdiff_t kw,
                                ptrdiff_t cp, VEC *acc)
@@ -88,7 +59,7 @@ CL_INLINE void FN(dw_store)(const int pix, const int nc, const int ragged,
                 out += *(const VEC *)((const T *)a->bias + cb + v * VW);
             T *dst = yp + p * a->c + v * VW;
             if (a->stream && !(ragged && v == nc - 1) && (uintptr_t)dst % VBYTES == 0)
-                FN(dw_stream)(dst, out);
+                FN(stream_store)(dst, out);
             else
                 FN(store_lanes)(dst, out, ragged && v == nc - 1 ? last : VW);
         }

@@ -72,6 +72,9 @@ struct cl_kernels {
     cl_wino1d_pack_fn winograd_1d_pack_f32, winograd_1d_pack_f64;
     cl_depthwise_fn depthwise_f32, depthwise_f64;
     cl_direct_fn stencil_f32, stencil_f64;
+    /* C == O == 1, stride 1, zero padding, Ho == H and Wo == W: planes read flat
+     * (plane_kernel.h) */
+    cl_direct_fn plane_stencil_f32, plane_stencil_f64;
     /* weight gradients: y is grad_y (read), w the packed gradient (added to) */
     cl_direct_fn wgrad_f32[CL_MAX_NV + 1], wgrad_f64[CL_MAX_NV + 1];
     cl_direct_fn dw_wgrad_f32, dw_wgrad_f64;    /* C == O == 1, horizontal stride 1 */

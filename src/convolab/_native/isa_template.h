@@ -31,6 +31,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "depthwise_kernel.h"
 #include "transpose_kernel.h"
 #include "stencil_kernel.h"
+#include "plane_kernel.h"
 #include "wgrad_kernel.h"
 #include "pool_kernel.h"
 #include "activation_kernel.h"
@@ -61,6 +62,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES), aligned(sizeof(T))));
 #include "depthwise_kernel.h"
 #include "transpose_kernel.h"
 #include "stencil_kernel.h"
+#include "plane_kernel.h"
 #include "wgrad_kernel.h"
 #include "pool_kernel.h"
 #include "activation_kernel.h"
@@ -96,6 +98,8 @@ void CL_FILL(ISA)(struct cl_kernels *k)
     k->dw_wgrad_f64 = CL_CAT3(dw_wgrad, f64, ISA);
     k->stencil_f32 = CL_CAT3(stencil, f32, ISA);
     k->stencil_f64 = CL_CAT3(stencil, f64, ISA);
+    k->plane_stencil_f32 = CL_CAT3(plane_stencil, f32, ISA);
+    k->plane_stencil_f64 = CL_CAT3(plane_stencil, f64, ISA);
     k->stencil_wgrad_f32 = CL_CAT3(stencil_wgrad, f32, ISA);
     k->stencil_wgrad_f64 = CL_CAT3(stencil_wgrad, f64, ISA);
     k->transpose_f32 = CL_CAT3(transpose, f32, ISA);

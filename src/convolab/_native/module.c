@@ -875,6 +875,60 @@ static PyObject *py_stencil_planar(PyObject *self, PyObject *args)
     return stencil_entry(args, 1);
 }
 
+PyDoc_STRVAR(plane_stencil_doc,
+"plane_stencil(x, w, bias, y, row_map, col_map, geometry, bank, q0, q1[, None, chunk,\n"
+"workers])\n\n"
+"A one-channel conv (C == O == 1, groups 1, stride 1) whose output has its input's shape,\n"
+"by zero padding: output pixels q0 <= q < q1 of the flat (N, H, W) grid, any range, each\n"
+"plane read as one long row. w (kh, kw), bias (1,) or None; with bank = K > 0, w is\n"
+"(K, kh, kw) and bias (K,), image n filtered by kernel n % K.");
+
+/* Whether index map b (of `need` entries, for an axis of `size`) is zero padding: -1 for
+ * `pad` entries, then 0 .. size - 1, then -1. */
+static int zero_padded(const struct buf *b, Py_ssize_t need, Py_ssize_t size)
+{
+    const int64_t *m = (const int64_t *)b->view.buf;
+    Py_ssize_t pad = 0;
+    while (pad < need && m[pad] < 0)
+        ++pad;
+    for (Py_ssize_t i = pad; i < need; ++i)
+        if (m[i] != (i - pad < size ? i - pad : -1))
+            return 0;
+    return pad + size <= need;
+}
+
+static PyObject *py_plane_stencil(PyObject *self, PyObject *args)
+{
+    (void)self;
+    struct call c;
+    Py_ssize_t bank;
+    if (parse(args, &c, &bank, 0, 0, 0) < 0)
+        goto fail;
+    struct cl_conv *a = &c.a;
+    if (a->c != 1 || a->o != 1 || a->groups != 1 || a->sh != 1 || a->sw != 1
+        || a->ho != a->ih || a->wo != a->iw
+        || !zero_padded(&c.rows, a->ho - 1 + (a->kh - 1) * a->dh + 1, a->ih)
+        || !zero_padded(&c.cols, a->wo - 1 + (a->kw - 1) * a->dw + 1, a->iw)) {
+        PyErr_SetString(PyExc_ValueError, "plane_stencil: needs C == O == 1, groups 1, stride "
+                        "1, zero padding and an output of the input's shape");
+        goto fail;
+    }
+    if (bank < 0) {
+        PyErr_SetString(PyExc_ValueError, "plane_stencil: the kernel bank's size must be >= 0");
+        goto fail;
+    }
+    a->cp = bank;  /* 0: one kernel for every image */
+    const Py_ssize_t kernels = bank > 0 ? bank : 1;
+    if (check_len(&c.w, "w", kernels * a->kh * a->kw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", kernels) < 0))
+        goto fail;
+    return run(c.itemsize == 8 ? cl_kernels.plane_stencil_f64 : cl_kernels.plane_stencil_f32,
+               &c);
+fail:
+    call_release(&c);
+    return NULL;
+}
+
 PyDoc_STRVAR(stencil_wgrad_doc,
 "stencil_wgrad(x, grad_w, None, grad_y, row_map, col_map, geometry, 0, q0, q1)\n\n"
 "Adds the weight gradient (kh, kw, O) of output rows q0 / Wo .. q1 / Wo of a one-channel\n"
@@ -1379,6 +1433,7 @@ static PyMethodDef methods[] = {
     {"small", py_small, METH_VARARGS, small_doc},
     {"stencil", py_stencil, METH_VARARGS, stencil_doc},
     {"stencil_planar", py_stencil_planar, METH_VARARGS, stencil_planar_doc},
+    {"plane_stencil", py_plane_stencil, METH_VARARGS, plane_stencil_doc},
     {"stencil_wgrad", py_stencil_wgrad, METH_VARARGS, stencil_wgrad_doc},
     {"wgrad", py_wgrad, METH_VARARGS, wgrad_doc},
     {"dw_wgrad", py_dw_wgrad, METH_VARARGS, dw_wgrad_doc},

@@ -21,7 +21,7 @@ NAME = "direct_depthwise"
 REQUIRES = "the compiled core, and groups equal to the input and output channels"
 ROW = 64  # packed kernel rows are a multiple of this many channels (the kernel's contract)
 # outputs of at least this many bytes are stored non-temporally, from a line's start
-# (CL_STREAM_BYTES in _native/depthwise_kernel.h)
+# (CL_STREAM_BYTES in _native/direct_kernel.h)
 STREAM_BYTES = 16 << 20
 
 

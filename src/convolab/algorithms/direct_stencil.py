@@ -113,6 +113,12 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
+    if p.x_shape[-1] == p.w_shape[-1] == 1 and reads_flat(p):
+        k = np.ascontiguousarray(w, p.dtype)
+        native.region(lambda q0, q1, chunk, workers: _native.core.plane_stencil(
+            x, k, bias, y, rows, cols, geometry, 0, q0, q1, None, chunk, workers),
+            _row_ranges(p))
+        return y
     plane_map = native.plane_map(p)
     # (kd, kh, kw, C, O) -> (kh, kw, kd * C, O): the ring's planes, depth tap by depth tap
     k = np.ascontiguousarray(np.moveaxis(w, 0, -3) if p.rank == 3 else w, p.dtype)
@@ -177,6 +183,8 @@ def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     kh, kw, _, o = p.w_shape
     ho, wo = p.geom.out_shape
     b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
+    if c == o == 1 and reads_flat(p):  # (N, 1, H, W) lies as (N, H, W, 1) does
+        return forward(x.reshape(p.x_shape), w, p, bias).reshape(n, o, ho, wo)
     if c == 1:
         y = np.empty((n, o, ho, wo), p.dtype)
         rows, cols = native.maps(p)
@@ -191,7 +199,16 @@ def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty((n * c, ho, wo, 1), p.dtype)
     rows, cols = native.maps(plane)
     geometry = native.geometry(plane)
-    native.region(lambda q0, q1, chunk, workers: _native.core.stencil(
+    kernel = _native.core.plane_stencil if reads_flat(plane) else _native.core.stencil
+    native.region(lambda q0, q1, chunk, workers: kernel(
         x, bank, b, y, rows, cols, geometry, c, q0, q1, None, chunk, workers),
         _row_ranges(plane))
     return y.reshape(n, c, ho, wo)
+
+
+def reads_flat(p: ConvProblem) -> bool:
+    """Whether the planes of image problem ``p`` (one channel and one output, or a depthwise
+    conv's channels) are read flat, as one long row each (``_native/plane_kernel.h``): at
+    stride 1, with zero padding that keeps the input's shape."""
+    return (p.rank == 2 and p.geom.stride == (1, 1) and p.padding_mode == "zeros"
+            and p.geom.out_shape == p.x_shape[1:3])

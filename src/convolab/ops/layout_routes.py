@@ -55,16 +55,19 @@ def layout_route(data_format: str, p: ConvProblem, engine: ConvProblem, name: st
 
 
 # A depthwise image (input and output) up to this size is faster transposed in L2 (FUSED) than
-# read as N*C planes (PLANES), whose per-row work is large beside a small plane's arithmetic;
-# past it the scratch leaves L2. Alternating runs, 16 images, 2 threads: 128 channels of 36x36
-# 1.8 ms fused against 2.9 planes, 44x44 3.1 against 3.6, 56x56 5.7 against 4.2; 512 of 14x14
-# 1.3 against 4.4.
+# read as N*C planes by the row ring (PLANES), whose per-row work is large beside a small
+# plane's arithmetic; past it the scratch leaves L2. Alternating runs, 16 images, 2 threads:
+# 128 channels of 36x36 1.8 ms fused against 2.9 planes, 44x44 3.1 against 3.6, 56x56 5.7
+# against 4.2; 512 of 14x14 1.3 against 4.4. Planes read flat (a "same" conv at stride 1)
+# have no per-row work and take PLANES at any size: 128 of 36x36 1.43 against 1.65 fused,
+# 256 of 28x28 1.77 against 1.92, 512 of 14x14 and 1024 of 7x7 the same.
 FUSED_DEPTHWISE_BYTES = 2 << 20
 
 
 def _fuses_small_images(p: ConvProblem, engine: ConvProblem) -> bool:
     """Whether a channels-first depthwise ``p`` takes ``FUSED`` rather than ``PLANES``."""
-    return (p.rank == 2 and channels_first.eligible(REGISTRY[direct_depthwise.NAME], engine)
+    return (p.rank == 2 and not direct_stencil.reads_flat(p)
+            and channels_first.eligible(REGISTRY[direct_depthwise.NAME], engine)
             and channels_first.image_bytes(engine) <= FUSED_DEPTHWISE_BYTES)
 
 
