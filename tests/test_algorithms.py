@@ -178,6 +178,27 @@ def test_fft_keeps_nan_and_inf_in_the_windows_that_read_them():
     assert np.isnan(y[0, 0]) and np.isposinf(y[-1, -1]) and y[0, -1] == 0
 
 
+@pytest.mark.parametrize("channels", [(1, 1), (3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fft_computes_the_same_with_numpy_fft(monkeypatch, channels, dtype):
+    """Without scipy, numpy.fft computes the same correlation: the single tile (its kernel
+    transform taken row by row, one channel's planes multiplied in place) and the tiles."""
+    from convolab.algorithms import fft
+
+    monkeypatch.setattr(fft, "_backend", lambda: (np.fft, False))
+    c, o = channels
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 37, 45, c)).astype(dtype)
+    w = rng.standard_normal((9, 7, c, o)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for kw in (dict(padding="same"), dict(padding=(3, 5), dilation=(1, 2), stride=(2, 1)),
+               dict(padding="same", padding_mode="reflect")):
+        got = cl.conv2d(x, w, b, algorithm="fft", **kw)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, reference.conv2d(x, w, b, **kw), rtol=tol, atol=tol)
+
+
 WITH_BACKWARD = sorted(n for n, m in REGISTRY.items()
                        if n != "im2col" and hasattr(m, "backward_input"))
 

@@ -172,6 +172,10 @@ def test_the_entry_point_refuses_what_it_does_not_compute():
         _native.core.plane_stencil(x, w, None, y, same, same, geometry, 2, 0, 36)
     with pytest.raises(ValueError, match="pixels"):
         _native.core.plane_stencil(x, w, None, y, same, same, geometry, 0, 0, 37)
+    # a kernel span that wraps round: refused before any size is computed from it
+    with pytest.raises(ValueError, match="overflow"):
+        _native.core.plane_stencil(x, w[:1, :1], None, y, same, same,
+                                   (1, 6, 6, 1, 6, 6, 1, 2**62 + 1, 1, 1, 1, 4, 1, 1), 3, 0, 36)
 
 
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -236,3 +240,20 @@ def test_an_nchw_depthwise_conv_keeping_its_shape_reads_its_planes_flat_at_any_s
     np.testing.assert_allclose(got, want.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(scheduler, "workers", lambda: 2)  # the fused path's batch: 2 images
     assert cl.plan(x, w, **dict(kw, padding="valid")).layout == layout_routes.FUSED
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_a_bias_of_another_dtype_is_taken_in_the_computes_dtype(layout):
+    """The public call casts the bias as for any route: a float32 bias on float64 planes."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 21, 35, 1))
+    w = rng.standard_normal((3, 3, 1, 1))
+    b = rng.standard_normal(1).astype(np.float32)
+    want = reference.conv2d(x, w, b, padding="same")
+    if layout == "NCHW":
+        got = cl.conv2d(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b, padding="same",
+                        data_format="NCHW", kernel_format="OIHW").transpose(0, 2, 3, 1)
+    else:
+        got = cl.conv2d(x, w, b, padding="same")
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

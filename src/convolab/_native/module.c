@@ -241,6 +241,18 @@ static int place(struct call *c, PyObject *placement, Py_ssize_t ny)
     return 0;
 }
 
+/* (out - 1) * stride + (k - 1) * dilation + 1: the padded entries an axis's windows read (its
+ * index map's length), or -1 when that overflows (all sizes are at least 1). */
+static Py_ssize_t index_span(Py_ssize_t out, Py_ssize_t stride, Py_ssize_t k,
+                             Py_ssize_t dilation)
+{
+    Py_ssize_t a, b, sum;
+    if (__builtin_mul_overflow(out - 1, stride, &a) || __builtin_mul_overflow(k - 1, dilation, &b)
+        || __builtin_add_overflow(a, b, &sum) || sum == PY_SSIZE_T_MAX)
+        return -1;
+    return sum + 1;
+}
+
 /* Parse (x, w, bias, y, row_map, col_map, geometry, extra, q0, q1[, plane_map, chunk,
  * workers]): the items q0 .. q1 run as a region of chunks on `workers` threads (region.h;
  * default one thread, and a weight gradient takes only that); geometry is
@@ -344,8 +356,12 @@ static int parse(PyObject *args, struct call *c, Py_ssize_t *extra, int gradient
                      c->planar ? "images" : "pixels", c->q0, c->q1, nitems);
         return -1;
     }
-    Py_ssize_t rows_need = (a->ho - 1) * a->sh + (a->kh - 1) * a->dh + 1;
-    Py_ssize_t cols_need = (a->wo - 1) * a->sw + (a->kw - 1) * a->dw + 1;
+    Py_ssize_t rows_need = index_span(a->ho, a->sh, a->kh, a->dh);
+    Py_ssize_t cols_need = index_span(a->wo, a->sw, a->kw, a->dw);
+    if (rows_need < 0 || cols_need < 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes overflow");
+        return -1;
+    }
     Py_ssize_t md[2] = {a->n, a->kd};
     if (check_map(&c->rows, "row_map", rows_need, a->ih) < 0
         || check_map(&c->cols, "col_map", cols_need, a->iw) < 0
@@ -852,9 +868,10 @@ static PyObject *stencil_entry(PyObject *args, int planar)
     }
     a->cp = bank;  /* 0: one kernel for every image */
     a->planar = planar;
-    const Py_ssize_t kernels = bank > 0 ? bank : 1;
-    if (check_len(&c.w, "w", kernels * a->kh * a->kw * a->kd * a->c * a->o) < 0
-        || (c.bias.held && check_len(&c.bias, "bias", kernels * a->o) < 0))
+    Py_ssize_t ws[6] = {bank > 0 ? bank : 1, a->kh, a->kw, a->kd, a->c, a->o};
+    const Py_ssize_t nw = product(6, ws), nb = product(2, (Py_ssize_t[2]){ws[0], a->o});
+    if (nw < 0 || nb < 0 || check_len(&c.w, "w", nw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", nb) < 0))
         goto fail;
     cl_direct_fn fn = c.itemsize == 8 ? cl_kernels.stencil_f64 : cl_kernels.stencil_f32;
     return run(fn, &c);
@@ -905,10 +922,20 @@ static PyObject *py_plane_stencil(PyObject *self, PyObject *args)
     if (parse(args, &c, &bank, 0, 0, 0) < 0)
         goto fail;
     struct cl_conv *a = &c.a;
+    /* the kernel's spans (and a row plus its span, which the lanes' columns count in T's
+     * integer size) without overflow */
+    Py_ssize_t rs[2] = {a->kh - 1, a->dh}, cs[2] = {a->kw - 1, a->dw};
+    const Py_ssize_t rspan = product(2, rs), cspan = product(2, cs);
+    const Py_ssize_t lane_max = c.itemsize == 4 ? INT32_MAX / 2 : PY_SSIZE_T_MAX / 2;
+    if (rspan < 0 || cspan < 0 || a->iw > lane_max - cspan) {
+        PyErr_SetString(PyExc_ValueError, "plane_stencil: the kernel's span or the rows are "
+                        "too large");
+        goto fail;
+    }
     if (a->c != 1 || a->o != 1 || a->groups != 1 || a->sh != 1 || a->sw != 1
         || a->ho != a->ih || a->wo != a->iw
-        || !zero_padded(&c.rows, a->ho - 1 + (a->kh - 1) * a->dh + 1, a->ih)
-        || !zero_padded(&c.cols, a->wo - 1 + (a->kw - 1) * a->dw + 1, a->iw)) {
+        || !zero_padded(&c.rows, a->ho + rspan, a->ih)
+        || !zero_padded(&c.cols, a->wo + cspan, a->iw)) {
         PyErr_SetString(PyExc_ValueError, "plane_stencil: needs C == O == 1, groups 1, stride "
                         "1, zero padding and an output of the input's shape");
         goto fail;
@@ -918,9 +945,10 @@ static PyObject *py_plane_stencil(PyObject *self, PyObject *args)
         goto fail;
     }
     a->cp = bank;  /* 0: one kernel for every image */
-    const Py_ssize_t kernels = bank > 0 ? bank : 1;
-    if (check_len(&c.w, "w", kernels * a->kh * a->kw) < 0
-        || (c.bias.held && check_len(&c.bias, "bias", kernels) < 0))
+    Py_ssize_t ws[3] = {bank > 0 ? bank : 1, a->kh, a->kw};
+    const Py_ssize_t nw = product(3, ws);
+    if (nw < 0 || check_len(&c.w, "w", nw) < 0
+        || (c.bias.held && check_len(&c.bias, "bias", ws[0]) < 0))
         goto fail;
     return run(c.itemsize == 8 ? cl_kernels.plane_stencil_f64 : cl_kernels.plane_stencil_f32,
                &c);

@@ -216,9 +216,9 @@ static int FN(plane_stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1
         if (aligned)
             ka += (ptrdiff_t)((VBYTES - (uintptr_t)(yp + ka) % VBYTES) % VBYTES / sizeof(T));
         const ptrdiff_t end = e < g.P - g.hi ? e : g.P - g.hi;
-        ptrdiff_t kb = end - ka >= VW ? ka + (end - ka) / VW * VW : e;
-        if (kb == e)
-            ka = e;
+        ptrdiff_t kb = ka + (end - ka) / VW * VW;
+        if (end - ka < VW)  /* no whole vector inside: the range is all edge */
+            ka = kb = e;
         for (ptrdiff_t k0 = s; k0 < ka; k0 += piece)
             FN(plane_edge)(&g, xp, yp, k0, k0 + piece < ka ? k0 + piece : ka, wv, bv, copy);
         run(&g, xp, yp, ka, kb, wv, bv, stream);

@@ -184,7 +184,7 @@ def channels_first(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     ho, wo = p.geom.out_shape
     b = None if bias is None else np.ascontiguousarray(bias, p.dtype)
     if c == o == 1 and reads_flat(p):  # (N, 1, H, W) lies as (N, H, W, 1) does
-        return forward(x.reshape(p.x_shape), w, p, bias).reshape(n, o, ho, wo)
+        return forward(x.reshape(p.x_shape), w, p, b).reshape(n, o, ho, wo)
     if c == 1:
         y = np.empty((n, o, ho, wo), p.dtype)
         rows, cols = native.maps(p)
