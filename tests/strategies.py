@@ -169,3 +169,13 @@ def examples(n: int) -> int:
     (``CONVOLAB_TEST_PROFILE=sanitize``, .ci/run), which runs ~4x slower: every kernel still
     meets sizes, strides and paddings of every kind at every instruction set."""
     return max(10, n // 3) if os.environ.get("CONVOLAB_TEST_PROFILE") == "sanitize" else n
+
+
+def assert_same_non_finite(got: np.ndarray, want: np.ndarray, tol: float) -> None:
+    """``got`` has ``want``'s NaN, +Inf and -Inf exactly where ``want`` has them (the
+    definition's Inf/NaN pattern), and its finite values within ``tol``."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=tol, atol=tol)
