@@ -63,16 +63,15 @@ CL_INLINE PL_IVEC FN(plane_next)(const struct FN(plane) *g, PL_IVEC col)
 
 /* acc + the taps' sum for the VW outputs whose columns are col, `at` pointing at E[k] (the
  * plane, or a copy with zeros around it); wv the broadcast weights, (kh, kw). KH, KW: the
- * kernel's shape when it is a constant (0: g's); CENTERED: no column dilation and the left
- * padding (kw - 1) / 2 (an odd kernel's "same"), so that the middle column tap needs no mask.
- * Every other column tap masks its lanes (all of them kept, mostly: a mask costs less than
- * a branch a tap). */
+ * kernel's shape when it is a constant (0: g's); CENTERED: an odd kernel's left padding
+ * (kw - 1) / 2 * dw ("same"), so that the middle column tap needs no mask. Every other column
+ * tap masks its lanes (all of them kept, mostly: a mask costs less than a branch a tap). */
 CL_INLINE VEC FN(plane_vector)(const int KH, const int KW, const int CENTERED,
                                const struct FN(plane) *g, const T *at, PL_IVEC col,
                                const VEC *wv, VEC acc)
 {
     const ptrdiff_t kh = KH ? KH : g->kh, kw = KW ? KW : g->kw;
-    const ptrdiff_t dw = CENTERED ? 1 : g->dw, pl = CENTERED ? (kw - 1) / 2 : g->pl;
+    const ptrdiff_t dw = g->dw, pl = g->pl;
     const ptrdiff_t rstep = g->rstep;
     const PL_UVEC width = (PL_UVEC){0} + (PL_UINT)g->W;
     const T *src = at + g->lo;
@@ -84,7 +83,7 @@ CL_INLINE VEC FN(plane_vector)(const int KH, const int KW, const int CENTERED,
 #pragma GCC unroll 8
         for (ptrdiff_t i = 0; i < kh; ++i) {
             VEC v = *(const VEC *)(src + j * dw + i * rstep);
-            if (!CENTERED || dc != 0)
+            if (!CENTERED || 2 * j != kw - 1)
                 v = (VEC)((PL_IVEC)v & keep);
             acc += v * wv[i * kw + j];
         }
@@ -186,7 +185,7 @@ static int FN(plane_stencil)(const struct cl_conv *a, ptrdiff_t q0, ptrdiff_t q1
     }
     typedef void (*run_fn)(const struct FN(plane) *, const T *, T *, ptrdiff_t, ptrdiff_t,
                            const VEC *, VEC, int);
-    const int centered = g.dw == 1 && g.pl == (g.kw - 1) / 2;
+    const int centered = g.kw % 2 == 1 && g.pl == (g.kw - 1) / 2 * g.dw;
     const run_fn run = centered && g.kh == 3 && g.kw == 3 ? FN(plane_run_3x3)
                        : centered && g.kh == 5 && g.kw == 5 ? FN(plane_run_5x5)
                        : FN(plane_run_any);
