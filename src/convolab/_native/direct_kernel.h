@@ -193,7 +193,8 @@ CL_INLINE VEC FN(load_lanes)(const T *p, ptrdiff_t n)
 
 /* v to p, VBYTES-aligned, with a non-temporal store where the set has one: the line goes to
  * memory whole, not read first and written back later as a plain store's is (dw3x3's 25.7 MB
- * output: 2.82 -> 2.09 ms on 2 cores; plane_kernel.h's too). Ordered by an sfence before the kernel returns. */
+ * output: 2.82 -> 2.09 ms on 2 cores). The depthwise kernel and plane_kernel.h store large
+ * outputs with it, each ordering them by an sfence before it returns. */
 CL_INLINE void FN(stream_store)(T *p, VEC v)
 {
 #if VBYTES == 64 && defined(__AVX512F__) && TSIZE == 4

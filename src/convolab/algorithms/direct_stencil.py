@@ -113,16 +113,12 @@ def forward(x: np.ndarray, w: np.ndarray, p: ConvProblem,
     y = np.empty(p.y_shape, p.dtype)
     rows, cols = native.maps(p)
     geometry = native.geometry(p)
-    if p.x_shape[-1] == p.w_shape[-1] == 1 and reads_flat(p):
-        k = np.ascontiguousarray(w, p.dtype)
-        native.region(lambda q0, q1, chunk, workers: _native.core.plane_stencil(
-            x, k, bias, y, rows, cols, geometry, 0, q0, q1, None, chunk, workers),
-            _row_ranges(p))
-        return y
     plane_map = native.plane_map(p)
     # (kd, kh, kw, C, O) -> (kh, kw, kd * C, O): the ring's planes, depth tap by depth tap
     k = np.ascontiguousarray(np.moveaxis(w, 0, -3) if p.rank == 3 else w, p.dtype)
-    native.region(lambda q0, q1, chunk, workers: _native.core.stencil(
+    flat = p.x_shape[-1] == p.w_shape[-1] == 1 and reads_flat(p)  # an image's planes, flat
+    kernel = _native.core.plane_stencil if flat else _native.core.stencil
+    native.region(lambda q0, q1, chunk, workers: kernel(
         x, k, bias, y, rows, cols, geometry, 0, q0, q1, plane_map, chunk, workers),
         _row_ranges(p))
     return y
